@@ -2,10 +2,30 @@
 // scalar multiplication for secret scalars and variable-time multiplication
 // for public ones.
 //
-// TEMPORARY: this first version wraps decred's variable-time arithmetic so
-// that the protocol layer can be written against the final API. It is
-// replaced by a constant-time implementation; nothing here may be used with
-// secret scalars until then.
+// Field elements are integers mod p = 2^256 - 2^32 - 977 in four 64-bit
+// limbs, always fully reduced. Points are kept in homogeneous projective
+// coordinates and combined with the complete formulas of Renes, Costello and
+// Batina (ePrint 2015/1060) for a = 0, which have no exceptional cases.
+// Scalar multiplication uses the GLV endomorphism φ(x, y) = (β·x, y) = λ·P
+// to halve the number of doublings.
+//
+// # Security
+//
+// Constant time (no branch and no memory index depends on secret scalars or
+// on the coordinates of points): field arithmetic including inversion and
+// square root, Add, Subtract, Negate, Equal, IsIdentity, ScalarMult,
+// ScalarBaseMult, ScalarMultTable, MultiScalarMult, InvertScalar, and the
+// field arithmetic of Compressed and SetBytes. Table lookups read every
+// entry and select with masks. The Scalar operations Add, Mul, Negate and
+// Square come from decred and are constant time as well.
+//
+// Not constant time: every function whose name ends in Vartime (use them only
+// with public scalars, e.g. to verify signatures and proofs); the error
+// paths of SetBytes (whether an encoding is valid), Compressed and
+// BatchCompressed (whether a point is the identity); NewTable, which
+// branches on whether its base point is the identity; and the lengths of the
+// slices given to MultiScalarMult and BatchCompressed. Point values that are
+// returned as errors (the identity) are considered public.
 package curve
 
 import (
@@ -29,131 +49,160 @@ var ErrIdentity = errors.New("curve: identity point has no encoding")
 // Point is a point of secp256k1. The zero value is not valid; use
 // NewIdentityPoint, NewGeneratorPoint or SetBytes.
 type Point struct {
-	j secp256k1.JacobianPoint
+	p projPoint
+}
+
+// Affine coordinates of the generator G (SEC 2, §2.4.1).
+var (
+	genX = fieldElement{0x59F2815B16F81798, 0x029BFCDB2DCE28D9, 0x55A06295CE870B07, 0x79BE667EF9DCBBAC}
+	genY = fieldElement{0x9C47D08FFB10D4B8, 0xFD17B448A6855419, 0x5DA4FBFC0E1108A8, 0x483ADA7726A3C465}
+)
+
+func generatorProj() projPoint {
+	return projPoint{x: genX, y: genY, z: feOne}
 }
 
 // NewIdentityPoint returns the point at infinity.
 func NewIdentityPoint() *Point {
-	return new(Point)
+	v := new(Point)
+	projSetIdentity(&v.p)
+	return v
 }
 
 // NewGeneratorPoint returns G.
 func NewGeneratorPoint() *Point {
-	var k Scalar
-	k.SetInt(1)
-	p := new(Point)
-	secp256k1.ScalarBaseMultNonConst(&k, &p.j)
-	return p
+	return &Point{p: generatorProj()}
 }
 
 // Set sets v = u and returns v.
-func (v *Point) Set(u *Point) *Point { v.j.Set(&u.j); return v }
+func (v *Point) Set(u *Point) *Point { v.p = u.p; return v }
+
+// curveB is b = 7 in y² = x³ + 7.
+var curveB = fieldElement{7, 0, 0, 0}
 
 // SetBytes decodes a SEC1 compressed (33 bytes, 02/03) or uncompressed
 // (65 bytes, 04) point. The identity, hybrid (06/07) and compact (05)
-// encodings and points not on the curve are refused with ErrInvalidPoint.
+// encodings, coordinates not below p and points not on the curve are
+// refused with ErrInvalidPoint, leaving v unchanged. It never panics.
 func (v *Point) SetBytes(b []byte) (*Point, error) {
-	if len(b) == 0 || (b[0] != 2 && b[0] != 3 && b[0] != 4) {
+	var x, y, rhs fieldElement
+	switch {
+	case len(b) == 33 && (b[0] == 2 || b[0] == 3):
+		if feSetBytes(&x, (*[32]byte)(b[1:33])) == 0 {
+			return nil, ErrInvalidPoint
+		}
+		feSquare(&rhs, &x)
+		feMul(&rhs, &rhs, &x)
+		feAdd(&rhs, &rhs, &curveB)
+		if feSqrt(&y, &rhs) == 0 {
+			return nil, ErrInvalidPoint
+		}
+		// y = 0 is impossible (n is odd, so there is no point of order 2).
+		feCondNeg(&y, &y, -(feIsOdd(&y) ^ uint64(b[0]&1)))
+	case len(b) == 65 && b[0] == 4:
+		okX := feSetBytes(&x, (*[32]byte)(b[1:33]))
+		okY := feSetBytes(&y, (*[32]byte)(b[33:65]))
+		var lhs fieldElement
+		feSquare(&lhs, &y)
+		feSquare(&rhs, &x)
+		feMul(&rhs, &rhs, &x)
+		feAdd(&rhs, &rhs, &curveB)
+		if okX&okY&feEqual(&lhs, &rhs) == 0 {
+			return nil, ErrInvalidPoint
+		}
+	default:
 		return nil, ErrInvalidPoint
 	}
-	pk, err := secp256k1.ParsePubKey(b)
-	if err != nil {
-		return nil, ErrInvalidPoint
-	}
-	pk.AsJacobian(&v.j)
+	v.p = projPoint{x: x, y: y, z: feOne}
 	return v, nil
 }
 
-// Compressed returns the 33-byte SEC1 compressed encoding of v.
+// Compressed returns the 33-byte SEC1 compressed encoding of v, or
+// ErrIdentity. The normalization uses one constant-time field inversion.
 func (v *Point) Compressed() ([33]byte, error) {
 	var out [33]byte
 	if v.IsIdentity() {
 		return out, ErrIdentity
 	}
-	a := v.j
-	a.ToAffine()
-	copy(out[:], secp256k1.NewPublicKey(&a.X, &a.Y).SerializeCompressed())
+	var zinv, x, y fieldElement
+	feInvert(&zinv, &v.p.z)
+	feMul(&x, &v.p.x, &zinv)
+	feMul(&y, &v.p.y, &zinv)
+	encodeCompressed(&out, &x, &y)
 	return out, nil
 }
 
-// IsIdentity reports whether v is the point at infinity.
-func (v *Point) IsIdentity() bool {
-	return v.j.Z.IsZero() || (v.j.X.IsZero() && v.j.Y.IsZero())
+func encodeCompressed(out *[33]byte, x, y *fieldElement) {
+	out[0] = 2 | byte(feIsOdd(y))
+	feBytes((*[32]byte)(out[1:33]), x)
 }
 
-// Equal reports whether v and u are the same point.
-func (v *Point) Equal(u *Point) bool {
-	a, b := v.IsIdentity(), u.IsIdentity()
-	if a || b {
-		return a == b
+// BatchCompressed returns the compressed encodings of all points in ps,
+// normalizing them with a single field inversion (Montgomery's trick). If
+// any point is the identity it returns ErrIdentity and no encodings.
+func BatchCompressed(ps []*Point) ([][33]byte, error) {
+	if len(ps) == 0 {
+		return [][33]byte{}, nil
 	}
-	return v.j.EquivalentNonConst(&u.j)
+	in := make([]projPoint, len(ps))
+	for i, p := range ps {
+		if p.IsIdentity() {
+			return nil, ErrIdentity
+		}
+		in[i] = p.p
+	}
+	aff := make([]affinePoint, len(ps))
+	batchToAffine(aff, in, make([]fieldElement, len(ps)))
+	out := make([][33]byte, len(ps))
+	for i := range aff {
+		encodeCompressed(&out[i], &aff[i].x, &aff[i].y)
+	}
+	return out, nil
+}
+
+// IsIdentity reports whether v is the point at infinity, in constant time.
+func (v *Point) IsIdentity() bool {
+	return projIsIdentity(&v.p) == 1
+}
+
+// Equal reports whether v and u are the same point, in constant time:
+// X1·Z2 = X2·Z1 and Y1·Z2 = Y2·Z1 (which also handles the identity,
+// since curve points with Z = 0 have X = 0 and Y ≠ 0).
+func (v *Point) Equal(u *Point) bool {
+	var a, b, c, d fieldElement
+	feMul(&a, &v.p.x, &u.p.z)
+	feMul(&b, &u.p.x, &v.p.z)
+	feMul(&c, &v.p.y, &u.p.z)
+	feMul(&d, &u.p.y, &v.p.z)
+	return feEqual(&a, &b)&feEqual(&c, &d) == 1
 }
 
 // Add sets v = p + q and returns v.
 func (v *Point) Add(p, q *Point) *Point {
-	var r secp256k1.JacobianPoint
-	secp256k1.AddNonConst(&p.j, &q.j, &r)
-	v.j.Set(&r)
+	projAdd(&v.p, &p.p, &q.p)
 	return v
 }
 
 // Negate sets v = -p and returns v.
 func (v *Point) Negate(p *Point) *Point {
-	v.j.Set(&p.j)
-	v.j.Y.Normalize().Negate(1).Normalize()
+	v.p.x = p.p.x
+	feNeg(&v.p.y, &p.p.y)
+	v.p.z = p.p.z
 	return v
 }
 
 // Subtract sets v = p - q and returns v.
 func (v *Point) Subtract(p, q *Point) *Point {
-	var n Point
-	n.Negate(q)
-	return v.Add(p, &n)
-}
-
-// ScalarMult sets v = k·p and returns v.
-func (v *Point) ScalarMult(k *Scalar, p *Point) *Point {
-	var r secp256k1.JacobianPoint
-	secp256k1.ScalarMultNonConst(k, &p.j, &r)
-	v.j.Set(&r)
+	var n projPoint
+	n.x = q.p.x
+	feNeg(&n.y, &q.p.y)
+	n.z = q.p.z
+	projAdd(&v.p, &p.p, &n)
 	return v
 }
 
-// ScalarBaseMult sets v = k·G and returns v.
-func (v *Point) ScalarBaseMult(k *Scalar) *Point {
-	var r secp256k1.JacobianPoint
-	secp256k1.ScalarBaseMultNonConst(k, &r)
-	v.j.Set(&r)
+// Double sets v = 2p and returns v.
+func (v *Point) Double(p *Point) *Point {
+	projDouble(&v.p, &p.p)
 	return v
-}
-
-// ScalarMultVartime sets v = k·p for a public k and returns v.
-func (v *Point) ScalarMultVartime(k *Scalar, p *Point) *Point { return v.ScalarMult(k, p) }
-
-// ScalarBaseMultVartime sets v = k·G for a public k and returns v.
-func (v *Point) ScalarBaseMultVartime(k *Scalar) *Point { return v.ScalarBaseMult(k) }
-
-// DoubleScalarMultVartime sets v = a·p + b·q for public a, b and returns v.
-func (v *Point) DoubleScalarMultVartime(a *Scalar, p *Point, b *Scalar, q *Point) *Point {
-	var x, y Point
-	x.ScalarMult(a, p)
-	y.ScalarMult(b, q)
-	return v.Add(&x, &y)
-}
-
-// MultiScalarMult sets v = Σ k_i·p_i in constant time and returns v.
-func (v *Point) MultiScalarMult(k []*Scalar, p []*Point) *Point {
-	acc := NewIdentityPoint()
-	for i := range k {
-		var t Point
-		t.ScalarMult(k[i], p[i])
-		acc.Add(acc, &t)
-	}
-	return v.Set(acc)
-}
-
-// InvertScalar sets out = k^-1 mod n (0 for k = 0) and returns out.
-func InvertScalar(out, k *Scalar) *Scalar {
-	return out.InverseValNonConst(k)
 }

@@ -1,0 +1,401 @@
+package curve
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// fieldElement is an integer modulo p = 2^256 - 2^32 - 977 in four 64-bit
+// little-endian limbs. Every function below keeps its output fully reduced
+// (in [0, p)), so equality and encoding need no extra normalization, and
+// every function runs in time independent of the limb values.
+type fieldElement [4]uint64
+
+// reductionConst is c = 2^256 mod p = 2^32 + 977. Because 2^256 ≡ c, the
+// high half H of a 512-bit product H·2^256 + L is folded in as L + H·c.
+const reductionConst = 0x1000003D1
+
+// p in limbs, least significant first.
+const (
+	p0 = 0xFFFFFFFEFFFFFC2F
+	p1 = 0xFFFFFFFFFFFFFFFF
+	p2 = 0xFFFFFFFFFFFFFFFF
+	p3 = 0xFFFFFFFFFFFFFFFF
+)
+
+var (
+	feZero = fieldElement{}
+	feOne  = fieldElement{1, 0, 0, 0}
+)
+
+// feReduceOnce maps a value v < 2^256 into [0, p): v ≥ p exactly when
+// v + c overflows 2^256, in which case (v + c) mod 2^256 = v - p.
+func feReduceOnce(z *fieldElement, v0, v1, v2, v3 uint64) {
+	t0, c := bits.Add64(v0, reductionConst, 0)
+	t1, c := bits.Add64(v1, 0, c)
+	t2, c := bits.Add64(v2, 0, c)
+	t3, c := bits.Add64(v3, 0, c)
+	m := -c // all ones when v ≥ p
+	z[0] = v0 ^ (m & (v0 ^ t0))
+	z[1] = v1 ^ (m & (v1 ^ t1))
+	z[2] = v2 ^ (m & (v2 ^ t2))
+	z[3] = v3 ^ (m & (v3 ^ t3))
+}
+
+// feAdd sets z = x + y mod p.
+func feAdd(z, x, y *fieldElement) {
+	s0, c := bits.Add64(x[0], y[0], 0)
+	s1, c := bits.Add64(x[1], y[1], c)
+	s2, c := bits.Add64(x[2], y[2], c)
+	s3, c := bits.Add64(x[3], y[3], c)
+	// x + y < 2p. Subtract p; keep the difference unless it borrowed
+	// without the sum having overflowed 2^256.
+	t0, b := bits.Sub64(s0, p0, 0)
+	t1, b := bits.Sub64(s1, p1, b)
+	t2, b := bits.Sub64(s2, p2, b)
+	t3, b := bits.Sub64(s3, p3, b)
+	_, b = bits.Sub64(c, 0, b)
+	m := -b // all ones: keep s
+	z[0] = t0 ^ (m & (t0 ^ s0))
+	z[1] = t1 ^ (m & (t1 ^ s1))
+	z[2] = t2 ^ (m & (t2 ^ s2))
+	z[3] = t3 ^ (m & (t3 ^ s3))
+}
+
+// feSub sets z = x - y mod p.
+func feSub(z, x, y *fieldElement) {
+	d0, b := bits.Sub64(x[0], y[0], 0)
+	d1, b := bits.Sub64(x[1], y[1], b)
+	d2, b := bits.Sub64(x[2], y[2], b)
+	d3, b := bits.Sub64(x[3], y[3], b)
+	// On borrow add p back, i.e. subtract c from the wrapped difference.
+	m := -b
+	d0, b = bits.Sub64(d0, reductionConst&m, 0)
+	d1, b = bits.Sub64(d1, 0, b)
+	d2, b = bits.Sub64(d2, 0, b)
+	d3, _ = bits.Sub64(d3, 0, b)
+	z[0], z[1], z[2], z[3] = d0, d1, d2, d3
+}
+
+// feNeg sets z = -x mod p (0 maps to 0).
+func feNeg(z, x *fieldElement) {
+	feSub(z, &feZero, x)
+}
+
+// feDouble sets z = 2x mod p.
+func feDouble(z, x *fieldElement) { feAdd(z, x, x) }
+
+// feReduceWide folds the 512-bit value (r0..r7) modulo p using 2^256 ≡ c.
+func feReduceWide(z *fieldElement, r0, r1, r2, r3, r4, r5, r6, r7 uint64) {
+	// First fold: r[0..3] + c·r[4..7]; the carry word t stays below 2^34.
+	h0, l0 := bits.Mul64(r4, reductionConst)
+	h1, l1 := bits.Mul64(r5, reductionConst)
+	h2, l2 := bits.Mul64(r6, reductionConst)
+	h3, l3 := bits.Mul64(r7, reductionConst)
+	var c uint64
+	l1, c = bits.Add64(l1, h0, 0)
+	l2, c = bits.Add64(l2, h1, c)
+	l3, c = bits.Add64(l3, h2, c)
+	t := h3 + c
+	s0, c := bits.Add64(r0, l0, 0)
+	s1, c := bits.Add64(r1, l1, c)
+	s2, c := bits.Add64(r2, l2, c)
+	s3, c := bits.Add64(r3, l3, c)
+	t += c
+	// Second fold: t·c < 2^68.
+	th, tl := bits.Mul64(t, reductionConst)
+	s0, c = bits.Add64(s0, tl, 0)
+	s1, c = bits.Add64(s1, th, c)
+	s2, c = bits.Add64(s2, 0, c)
+	s3, c = bits.Add64(s3, 0, c)
+	// A carry here leaves s < 2^68, so adding c once more cannot overflow.
+	s0, c = bits.Add64(s0, reductionConst&(-c), 0)
+	s1, c = bits.Add64(s1, 0, c)
+	s2, c = bits.Add64(s2, 0, c)
+	s3, _ = bits.Add64(s3, 0, c)
+	feReduceOnce(z, s0, s1, s2, s3)
+}
+
+// feMul sets z = x·y mod p (schoolbook 4x4 product, then feReduceWide).
+func feMul(z, x, y *fieldElement) {
+	x0, x1, x2, x3 := x[0], x[1], x[2], x[3]
+	y0, y1, y2, y3 := y[0], y[1], y[2], y[3]
+	var c, h, l uint64
+
+	// Row 0.
+	r1, r0 := bits.Mul64(x0, y0)
+	h, l = bits.Mul64(x0, y1)
+	r1, c = bits.Add64(r1, l, 0)
+	r2 := h + c
+	h, l = bits.Mul64(x0, y2)
+	r2, c = bits.Add64(r2, l, 0)
+	r3 := h + c
+	h, l = bits.Mul64(x0, y3)
+	r3, c = bits.Add64(r3, l, 0)
+	r4 := h + c
+
+	// Row 1: add x1·y at offset 1.
+	var a1, a2, a3, a4, a5 uint64
+	a2, a1 = bits.Mul64(x1, y0)
+	h, l = bits.Mul64(x1, y1)
+	a2, c = bits.Add64(a2, l, 0)
+	a3 = h + c
+	h, l = bits.Mul64(x1, y2)
+	a3, c = bits.Add64(a3, l, 0)
+	a4 = h + c
+	h, l = bits.Mul64(x1, y3)
+	a4, c = bits.Add64(a4, l, 0)
+	a5 = h + c
+	r1, c = bits.Add64(r1, a1, 0)
+	r2, c = bits.Add64(r2, a2, c)
+	r3, c = bits.Add64(r3, a3, c)
+	r4, c = bits.Add64(r4, a4, c)
+	r5 := a5 + c
+
+	// Row 2.
+	var b3, b4, b5, b6 uint64
+	var b2 uint64
+	b3, b2 = bits.Mul64(x2, y0)
+	h, l = bits.Mul64(x2, y1)
+	b3, c = bits.Add64(b3, l, 0)
+	b4 = h + c
+	h, l = bits.Mul64(x2, y2)
+	b4, c = bits.Add64(b4, l, 0)
+	b5 = h + c
+	h, l = bits.Mul64(x2, y3)
+	b5, c = bits.Add64(b5, l, 0)
+	b6 = h + c
+	r2, c = bits.Add64(r2, b2, 0)
+	r3, c = bits.Add64(r3, b3, c)
+	r4, c = bits.Add64(r4, b4, c)
+	r5, c = bits.Add64(r5, b5, c)
+	r6 := b6 + c
+
+	// Row 3.
+	var e3, e4, e5, e6, e7 uint64
+	e4, e3 = bits.Mul64(x3, y0)
+	h, l = bits.Mul64(x3, y1)
+	e4, c = bits.Add64(e4, l, 0)
+	e5 = h + c
+	h, l = bits.Mul64(x3, y2)
+	e5, c = bits.Add64(e5, l, 0)
+	e6 = h + c
+	h, l = bits.Mul64(x3, y3)
+	e6, c = bits.Add64(e6, l, 0)
+	e7 = h + c
+	r3, c = bits.Add64(r3, e3, 0)
+	r4, c = bits.Add64(r4, e4, c)
+	r5, c = bits.Add64(r5, e5, c)
+	r6, c = bits.Add64(r6, e6, c)
+	r7 := e7 + c
+
+	feReduceWide(z, r0, r1, r2, r3, r4, r5, r6, r7)
+}
+
+// feSquare sets z = x² mod p. The six cross products x_i·x_j (i < j) are
+// computed once and doubled, saving six multiplications over feMul.
+func feSquare(z, x *fieldElement) {
+	x0, x1, x2, x3 := x[0], x[1], x[2], x[3]
+	var c, h, l uint64
+
+	// Cross products at offsets 1..6: x0·(x1,x2,x3), x1·(x2,x3), x2·x3.
+	r2, r1 := bits.Mul64(x0, x1)
+	h, l = bits.Mul64(x0, x2)
+	r2, c = bits.Add64(r2, l, 0)
+	r3 := h + c
+	h, l = bits.Mul64(x0, x3)
+	r3, c = bits.Add64(r3, l, 0)
+	r4 := h + c
+
+	a4, a3 := bits.Mul64(x1, x2)
+	h, l = bits.Mul64(x1, x3)
+	a4, c = bits.Add64(a4, l, 0)
+	a5 := h + c
+	r3, c = bits.Add64(r3, a3, 0)
+	r4, c = bits.Add64(r4, a4, c)
+	r5 := a5 + c
+
+	h, l = bits.Mul64(x2, x3)
+	r5, c = bits.Add64(r5, l, 0)
+	r6 := h + c
+
+	// Double the cross products.
+	r7 := r6 >> 63
+	r6 = r6<<1 | r5>>63
+	r5 = r5<<1 | r4>>63
+	r4 = r4<<1 | r3>>63
+	r3 = r3<<1 | r2>>63
+	r2 = r2<<1 | r1>>63
+	r1 = r1 << 1
+
+	// Add the squares x_i² at offsets 2i.
+	s1, r0 := bits.Mul64(x0, x0)
+	r1, c = bits.Add64(r1, s1, 0)
+	h, l = bits.Mul64(x1, x1)
+	r2, c = bits.Add64(r2, l, c)
+	r3, c = bits.Add64(r3, h, c)
+	h, l = bits.Mul64(x2, x2)
+	r4, c = bits.Add64(r4, l, c)
+	r5, c = bits.Add64(r5, h, c)
+	h, l = bits.Mul64(x3, x3)
+	r6, c = bits.Add64(r6, l, c)
+	r7, _ = bits.Add64(r7, h, c)
+
+	feReduceWide(z, r0, r1, r2, r3, r4, r5, r6, r7)
+}
+
+// feMulSmall sets z = x·s mod p for a small constant s (< 2^32).
+func feMulSmall(z, x *fieldElement, s uint64) {
+	h0, r0 := bits.Mul64(x[0], s)
+	h1, r1 := bits.Mul64(x[1], s)
+	h2, r2 := bits.Mul64(x[2], s)
+	h3, r3 := bits.Mul64(x[3], s)
+	var c uint64
+	r1, c = bits.Add64(r1, h0, 0)
+	r2, c = bits.Add64(r2, h1, c)
+	r3, c = bits.Add64(r3, h2, c)
+	t := h3 + c // < 2^32
+	// t·c < 2^65: fold, then at most one more carry.
+	th, tl := bits.Mul64(t, reductionConst)
+	r0, c = bits.Add64(r0, tl, 0)
+	r1, c = bits.Add64(r1, th, c)
+	r2, c = bits.Add64(r2, 0, c)
+	r3, c = bits.Add64(r3, 0, c)
+	r0, c = bits.Add64(r0, reductionConst&(-c), 0)
+	r1, c = bits.Add64(r1, 0, c)
+	r2, c = bits.Add64(r2, 0, c)
+	r3, _ = bits.Add64(r3, 0, c)
+	feReduceOnce(z, r0, r1, r2, r3)
+}
+
+// feMul21 sets z = 21·x = 3b·x, the constant of the RCB formulas for b = 7.
+func feMul21(z, x *fieldElement) { feMulSmall(z, x, 21) }
+
+// feSquareN sets z = x^(2^n).
+func feSquareN(z, x *fieldElement, n int) {
+	feSquare(z, x)
+	for i := 1; i < n; i++ {
+		feSquare(z, z)
+	}
+}
+
+// feX223 returns, in x2 and x22 and the result, the powers a^(2^k - 1) for
+// k = 2, 22 and 223 along the addition chain shared by feInvert and feSqrt:
+// both exponents start with 223 one bits.
+func feX223(x2out, x22out, a *fieldElement) fieldElement {
+	var x2, x3, x6, x9, x11, x22, x44, x88, x176, x220, x223 fieldElement
+	feSquare(&x2, a)
+	feMul(&x2, &x2, a) // a^(2^2-1)
+	feSquare(&x3, &x2)
+	feMul(&x3, &x3, a) // a^(2^3-1)
+	feSquareN(&x6, &x3, 3)
+	feMul(&x6, &x6, &x3)
+	feSquareN(&x9, &x6, 3)
+	feMul(&x9, &x9, &x3)
+	feSquareN(&x11, &x9, 2)
+	feMul(&x11, &x11, &x2)
+	feSquareN(&x22, &x11, 11)
+	feMul(&x22, &x22, &x11)
+	feSquareN(&x44, &x22, 22)
+	feMul(&x44, &x44, &x22)
+	feSquareN(&x88, &x44, 44)
+	feMul(&x88, &x88, &x44)
+	feSquareN(&x176, &x88, 88)
+	feMul(&x176, &x176, &x88)
+	feSquareN(&x220, &x176, 44)
+	feMul(&x220, &x220, &x44)
+	feSquareN(&x223, &x220, 3)
+	feMul(&x223, &x223, &x3)
+	*x2out = x2
+	*x22out = x22
+	return x223
+}
+
+// feInvert sets z = x^(p-2) = x^-1 mod p (0 maps to 0), in constant time.
+// p - 2 in binary is 223 ones, a zero, 22 ones, then 0000101101; the chain
+// below (255 squarings, 15 multiplications) follows that bit pattern.
+func feInvert(z, x *fieldElement) {
+	var x2, x22 fieldElement
+	a := *x
+	t := feX223(&x2, &x22, &a)
+	feSquareN(&t, &t, 23) // "0" + 22 bits
+	feMul(&t, &t, &x22)
+	feSquareN(&t, &t, 5) // 00001
+	feMul(&t, &t, &a)
+	feSquareN(&t, &t, 3) // 011
+	feMul(&t, &t, &x2)
+	feSquareN(&t, &t, 2) // 01
+	feMul(&t, &t, &a)
+	*z = t
+}
+
+// feSqrt sets z = x^((p+1)/4), a square root of x when one exists (p ≡ 3
+// mod 4), and reports whether z² = x, as 1 or 0. (p+1)/4 in binary is 223
+// ones, a zero, 22 ones, then 00001100.
+func feSqrt(z, x *fieldElement) uint64 {
+	var x2, x22 fieldElement
+	a := *x
+	t := feX223(&x2, &x22, &a)
+	feSquareN(&t, &t, 23)
+	feMul(&t, &t, &x22)
+	feSquareN(&t, &t, 6) // 000011
+	feMul(&t, &t, &x2)
+	feSquareN(&t, &t, 2) // 00
+	var chk fieldElement
+	feSquare(&chk, &t)
+	*z = t
+	return feEqual(&chk, &a)
+}
+
+// feIsZero returns 1 if x = 0 and 0 otherwise, in constant time.
+func feIsZero(x *fieldElement) uint64 {
+	v := x[0] | x[1] | x[2] | x[3]
+	return 1 ^ ((v | -v) >> 63)
+}
+
+// feEqual returns 1 if x = y and 0 otherwise, in constant time.
+func feEqual(x, y *fieldElement) uint64 {
+	v := (x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])
+	return 1 ^ ((v | -v) >> 63)
+}
+
+// feIsOdd returns the least significant bit of the canonical value of x.
+func feIsOdd(x *fieldElement) uint64 { return x[0] & 1 }
+
+// feSelect sets z = b if m is all ones and z = a if m is zero.
+func feSelect(z, a, b *fieldElement, m uint64) {
+	z[0] = a[0] ^ (m & (a[0] ^ b[0]))
+	z[1] = a[1] ^ (m & (a[1] ^ b[1]))
+	z[2] = a[2] ^ (m & (a[2] ^ b[2]))
+	z[3] = a[3] ^ (m & (a[3] ^ b[3]))
+}
+
+// feCondNeg sets z = -x if m is all ones and z = x if m is zero.
+func feCondNeg(z, x *fieldElement, m uint64) {
+	var n fieldElement
+	feNeg(&n, x)
+	feSelect(z, x, &n, m)
+}
+
+// feSetBytes decodes a 32-byte big-endian value and returns 1 if it is
+// canonical (< p); non-canonical inputs leave z reduced mod p and return 0.
+func feSetBytes(z *fieldElement, b *[32]byte) uint64 {
+	v3 := binary.BigEndian.Uint64(b[0:8])
+	v2 := binary.BigEndian.Uint64(b[8:16])
+	v1 := binary.BigEndian.Uint64(b[16:24])
+	v0 := binary.BigEndian.Uint64(b[24:32])
+	_, c := bits.Add64(v0, reductionConst, 0)
+	_, c = bits.Add64(v1, 0, c)
+	_, c = bits.Add64(v2, 0, c)
+	_, c = bits.Add64(v3, 0, c)
+	feReduceOnce(z, v0, v1, v2, v3)
+	return 1 ^ c
+}
+
+// feBytes returns the 32-byte big-endian encoding of x.
+func feBytes(out *[32]byte, x *fieldElement) {
+	binary.BigEndian.PutUint64(out[0:8], x[3])
+	binary.BigEndian.PutUint64(out[8:16], x[2])
+	binary.BigEndian.PutUint64(out[16:24], x[1])
+	binary.BigEndian.PutUint64(out[24:32], x[0])
+}

@@ -1,0 +1,158 @@
+package curve
+
+import (
+	"math/big"
+	"math/rand/v2"
+	"testing"
+)
+
+var bigP, _ = new(big.Int).SetString("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F", 16)
+
+func feFromBig(v *big.Int) fieldElement {
+	var b [32]byte
+	new(big.Int).Mod(v, bigP).FillBytes(b[:])
+	var z fieldElement
+	if feSetBytes(&z, &b) != 1 {
+		panic("non-canonical")
+	}
+	return z
+}
+
+func feToBig(x *fieldElement) *big.Int {
+	var b [32]byte
+	feBytes(&b, x)
+	return new(big.Int).SetBytes(b[:])
+}
+
+// fieldSamples returns random elements plus edge cases.
+func fieldSamples(rng *rand.Rand, n int) []*big.Int {
+	one := big.NewInt(1)
+	pm1 := new(big.Int).Sub(bigP, one)
+	edges := []*big.Int{
+		big.NewInt(0), big.NewInt(1), big.NewInt(2), big.NewInt(7), pm1,
+		new(big.Int).Sub(bigP, big.NewInt(2)),
+		new(big.Int).Lsh(one, 255),
+		new(big.Int).Sub(new(big.Int).Lsh(one, 255), one),
+		new(big.Int).Sub(new(big.Int).Lsh(one, 64), one),
+		new(big.Int).Lsh(one, 64),
+		new(big.Int).Lsh(one, 128),
+		new(big.Int).Sub(new(big.Int).Lsh(one, 256), new(big.Int).Lsh(one, 33)), // p - 2^32 + 977 region
+		big.NewInt(0x1000003D1),
+		new(big.Int).Sub(bigP, big.NewInt(0x1000003D1)),
+	}
+	out := append([]*big.Int{}, edges...)
+	for range n {
+		var b [32]byte
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		v := new(big.Int).SetBytes(b[:])
+		switch rng.IntN(4) {
+		case 0: // near p
+			v.Rsh(v, 200)
+			v.Sub(bigP, v)
+			v.Sub(v, one)
+		case 1: // sparse limbs
+			for i := 0; i < 4; i++ {
+				if rng.IntN(2) == 0 {
+					v.SetBit(v, 0, 0)
+					m := new(big.Int).Lsh(new(big.Int).Sub(new(big.Int).Lsh(one, 64), one), uint(64*i))
+					v.AndNot(v, m)
+				}
+			}
+		}
+		out = append(out, v.Mod(v, bigP))
+	}
+	return out
+}
+
+func TestFieldOps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	xs := fieldSamples(rng, 3000)
+	ys := fieldSamples(rng, 3000)
+	exp := new(big.Int).Rsh(new(big.Int).Add(bigP, big.NewInt(1)), 2)
+	for i := range xs {
+		x, y := xs[i], ys[len(ys)-1-i]
+		fx, fy := feFromBig(x), feFromBig(y)
+		check := func(name string, got *fieldElement, want *big.Int) {
+			t.Helper()
+			want = new(big.Int).Mod(want, bigP)
+			if feToBig(got).Cmp(want) != 0 {
+				t.Fatalf("%s(%x, %x) = %x, want %x", name, x, y, feToBig(got), want)
+			}
+			// Outputs must be fully reduced.
+			var b [32]byte
+			feBytes(&b, got)
+			var z fieldElement
+			if feSetBytes(&z, &b) != 1 {
+				t.Fatalf("%s output not reduced", name)
+			}
+		}
+		var z fieldElement
+		feMul(&z, &fx, &fy)
+		check("mul", &z, new(big.Int).Mul(x, y))
+		feSquare(&z, &fx)
+		check("square", &z, new(big.Int).Mul(x, x))
+		feAdd(&z, &fx, &fy)
+		check("add", &z, new(big.Int).Add(x, y))
+		feSub(&z, &fx, &fy)
+		check("sub", &z, new(big.Int).Sub(x, y))
+		feNeg(&z, &fx)
+		check("neg", &z, new(big.Int).Neg(x))
+		feMul21(&z, &fx)
+		check("mul21", &z, new(big.Int).Mul(x, big.NewInt(21)))
+		feMulSmall(&z, &fx, 0xFFFFFFFF)
+		check("mulsmall", &z, new(big.Int).Mul(x, big.NewInt(0xFFFFFFFF)))
+		if i < 400 {
+			feInvert(&z, &fx)
+			want := new(big.Int).ModInverse(x, bigP)
+			if want == nil {
+				want = new(big.Int)
+			}
+			check("invert", &z, want)
+			ok := feSqrt(&z, &fx)
+			isSq := big.Jacobi(x, bigP) >= 0
+			if (ok == 1) != isSq {
+				t.Fatalf("sqrt(%x) ok = %d, want %v", x, ok, isSq)
+			}
+			check("sqrtexp", &z, new(big.Int).Exp(x, exp, bigP))
+		}
+		if got := feEqual(&fx, &fy); (got == 1) != (x.Cmp(y) == 0) {
+			t.Fatal("feEqual")
+		}
+		if got := feIsZero(&fx); (got == 1) != (x.Sign() == 0) {
+			t.Fatal("feIsZero")
+		}
+		feSelect(&z, &fx, &fy, 0)
+		check("select0", &z, x)
+		feSelect(&z, &fx, &fy, ^uint64(0))
+		check("select1", &z, y)
+		// Aliasing.
+		z = fx
+		feMul(&z, &z, &z)
+		check("mulalias", &z, new(big.Int).Mul(x, x))
+	}
+}
+
+func TestFieldSetBytesNonCanonical(t *testing.T) {
+	one := big.NewInt(1)
+	for _, v := range []*big.Int{
+		bigP, new(big.Int).Add(bigP, one), new(big.Int).Sub(new(big.Int).Lsh(one, 256), one),
+	} {
+		var b [32]byte
+		v.FillBytes(b[:])
+		var z fieldElement
+		if feSetBytes(&z, &b) != 0 {
+			t.Fatalf("%x accepted as canonical", v)
+		}
+		if feToBig(&z).Cmp(new(big.Int).Mod(v, bigP)) != 0 {
+			t.Fatal("non-canonical value not reduced")
+		}
+	}
+	var b [32]byte
+	new(big.Int).Sub(bigP, one).FillBytes(b[:])
+	var z fieldElement
+	if feSetBytes(&z, &b) != 1 {
+		t.Fatal("p-1 refused")
+	}
+}

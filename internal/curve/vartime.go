@@ -1,0 +1,161 @@
+package curve
+
+// Variable-time multiplication for PUBLIC scalars only: the running time and
+// memory accesses depend on the scalars. Straus/Shamir interleaving of
+// width-5 wNAF expansions of GLV half-scalars, with projective tables and
+// the complete RCB addition.
+
+const (
+	wnafW       = 5
+	wnafEntries = 1 << (wnafW - 2) // odd multiples 1P … 15P
+	wnafLen     = 132              // |k_i| < 2^130, plus a final carry
+)
+
+// wnaf writes the width-wnafW NAF of the 3-limb value k into out (digits
+// odd in (-2^(w-1), 2^(w-1)) or zero, at most one non-zero in any w
+// consecutive positions) and returns the number of digits used.
+func wnaf(out *[wnafLen]int8, k *[3]uint64) int {
+	*out = [wnafLen]int8{}
+	var carry uint64
+	last := 0
+	for i := 0; i < wnafLen; {
+		b := bitsAt(k[:], uint(i), 1)
+		if b == carry {
+			i++
+			continue
+		}
+		word := bitsAt(k[:], uint(i), wnafW) + carry
+		d := int64(word)
+		if word&(1<<(wnafW-1)) != 0 {
+			d -= 1 << wnafW
+			carry = 1
+		} else {
+			carry = 0
+		}
+		out[i] = int8(d)
+		last = i + 1
+		i += wnafW
+	}
+	return last
+}
+
+// oddMultiplesProj fills t with (2i+1)·p.
+func oddMultiplesProj(t *[wnafEntries]projPoint, p *projPoint) {
+	var p2 projPoint
+	t[0] = *p
+	projDouble(&p2, p)
+	for i := 1; i < wnafEntries; i++ {
+		projAdd(&t[i], &t[i-1], &p2)
+	}
+}
+
+// endoTable sets u[i] = φ(t[i]) = (β·X : Y : Z).
+func endoTable(u, t *[wnafEntries]projPoint) {
+	for i := range t {
+		feMul(&u[i].x, &t[i].x, &betaFE)
+		u[i].y = t[i].y
+		u[i].z = t[i].z
+	}
+}
+
+// addDigit adds sign(d)·t[|d|/2] to acc for a non-zero odd digit d (flip
+// negates the table as a whole).
+func addDigit(acc *projPoint, t *[wnafEntries]projPoint, d int8, flip bool) {
+	neg := d < 0
+	if neg {
+		d = -d
+	}
+	e := &t[d>>1]
+	if neg != flip {
+		var q projPoint
+		q.x = e.x
+		feNeg(&q.y, &e.y)
+		q.z = e.z
+		projAdd(acc, acc, &q)
+		return
+	}
+	projAdd(acc, acc, e)
+}
+
+// strausVartime computes Σ ±h_i·T_i over up to four (table, half) pairs.
+func strausVartime(out *projPoint, tabs []*[wnafEntries]projPoint, hs []glvHalf) {
+	var nafs [4][wnafLen]int8
+	top := 0
+	for i := range hs {
+		if l := wnaf(&nafs[i], &hs[i].abs); l > top {
+			top = l
+		}
+	}
+	var acc projPoint
+	projSetIdentity(&acc)
+	for j := top - 1; j >= 0; j-- {
+		if j != top-1 {
+			projDouble(&acc, &acc)
+		}
+		for i := range hs {
+			if d := nafs[i][j]; d != 0 {
+				addDigit(&acc, tabs[i], d, hs[i].neg != 0)
+			}
+		}
+	}
+	*out = acc
+}
+
+// ScalarMultVartime sets v = k·p for a PUBLIC k and returns v. Its timing
+// depends on k.
+func (v *Point) ScalarMultVartime(k *Scalar, p *Point) *Point {
+	var t1, t2 [wnafEntries]projPoint
+	oddMultiplesProj(&t1, &p.p)
+	endoTable(&t2, &t1)
+	h1, h2 := glvSplit(k)
+	strausVartime(&v.p, []*[wnafEntries]projPoint{&t1, &t2}, []glvHalf{h1, h2})
+	return v
+}
+
+// ScalarBaseMultVartime sets v = k·G for a PUBLIC k and returns v, using
+// the precomputed table of G with direct (secret-dependent) indexing.
+func (v *Point) ScalarBaseMultVartime(k *Scalar) *Point {
+	t := generatorTable()
+	l, negAll := oddScalarLimbs(k)
+	var acc projPoint
+	var a affinePoint
+	for j := tableDigits - 1; j >= 0; j-- {
+		d := oddDigit(l[:], uint(j), tableW, tableDigits)
+		neg := d < 0
+		if neg {
+			d = -d
+		}
+		e := &t.t[j][d>>1]
+		a.x = e.x
+		if neg {
+			feNeg(&a.y, &e.y)
+		} else {
+			a.y = e.y
+		}
+		if j == tableDigits-1 {
+			acc.x, acc.y, acc.z = a.x, a.y, feOne
+			continue
+		}
+		projAddMixed(&acc, &acc, &a)
+	}
+	if negAll != 0 {
+		feNeg(&acc.y, &acc.y)
+	}
+	v.p = acc
+	return v
+}
+
+// DoubleScalarMultVartime sets v = a·p + b·q for PUBLIC a, b and returns v
+// (Straus/Shamir with wNAF and GLV: four half-size scalars share one chain
+// of about 130 doublings). Its timing depends on a and b.
+func (v *Point) DoubleScalarMultVartime(a *Scalar, p *Point, b *Scalar, q *Point) *Point {
+	var tp, tpe, tq, tqe [wnafEntries]projPoint
+	oddMultiplesProj(&tp, &p.p)
+	endoTable(&tpe, &tp)
+	oddMultiplesProj(&tq, &q.p)
+	endoTable(&tqe, &tq)
+	a1, a2 := glvSplit(a)
+	b1, b2 := glvSplit(b)
+	strausVartime(&v.p, []*[wnafEntries]projPoint{&tp, &tpe, &tq, &tqe}, []glvHalf{a1, a2, b1, b2})
+	return v
+}
