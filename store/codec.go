@@ -1,0 +1,188 @@
+package store
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// Key and value layouts are specified in SPEC-store.md ("Databases"). All
+// integers are big-endian so that LMDB's byte order is numeric order.
+
+const (
+	// OwnerSize and RecipientSize are compressed secp256k1 public keys.
+	OwnerSize     = 33
+	RecipientSize = 33
+	// PathHashSize is an HMAC-SHA3-256 output (DESIGN.md, path hashes).
+	PathHashSize = 32
+	// IDSize is the grant ID chosen by the policy layer (a record hash).
+	IDSize = 32
+
+	// MaxRecordSize bounds the opaque signed record kept with a grant. A
+	// grant record (keys, one kfrag, signature, metadata) is well under 1 KiB;
+	// 4 KiB leaves room for other algorithms while keeping every value on a
+	// single LMDB page pair and a lookup to a bounded amount of work.
+	MaxRecordSize = 4096
+
+	// MaxDepth bounds the number of path hashes in one Lookup.
+	MaxDepth = 256
+)
+
+const (
+	markKeyLen  = OwnerSize + PathHashSize
+	grantKeyLen = markKeyLen + RecipientSize
+)
+
+// Value format version of the plaintexts below (first byte).
+const valueVersion byte = 1
+
+const (
+	grantHeaderLen = 1 + 8 + 8 + IDSize
+	tombValueLen   = 1 + 8 + 8 + 1 + 8 + IDSize
+	markValueLen   = 1 + 8 + 8
+)
+
+// grantKey is owner || path hash || recipient: the owner namespace comes
+// first so one owner's entries are contiguous and a prefix scan by (owner,
+// path hash) finds every recipient's entry.
+func grantKey(dst *[grantKeyLen]byte, owner *[OwnerSize]byte, ph *[PathHashSize]byte, recipient *[RecipientSize]byte) []byte {
+	copy(dst[:], owner[:])
+	copy(dst[OwnerSize:], ph[:])
+	copy(dst[markKeyLen:], recipient[:])
+	return dst[:]
+}
+
+func markKey(owner *[OwnerSize]byte, ph *[PathHashSize]byte) []byte {
+	k := make([]byte, markKeyLen)
+	copy(k, owner[:])
+	copy(k[OwnerSize:], ph[:])
+	return k
+}
+
+func splitGrantKey(k []byte) (owner [OwnerSize]byte, ph [PathHashSize]byte, recipient [RecipientSize]byte, ok bool) {
+	if len(k) != grantKeyLen {
+		return owner, ph, recipient, false
+	}
+	copy(owner[:], k)
+	copy(ph[:], k[OwnerSize:])
+	copy(recipient[:], k[markKeyLen:])
+	return owner, ph, recipient, true
+}
+
+// storedGrant is the sealed part of a grant; the rest is in its key.
+type storedGrant struct {
+	seq     uint64
+	expires int64
+	id      [IDSize]byte
+	record  []byte
+}
+
+func (g *storedGrant) encode() []byte {
+	b := make([]byte, grantHeaderLen, grantHeaderLen+len(g.record))
+	b[0] = valueVersion
+	binary.BigEndian.PutUint64(b[1:], g.seq)
+	binary.BigEndian.PutUint64(b[9:], uint64(g.expires))
+	copy(b[17:], g.id[:])
+	return append(b, g.record...)
+}
+
+func decodeGrant(b []byte) (storedGrant, bool) {
+	var g storedGrant
+	if len(b) <= grantHeaderLen || len(b) > grantHeaderLen+MaxRecordSize || b[0] != valueVersion {
+		return g, false
+	}
+	g.seq = binary.BigEndian.Uint64(b[1:])
+	g.expires = int64(binary.BigEndian.Uint64(b[9:]))
+	copy(g.id[:], b[17:])
+	g.record = b[grantHeaderLen:]
+	return g, true
+}
+
+// storedTomb is the sealed part of a tombstone.
+type storedTomb struct {
+	seq        uint64
+	revokedAt  int64
+	deleted    bool
+	deletedSeq uint64
+	deletedID  [IDSize]byte
+}
+
+func (t *storedTomb) encode() []byte {
+	b := make([]byte, tombValueLen)
+	b[0] = valueVersion
+	binary.BigEndian.PutUint64(b[1:], t.seq)
+	binary.BigEndian.PutUint64(b[9:], uint64(t.revokedAt))
+	if t.deleted {
+		b[17] = 1
+	}
+	binary.BigEndian.PutUint64(b[18:], t.deletedSeq)
+	copy(b[26:], t.deletedID[:])
+	return b
+}
+
+func decodeTomb(b []byte) (storedTomb, bool) {
+	var t storedTomb
+	if len(b) != tombValueLen || b[0] != valueVersion || b[17] > 1 {
+		return t, false
+	}
+	t.seq = binary.BigEndian.Uint64(b[1:])
+	t.revokedAt = int64(binary.BigEndian.Uint64(b[9:]))
+	t.deleted = b[17] == 1
+	t.deletedSeq = binary.BigEndian.Uint64(b[18:])
+	copy(t.deletedID[:], b[26:])
+	return t, true
+}
+
+// storedMark is the sealed high-water mark of one (owner, path hash).
+type storedMark struct {
+	seq       uint64
+	keepUntil int64
+}
+
+func (m *storedMark) encode() []byte {
+	b := make([]byte, markValueLen)
+	b[0] = valueVersion
+	binary.BigEndian.PutUint64(b[1:], m.seq)
+	binary.BigEndian.PutUint64(b[9:], uint64(m.keepUntil))
+	return b
+}
+
+func decodeMark(b []byte) (storedMark, bool) {
+	var m storedMark
+	if len(b) != markValueLen || b[0] != valueVersion {
+		return m, false
+	}
+	m.seq = binary.BigEndian.Uint64(b[1:])
+	m.keepUntil = int64(binary.BigEndian.Uint64(b[9:]))
+	return m, true
+}
+
+// Deadline index kinds. Grants are pruned on their own expiry; a mark is
+// pruned together with the tombstones under it (see Prune).
+const (
+	deadlineGrant byte = 'g'
+	deadlineMark  byte = 's'
+)
+
+// deadlineKey is kind || unix seconds (offset so negative times sort first)
+// || target key.
+func deadlineKey(kind byte, at int64, target []byte) []byte {
+	k := make([]byte, 9, 9+len(target))
+	k[0] = kind
+	binary.BigEndian.PutUint64(k[1:], uint64(at)^(1<<63))
+	return append(k, target...)
+}
+
+func splitDeadlineKey(k []byte) (kind byte, at int64, target []byte, ok bool) {
+	if len(k) < 9 {
+		return 0, 0, nil, false
+	}
+	return k[0], int64(binary.BigEndian.Uint64(k[1:]) ^ (1 << 63)), k[9:], true
+}
+
+// unixTime converts a stored second count back to a time. Times are kept at
+// one-second precision; expiries are truncated, i.e. end slightly early.
+func unixTime(s int64) time.Time { return time.Unix(s, 0).UTC() }
+
+// expiredAt reports whether something with expiry exp (unix seconds) is
+// expired at now: a grant is live strictly before its expiry second.
+func expiredAt(exp int64, now time.Time) bool { return now.Unix() >= exp }

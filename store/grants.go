@@ -1,0 +1,591 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/bmatsuo/lmdb-go/lmdb"
+)
+
+// Grant is one stored key fragment: an opaque, owner-signed record that the
+// policy layer validated, with the fields the store needs to enforce the
+// rules. Its identity is (Owner, Recipient, PathHash).
+type Grant struct {
+	Owner     [OwnerSize]byte
+	Recipient [RecipientSize]byte
+	PathHash  [PathHashSize]byte
+	// ID names the grant in receipts (the policy layer's record hash).
+	ID [IDSize]byte
+	// Seq orders the owner's mutations of (Owner, PathHash); it starts at 1.
+	Seq uint64
+	// Expires is kept at one-second precision (truncated). The grant is live
+	// strictly before it.
+	Expires time.Time
+	// Record is the signed grant, 1 to MaxRecordSize bytes.
+	Record []byte
+}
+
+// Revocation asks to delete a grant and remember that it was revoked.
+type Revocation struct {
+	Owner     [OwnerSize]byte
+	Recipient [RecipientSize]byte
+	PathHash  [PathHashSize]byte
+	// Seq must be greater than every sequence number seen for (Owner,
+	// PathHash), including the grant's.
+	Seq uint64
+	// At is when the node accepted the revocation (the caller's clock).
+	At time.Time
+	// KeepUntil, if later than the store's own bound, extends how long the
+	// tombstone and sequence mark are kept: set it to the latest expiry of
+	// any grant the owner may have signed for this path hash, so that no
+	// such grant can be replayed after the tombstone is pruned.
+	KeepUntil time.Time
+}
+
+// Tombstone records a revocation; it is what a revocation receipt names.
+type Tombstone struct {
+	Owner     [OwnerSize]byte
+	Recipient [RecipientSize]byte
+	PathHash  [PathHashSize]byte
+	Seq       uint64
+	RevokedAt time.Time
+	// Deleted reports whether a grant was present and deleted; DeletedSeq
+	// and DeletedID identify it.
+	Deleted    bool
+	DeletedSeq uint64
+	DeletedID  [IDSize]byte
+}
+
+// Match is the result of a successful Lookup.
+type Match struct {
+	Grant Grant
+	// Level is the index in the path hash list (0 = root) of the grant.
+	Level int
+}
+
+// LookupError is returned by Lookup when no level holds a live grant but
+// some level held a revoked or expired one. It wraps ErrRevoked or
+// ErrExpired; Level is the deepest level that had anything.
+type LookupError struct {
+	Level int
+	Err   error
+}
+
+func (e *LookupError) Error() string { return fmt.Sprintf("%v (path level %d)", e.Err, e.Level) }
+func (e *LookupError) Unwrap() error { return e.Err }
+
+func (s *Store) checkGrant(g *Grant, now time.Time) error {
+	switch {
+	case len(g.Record) == 0 || len(g.Record) > MaxRecordSize:
+		return fmt.Errorf("%w: record of %d bytes (want 1 to %d)", ErrInvalid, len(g.Record), MaxRecordSize)
+	case g.Seq == 0:
+		return fmt.Errorf("%w: sequence number 0 (they start at 1)", ErrInvalid)
+	case expiredAt(g.Expires.Unix(), now):
+		return ErrExpired
+	case s.opts.MaxGrantLifetime > 0 && g.Expires.After(now.Add(s.opts.MaxGrantLifetime)):
+		return fmt.Errorf("%w: expires %s, limit %s", ErrTooLong, g.Expires.UTC().Format(time.RFC3339), s.opts.MaxGrantLifetime)
+	}
+	return nil
+}
+
+// PutGrant stores g after checking, in the same write transaction, that its
+// sequence number is newer than everything seen for (owner, path hash),
+// revocations included. It fails with ErrStale for an older or equal
+// sequence number, ErrRevoked if a tombstone for the same key has an equal
+// or newer one, ErrExpired if g is expired at now, and ErrTooLong if it
+// outlives Options.MaxGrantLifetime. Putting exactly the grant already
+// stored (same Seq and ID) succeeds without a write, so a retry whose
+// acknowledgement was lost is not an error. A newer grant replaces the
+// stored one and clears the tombstone for the same key.
+//
+// The caller (the policy layer) must have verified the owner's signature on
+// the record: the store trusts the fields it is given.
+func (s *Store) PutGrant(g Grant, now time.Time) error {
+	if err := s.checkGrant(&g, now); err != nil {
+		return fmt.Errorf("failed to put grant: %w", err)
+	}
+	var gkb [grantKeyLen]byte
+	gk := grantKey(&gkb, &g.Owner, &g.PathHash, &g.Recipient)
+	sg := storedGrant{seq: g.Seq, expires: g.Expires.Unix(), id: g.ID, record: g.Record}
+	sealed := s.seal.seal(dbGrants, gk, sg.encode())
+	err := s.update(func(txn *lmdb.Txn) error {
+		return s.putGrantTxn(txn, gk, &sg, sealed, now)
+	})
+	if err != nil {
+		return fmt.Errorf("failed to put grant: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) putGrantTxn(txn *lmdb.Txn, gk []byte, sg *storedGrant, sealed []byte, now time.Time) error {
+	mk := gk[:markKeyLen]
+	mark, hasMark, err := s.getMark(txn, mk)
+	if err != nil {
+		return err
+	}
+	old, hasOld, err := s.getGrant(txn, gk)
+	if err != nil {
+		return err
+	}
+	if hasMark && sg.seq <= mark.seq {
+		if hasOld && old.seq == sg.seq && old.id == sg.id {
+			return nil
+		}
+		t, hasTomb, err := s.getTomb(txn, gk)
+		if err != nil {
+			return err
+		}
+		if hasTomb && t.seq >= sg.seq {
+			return ErrRevoked
+		}
+		return ErrStale
+	}
+	if hasOld {
+		if err := delIfExists(txn, s.deadlines, deadlineKey(deadlineGrant, old.expires, gk)); err != nil {
+			return err
+		}
+	}
+	if err := txn.Put(s.grants, gk, sealed, 0); err != nil {
+		return err
+	}
+	if err := txn.Put(s.deadlines, deadlineKey(deadlineGrant, sg.expires, gk), nil, 0); err != nil {
+		return err
+	}
+	if err := delIfExists(txn, s.tombs, gk); err != nil {
+		return err
+	}
+	keep := max(sg.expires, now.Add(s.opts.Retention).Unix())
+	return s.putMark(txn, mk, mark, hasMark, sg.seq, keep)
+}
+
+// putMark raises the sequence mark of mk to seq and its retention to at
+// least keep, keeping the deadline index in step.
+func (s *Store) putMark(txn *lmdb.Txn, mk []byte, old storedMark, hasOld bool, seq uint64, keep int64) error {
+	m := storedMark{seq: seq, keepUntil: keep}
+	if hasOld {
+		m.keepUntil = max(m.keepUntil, old.keepUntil)
+		if m.keepUntil != old.keepUntil {
+			if err := delIfExists(txn, s.deadlines, deadlineKey(deadlineMark, old.keepUntil, mk)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := txn.Put(s.seqs, mk, s.seal.seal(dbSeqs, mk, m.encode()), 0); err != nil {
+		return err
+	}
+	return txn.Put(s.deadlines, deadlineKey(deadlineMark, m.keepUntil, mk), nil, 0)
+}
+
+func delIfExists(txn *lmdb.Txn, db lmdb.DBI, k []byte) error {
+	if err := txn.Del(db, k, nil); err != nil && !lmdb.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+func (s *Store) getMark(txn *lmdb.Txn, mk []byte) (storedMark, bool, error) {
+	v, err := txn.Get(s.seqs, mk)
+	if lmdb.IsNotFound(err) {
+		return storedMark{}, false, nil
+	}
+	if err != nil {
+		return storedMark{}, false, err
+	}
+	pt, err := s.seal.open(dbSeqs, mk, v)
+	if err != nil {
+		return storedMark{}, false, err
+	}
+	m, ok := decodeMark(pt)
+	if !ok {
+		return storedMark{}, false, ErrCorrupt
+	}
+	return m, true, nil
+}
+
+func (s *Store) getGrant(txn *lmdb.Txn, gk []byte) (storedGrant, bool, error) {
+	v, err := txn.Get(s.grants, gk)
+	if lmdb.IsNotFound(err) {
+		return storedGrant{}, false, nil
+	}
+	if err != nil {
+		return storedGrant{}, false, err
+	}
+	pt, err := s.seal.open(dbGrants, gk, v)
+	if err != nil {
+		return storedGrant{}, false, err
+	}
+	g, ok := decodeGrant(pt)
+	if !ok {
+		return storedGrant{}, false, ErrCorrupt
+	}
+	return g, true, nil
+}
+
+func (s *Store) getTomb(txn *lmdb.Txn, gk []byte) (storedTomb, bool, error) {
+	v, err := txn.Get(s.tombs, gk)
+	if lmdb.IsNotFound(err) {
+		return storedTomb{}, false, nil
+	}
+	if err != nil {
+		return storedTomb{}, false, err
+	}
+	pt, err := s.seal.open(dbTombs, gk, v)
+	if err != nil {
+		return storedTomb{}, false, err
+	}
+	t, ok := decodeTomb(pt)
+	if !ok {
+		return storedTomb{}, false, ErrCorrupt
+	}
+	return t, true, nil
+}
+
+// Revoke deletes the grant for (owner, recipient, path hash), if any, and
+// writes a tombstone with r.Seq, in one write transaction. It fails with
+// ErrStale if r.Seq is not greater than the last sequence number seen for
+// (owner, path hash) — except that repeating exactly the stored revocation
+// returns its tombstone again, so a retried request gets its receipt. A
+// revocation for which no grant is stored is still recorded: it refuses the
+// grant if it arrives later.
+func (s *Store) Revoke(r Revocation) (Tombstone, error) {
+	if r.Seq == 0 {
+		return Tombstone{}, fmt.Errorf("failed to revoke grant: %w: sequence number 0", ErrInvalid)
+	}
+	var gkb [grantKeyLen]byte
+	gk := grantKey(&gkb, &r.Owner, &r.PathHash, &r.Recipient)
+	var out storedTomb
+	err := s.update(func(txn *lmdb.Txn) error {
+		var err error
+		out, err = s.revokeTxn(txn, gk, storedTomb{seq: r.Seq, revokedAt: r.At.Unix()},
+			max(r.At.Add(s.opts.Retention).Unix(), r.KeepUntil.Unix()))
+		return err
+	})
+	if err != nil {
+		return Tombstone{}, fmt.Errorf("failed to revoke grant: %w", err)
+	}
+	return tombstoneFrom(gk, out), nil
+}
+
+// revokeTxn applies t (whose deleted fields it fills in) at gk and returns
+// the tombstone as stored.
+func (s *Store) revokeTxn(txn *lmdb.Txn, gk []byte, t storedTomb, keep int64) (storedTomb, error) {
+	mk := gk[:markKeyLen]
+	mark, hasMark, err := s.getMark(txn, mk)
+	if err != nil {
+		return t, err
+	}
+	if hasMark && t.seq <= mark.seq {
+		old, hasTomb, err := s.getTomb(txn, gk)
+		if err != nil {
+			return t, err
+		}
+		if hasTomb && old.seq == t.seq {
+			return old, nil
+		}
+		return t, ErrStale
+	}
+	g, hasGrant, err := s.getGrant(txn, gk)
+	if err != nil {
+		return t, err
+	}
+	if hasGrant {
+		t.deleted, t.deletedSeq, t.deletedID = true, g.seq, g.id
+		keep = max(keep, g.expires)
+		if err := txn.Del(s.grants, gk, nil); err != nil {
+			return t, err
+		}
+		if err := delIfExists(txn, s.deadlines, deadlineKey(deadlineGrant, g.expires, gk)); err != nil {
+			return t, err
+		}
+	}
+	if err := txn.Put(s.tombs, gk, s.seal.seal(dbTombs, gk, t.encode()), 0); err != nil {
+		return t, err
+	}
+	return t, s.putMark(txn, mk, mark, hasMark, t.seq, keep)
+}
+
+func tombstoneFrom(gk []byte, t storedTomb) Tombstone {
+	owner, ph, recipient, _ := splitGrantKey(gk)
+	return Tombstone{
+		Owner: owner, Recipient: recipient, PathHash: ph,
+		Seq: t.seq, RevokedAt: unixTime(t.revokedAt),
+		Deleted: t.deleted, DeletedSeq: t.deletedSeq, DeletedID: t.deletedID,
+	}
+}
+
+func grantFrom(gk []byte, g storedGrant) Grant {
+	owner, ph, recipient, _ := splitGrantKey(gk)
+	return Grant{
+		Owner: owner, Recipient: recipient, PathHash: ph,
+		ID: g.id, Seq: g.seq, Expires: unixTime(g.expires), Record: g.record,
+	}
+}
+
+// Get returns the grant stored for (owner, recipient, path hash), live or
+// not, or ErrNotGranted. Serving decisions use Lookup.
+func (s *Store) Get(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, pathHash *[PathHashSize]byte) (Grant, error) {
+	var gkb [grantKeyLen]byte
+	gk := grantKey(&gkb, owner, pathHash, recipient)
+	var g storedGrant
+	var found bool
+	err := s.view(func(txn *lmdb.Txn) error {
+		var err error
+		g, found, err = s.getGrant(txn, gk)
+		return err
+	})
+	if err != nil {
+		return Grant{}, fmt.Errorf("failed to get grant: %w", err)
+	}
+	if !found {
+		return Grant{}, ErrNotGranted
+	}
+	return grantFrom(gk, g), nil
+}
+
+// GetTombstone returns the tombstone for (owner, recipient, path hash), or
+// ErrNotGranted if there is none.
+func (s *Store) GetTombstone(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, pathHash *[PathHashSize]byte) (Tombstone, error) {
+	var gkb [grantKeyLen]byte
+	gk := grantKey(&gkb, owner, pathHash, recipient)
+	var t storedTomb
+	var found bool
+	err := s.view(func(txn *lmdb.Txn) error {
+		var err error
+		t, found, err = s.getTomb(txn, gk)
+		return err
+	})
+	if err != nil {
+		return Tombstone{}, fmt.Errorf("failed to get tombstone: %w", err)
+	}
+	if !found {
+		return Tombstone{}, ErrNotGranted
+	}
+	return tombstoneFrom(gk, t), nil
+}
+
+// Lookup finds the deepest live grant of owner to recipient along a path,
+// in one read transaction. pathHashes lists the path hash of every level,
+// root first (1 to MaxDepth of them).
+//
+// Access is the union of grants: a revoked or expired deeper level does not
+// hide a live shallower grant (revoking /a/b ends only that grant). When no
+// level is live, the error describes the deepest level that had anything:
+// a *LookupError wrapping ErrRevoked or ErrExpired, or ErrNotGranted if no
+// level had anything. A value that fails authentication fails the lookup
+// with ErrCorrupt rather than being skipped, so tampering cannot widen
+// access.
+func (s *Store) Lookup(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, pathHashes [][PathHashSize]byte, now time.Time) (Match, error) {
+	if len(pathHashes) == 0 || len(pathHashes) > MaxDepth {
+		return Match{}, fmt.Errorf("failed to look up grant: %w: %d path levels (want 1 to %d)", ErrInvalid, len(pathHashes), MaxDepth)
+	}
+	var m Match
+	var lookupErr error
+	var gkb [grantKeyLen]byte
+	err := s.view(func(txn *lmdb.Txn) error {
+		expiredLevel := -1
+		// Pass 1: grants only, deepest first. The common cases (a live
+		// grant at some level) cost one Get per level above it and one
+		// decryption.
+		for i := len(pathHashes) - 1; i >= 0; i-- {
+			gk := grantKey(&gkb, owner, &pathHashes[i], recipient)
+			g, found, err := s.getGrant(txn, gk)
+			if err != nil {
+				return err
+			}
+			if !found {
+				continue
+			}
+			if !expiredAt(g.expires, now) {
+				m = Match{Grant: grantFrom(gk, g), Level: i}
+				return nil
+			}
+			if expiredLevel < 0 {
+				expiredLevel = i
+			}
+		}
+		// Pass 2, only when nothing is live: tombstones on levels deeper
+		// than the deepest expired grant decide the error. A level never
+		// holds both a grant and a tombstone (a newer grant clears it).
+		for i := len(pathHashes) - 1; i > expiredLevel; i-- {
+			gk := grantKey(&gkb, owner, &pathHashes[i], recipient)
+			_, found, err := s.getTomb(txn, gk)
+			if err != nil {
+				return err
+			}
+			if found {
+				lookupErr = &LookupError{Level: i, Err: ErrRevoked}
+				return nil
+			}
+		}
+		if expiredLevel >= 0 {
+			lookupErr = &LookupError{Level: expiredLevel, Err: ErrExpired}
+		} else {
+			lookupErr = ErrNotGranted
+		}
+		return nil
+	})
+	if err != nil {
+		return Match{}, fmt.Errorf("failed to look up grant: %w", err)
+	}
+	return m, lookupErr
+}
+
+// PruneStats says what a Prune pass removed.
+type PruneStats struct {
+	Grants, Tombstones, Seqs int
+}
+
+// pruneBatch bounds the work per write transaction, so pruning never holds
+// the single writer slot long enough to stall grants and revocations.
+const pruneBatch = 512
+
+// Prune removes grants expired at now, and sequence marks whose retention
+// ended (Options.Retention after their last change, and never before every
+// grant seen for their (owner, path hash) expired) together with the
+// tombstones under them. It works in small write transactions and can be
+// run at any time; each transaction leaves the store consistent.
+func (s *Store) Prune(now time.Time) (PruneStats, error) {
+	var total PruneStats
+	for _, kind := range []byte{deadlineGrant, deadlineMark} {
+		for {
+			var st PruneStats
+			var n int
+			err := s.update(func(txn *lmdb.Txn) error {
+				st = PruneStats{}
+				var err error
+				n, err = s.pruneTxn(txn, kind, now, &st)
+				return err
+			})
+			if err != nil {
+				return total, fmt.Errorf("failed to prune: %w", err)
+			}
+			total.Grants += st.Grants
+			total.Tombstones += st.Tombstones
+			total.Seqs += st.Seqs
+			if n < pruneBatch {
+				break
+			}
+		}
+	}
+	if total != (PruneStats{}) {
+		s.log.Info("store pruned", "grants", total.Grants, "tombstones", total.Tombstones, "seqs", total.Seqs)
+	}
+	return total, nil
+}
+
+// pruneTxn handles up to pruneBatch due deadline entries of one kind and
+// returns how many it looked at.
+func (s *Store) pruneTxn(txn *lmdb.Txn, kind byte, now time.Time, st *PruneStats) (int, error) {
+	var due [][]byte
+	cur, err := txn.OpenCursor(s.deadlines)
+	if err != nil {
+		return 0, err
+	}
+	k, _, err := cur.Get([]byte{kind}, nil, lmdb.SetRange)
+	for err == nil && len(due) < pruneBatch {
+		kk, at, _, ok := splitDeadlineKey(k)
+		if !ok || kk != kind || at > now.Unix() {
+			break
+		}
+		due = append(due, bytes.Clone(k))
+		k, _, err = cur.Get(nil, nil, lmdb.Next)
+	}
+	cur.Close()
+	if err != nil && !lmdb.IsNotFound(err) {
+		return 0, err
+	}
+	for _, dk := range due {
+		if err := txn.Del(s.deadlines, dk, nil); err != nil {
+			return 0, err
+		}
+		_, at, target, _ := splitDeadlineKey(dk)
+		switch kind {
+		case deadlineGrant:
+			err = s.pruneGrant(txn, target, at, now, st)
+		case deadlineMark:
+			err = s.pruneMark(txn, target, now, st)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return len(due), nil
+}
+
+// pruneGrant deletes the grant at gk if it is the one the index entry was
+// made for and it is expired. The index is an unauthenticated hint: the
+// sealed value decides.
+func (s *Store) pruneGrant(txn *lmdb.Txn, gk []byte, at int64, now time.Time, st *PruneStats) error {
+	if len(gk) != grantKeyLen {
+		return nil
+	}
+	g, found, err := s.getGrant(txn, gk)
+	if err != nil || !found || g.expires != at || !expiredAt(g.expires, now) {
+		return err
+	}
+	st.Grants++
+	return txn.Del(s.grants, gk, nil)
+}
+
+// pruneMark deletes the mark at mk and everything under it once its
+// retention ended. Grants under it are all expired by then (the mark is
+// kept until the last known expiry); one that is not (which would mean the
+// index was tampered with) keeps the mark alive.
+func (s *Store) pruneMark(txn *lmdb.Txn, mk []byte, now time.Time, st *PruneStats) error {
+	if len(mk) != markKeyLen {
+		return nil
+	}
+	m, found, err := s.getMark(txn, mk)
+	if err != nil || !found || m.keepUntil > now.Unix() {
+		return err
+	}
+	var liveGrant bool
+	var grantKeys, tombKeys [][]byte
+	for _, d := range []struct {
+		db   lmdb.DBI
+		keys *[][]byte
+	}{{s.grants, &grantKeys}, {s.tombs, &tombKeys}} {
+		cur, err := txn.OpenCursor(d.db)
+		if err != nil {
+			return err
+		}
+		k, _, err := cur.Get(mk, nil, lmdb.SetRange)
+		for err == nil && bytes.HasPrefix(k, mk) {
+			*d.keys = append(*d.keys, bytes.Clone(k))
+			k, _, err = cur.Get(nil, nil, lmdb.Next)
+		}
+		cur.Close()
+		if err != nil && !lmdb.IsNotFound(err) {
+			return err
+		}
+	}
+	for _, gk := range grantKeys {
+		g, _, err := s.getGrant(txn, gk)
+		if err != nil {
+			return err
+		}
+		if !expiredAt(g.expires, now) {
+			liveGrant = true
+			continue
+		}
+		if err := txn.Del(s.grants, gk, nil); err != nil {
+			return err
+		}
+		if err := delIfExists(txn, s.deadlines, deadlineKey(deadlineGrant, g.expires, gk)); err != nil {
+			return err
+		}
+		st.Grants++
+	}
+	if liveGrant {
+		return s.putMark(txn, mk, m, true, m.seq, now.Add(s.opts.Retention).Unix())
+	}
+	for _, tk := range tombKeys {
+		if err := txn.Del(s.tombs, tk, nil); err != nil {
+			return err
+		}
+		st.Tombstones++
+	}
+	st.Seqs++
+	return txn.Del(s.seqs, mk, nil)
+}
