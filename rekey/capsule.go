@@ -1,0 +1,152 @@
+package rekey
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+
+	"github.com/kadre/kadre/internal/curve"
+)
+
+// CapsuleSize is the length of a serialized capsule.
+const CapsuleSize = 105
+
+// Capsule is Umbral's key encapsulation: E = r·G, V = u·G and
+// s = u + r·H(E, V), which anyone can check (s·G = V + h·E).
+type Capsule struct {
+	e, v   curve.Point
+	eb, vb [33]byte
+	s      curve.Scalar
+}
+
+// ParseCapsule parses the 105-byte MessagePack form and runs the capsule's
+// self-check, as the reference does.
+func ParseCapsule(b []byte) (*Capsule, error) {
+	r := newMPReader(b)
+	r.array(3)
+	eb, vb, sb := r.bin(33), r.bin(33), r.bin(32)
+	if !r.done() {
+		return nil, fmt.Errorf("%w: capsule", ErrInvalidEncoding)
+	}
+	var c Capsule
+	e, err := parsePoint(eb)
+	if err != nil {
+		return nil, err
+	}
+	v, err := parsePoint(vb)
+	if err != nil {
+		return nil, err
+	}
+	c.e, c.v = *e, *v
+	copy(c.eb[:], eb)
+	copy(c.vb[:], vb)
+	if c.s.SetByteSlice(sb) {
+		return nil, fmt.Errorf("%w: capsule scalar out of range", ErrInvalidEncoding)
+	}
+	if !c.verify() {
+		return nil, fmt.Errorf("%w: capsule self-check failed", ErrInvalidEncoding)
+	}
+	return &c, nil
+}
+
+// verify checks s·G == V + h·E with public values.
+func (c *Capsule) verify() bool {
+	h := hashToScalar(dstCapsulePoints, c.eb[:], c.vb[:])
+	h.Negate()
+	var lhs curve.Point
+	lhs.DoubleScalarMultVartime(&c.s, &params().g, &h, &c.e) // s·G − h·E
+	return lhs.Equal(&c.v)
+}
+
+// Bytes returns the canonical 105-byte MessagePack encoding.
+func (c *Capsule) Bytes() []byte {
+	w := mpWriter{b: make([]byte, 0, CapsuleSize)}
+	w.array(3)
+	w.bin(c.eb[:])
+	w.bin(c.vb[:])
+	sb := c.s.Bytes()
+	w.bin(sb[:])
+	return w.b
+}
+
+// simpleBytes is E ‖ V ‖ s (98 bytes), the DEM's associated data.
+func (c *Capsule) simpleBytes() []byte {
+	out := make([]byte, 0, 98)
+	out = append(out, c.eb[:]...)
+	out = append(out, c.vb[:]...)
+	sb := c.s.Bytes()
+	return append(out, sb[:]...)
+}
+
+// Equal reports whether two capsules are the same.
+func (c *Capsule) Equal(o *Capsule) bool {
+	return c.eb == o.eb && c.vb == o.vb && c.s.Equals(&o.s)
+}
+
+// Encrypt encapsulates a fresh key to pk and encrypts pt under it; the
+// ciphertext is nonce ‖ XChaCha20-Poly1305 ‖ tag, len(pt)+40 bytes.
+func Encrypt(pk *PublicKey, pt []byte) (*Capsule, []byte, error) {
+	return EncryptWithRand(rand.Reader, pk, pt)
+}
+
+// EncryptWithRand is Encrypt with randomness from r.
+func EncryptWithRand(r io.Reader, pk *PublicKey, pt []byte) (*Capsule, []byte, error) {
+	c, keySeed, err := encapsulate(r, pk)
+	if err != nil {
+		return nil, nil, err
+	}
+	ct, err := demEncrypt(r, keySeed, pt, c.simpleBytes())
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, ct, nil
+}
+
+func encapsulate(rnd io.Reader, pk *PublicKey) (*Capsule, *[33]byte, error) {
+	for {
+		r, err := randomNonZeroScalar(rnd)
+		if err != nil {
+			return nil, nil, err
+		}
+		u, err := randomNonZeroScalar(rnd)
+		if err != nil {
+			return nil, nil, err
+		}
+		var ru curve.Scalar
+		ru.Add2(&r, &u)
+		if ru.IsZero() {
+			// S would be the identity; the probability is 2^-256.
+			continue
+		}
+		var c Capsule
+		c.e.ScalarBaseMult(&r)
+		c.v.ScalarBaseMult(&u)
+		var shared curve.Point
+		shared.ScalarMult(&ru, &pk.p)
+		enc, err := curve.BatchCompressed([]*curve.Point{&c.e, &c.v, &shared})
+		if err != nil {
+			continue
+		}
+		c.eb, c.vb = enc[0], enc[1]
+		h := hashToScalar(dstCapsulePoints, c.eb[:], c.vb[:])
+		c.s.Mul2(&r, &h).Add(&u)
+		r.Zero()
+		u.Zero()
+		ru.Zero()
+		keySeed := enc[2]
+		return &c, &keySeed, nil
+	}
+}
+
+// DecryptOriginal opens a ciphertext with the secret key the capsule was
+// made for: the key seed is sk·(E + V).
+func DecryptOriginal(sk *SecretKey, c *Capsule, ct []byte) ([]byte, error) {
+	var ev, shared curve.Point
+	ev.Add(&c.e, &c.v)
+	shared.ScalarMult(&sk.s, &ev)
+	keySeed, err := shared.Compressed()
+	if err != nil {
+		return nil, ErrDecryption
+	}
+	return demDecrypt(&keySeed, ct, c.simpleBytes())
+}

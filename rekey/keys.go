@@ -1,0 +1,333 @@
+package rekey
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"golang.org/x/crypto/hkdf"
+
+	"github.com/kadre/kadre/internal/curve"
+)
+
+// Sizes of the canonical encodings (SPEC.md, "rekey: objects").
+const (
+	SecretKeySize = 32
+	PublicKeySize = 33
+	SignatureSize = 64
+	SeedSize      = 32
+)
+
+var (
+	// ErrInvalidEncoding is returned by every parser for bytes that are not
+	// the canonical encoding of the object.
+	ErrInvalidEncoding = errors.New("rekey: invalid encoding")
+	// ErrVerification is the single error of every failed verification.
+	ErrVerification = errors.New("rekey: verification failed")
+	// ErrDecryption is the single error of every failed decryption.
+	ErrDecryption = errors.New("rekey: decryption failed")
+)
+
+// SecretKey is a secp256k1 secret scalar in [1, n-1].
+type SecretKey struct {
+	s  curve.Scalar
+	pk *PublicKey
+}
+
+// PublicKey is a secp256k1 point other than the identity.
+type PublicKey struct {
+	p curve.Point
+	b [PublicKeySize]byte
+}
+
+// GenerateSecretKey returns a uniformly random secret key from crypto/rand.
+func GenerateSecretKey() *SecretKey {
+	sk, err := GenerateSecretKeyWithRand(rand.Reader)
+	if err != nil {
+		panic("rekey: crypto/rand failed: " + err.Error())
+	}
+	return sk
+}
+
+// GenerateSecretKeyWithRand returns a uniformly random secret key drawn
+// from r.
+func GenerateSecretKeyWithRand(r io.Reader) (*SecretKey, error) {
+	s, err := randomNonZeroScalar(r)
+	if err != nil {
+		return nil, err
+	}
+	return newSecretKey(&s), nil
+}
+
+func newSecretKey(s *curve.Scalar) *SecretKey {
+	sk := &SecretKey{s: *s}
+	var p curve.Point
+	p.ScalarBaseMult(&sk.s)
+	sk.pk = newPublicKey(&p)
+	return sk
+}
+
+// newPublicKey wraps a point known not to be the identity.
+func newPublicKey(p *curve.Point) *PublicKey {
+	pk := &PublicKey{p: *p}
+	b, err := p.Compressed()
+	if err != nil {
+		panic("rekey: public key is the identity")
+	}
+	pk.b = b
+	return pk
+}
+
+// ParseSecretKey parses a 32-byte big-endian scalar in [1, n-1].
+func ParseSecretKey(b []byte) (*SecretKey, error) {
+	if len(b) != SecretKeySize {
+		return nil, fmt.Errorf("%w: secret key must be %d bytes, got %d", ErrInvalidEncoding, SecretKeySize, len(b))
+	}
+	var s curve.Scalar
+	if s.SetByteSlice(b) || s.IsZero() {
+		return nil, fmt.Errorf("%w: secret key out of range", ErrInvalidEncoding)
+	}
+	return newSecretKey(&s), nil
+}
+
+// Bytes returns the 32-byte big-endian encoding of the secret scalar.
+func (sk *SecretKey) Bytes() []byte {
+	b := sk.s.Bytes()
+	return b[:]
+}
+
+// PublicKey returns sk·G.
+func (sk *SecretKey) PublicKey() *PublicKey { return sk.pk }
+
+// Equal reports in constant time whether two secret keys are the same.
+func (sk *SecretKey) Equal(o *SecretKey) bool {
+	a, b := sk.s.Bytes(), o.s.Bytes()
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// ParsePublicKey parses a 33-byte SEC1 compressed point. The identity,
+// uncompressed, hybrid and compact forms are refused.
+func ParsePublicKey(b []byte) (*PublicKey, error) {
+	p, err := parsePoint(b)
+	if err != nil {
+		return nil, err
+	}
+	pk := &PublicKey{p: *p}
+	copy(pk.b[:], b)
+	return pk, nil
+}
+
+// parsePoint accepts exactly a 33-byte 02/03 compressed point on the curve.
+func parsePoint(b []byte) (*curve.Point, error) {
+	if len(b) != PublicKeySize || (b[0] != 2 && b[0] != 3) {
+		return nil, fmt.Errorf("%w: point must be 33-byte compressed", ErrInvalidEncoding)
+	}
+	var p curve.Point
+	if _, err := p.SetBytes(b); err != nil {
+		return nil, fmt.Errorf("%w: not a curve point", ErrInvalidEncoding)
+	}
+	return &p, nil
+}
+
+// Bytes returns the 33-byte compressed encoding.
+func (pk *PublicKey) Bytes() []byte { b := pk.b; return b[:] }
+
+// Equal reports whether two public keys are the same point.
+func (pk *PublicKey) Equal(o *PublicKey) bool { return pk.b == o.b }
+
+// String returns the hex of the compressed encoding.
+func (pk *PublicKey) String() string { return fmt.Sprintf("%x", pk.b[:]) }
+
+// Signature is an ECDSA signature over SHA-256 with r, s in [1, n-1].
+type Signature struct {
+	r, s curve.Scalar
+}
+
+// ParseSignature parses the 64-byte r‖s form. Like the reference, a
+// high-S signature is accepted.
+func ParseSignature(b []byte) (*Signature, error) {
+	if len(b) != SignatureSize {
+		return nil, fmt.Errorf("%w: signature must be %d bytes, got %d", ErrInvalidEncoding, SignatureSize, len(b))
+	}
+	var sig Signature
+	if sig.r.SetByteSlice(b[:32]) || sig.r.IsZero() || sig.s.SetByteSlice(b[32:]) || sig.s.IsZero() {
+		return nil, fmt.Errorf("%w: signature scalar out of range", ErrInvalidEncoding)
+	}
+	return &sig, nil
+}
+
+// Bytes returns the 64-byte r‖s encoding.
+func (sig *Signature) Bytes() []byte {
+	out := make([]byte, SignatureSize)
+	sig.r.PutBytesUnchecked(out[:32])
+	sig.s.PutBytesUnchecked(out[32:])
+	return out
+}
+
+// IsLowS reports whether s ≤ n/2, the only form Sign produces.
+func (sig *Signature) IsLowS() bool { return !sig.s.IsOverHalfOrder() }
+
+// Verify reports whether sig is a valid signature of SHA-256(msg) by pk.
+// Variable time: every input is public.
+func (sig *Signature) Verify(pk *PublicKey, msg []byte) bool {
+	digest := sha256.Sum256(msg)
+	return sig.verifyDigest(pk, &digest)
+}
+
+func (sig *Signature) verifyDigest(pk *PublicKey, digest *[32]byte) bool {
+	var z curve.Scalar
+	z.SetBytes(digest)
+	var w curve.Scalar
+	w.InverseValNonConst(&sig.s)
+	var u1, u2 curve.Scalar
+	u1.Mul2(&z, &w)
+	u2.Mul2(&sig.r, &w)
+	var R curve.Point
+	R.DoubleScalarMultVartime(&u1, &params().g, &u2, &pk.p)
+	rb, err := R.Compressed()
+	if err != nil {
+		return false
+	}
+	var x curve.Scalar
+	x.SetByteSlice(rb[1:])
+	return x.Equals(&sig.r)
+}
+
+// Signer signs messages with a secret key.
+type Signer struct {
+	sk *SecretKey
+}
+
+// NewSigner returns a signer for sk.
+func NewSigner(sk *SecretKey) *Signer { return &Signer{sk: sk} }
+
+// VerifyingKey returns the public key that verifies this signer's
+// signatures.
+func (s *Signer) VerifyingKey() *PublicKey { return s.sk.pk }
+
+// Sign returns the deterministic (RFC 6979) low-S ECDSA signature of
+// SHA-256(msg).
+func (s *Signer) Sign(msg []byte) *Signature {
+	digest := sha256.Sum256(msg)
+	return s.signDigest(&digest, nil)
+}
+
+// SignWithRand is Sign with 32 bytes from r mixed into the RFC 6979 nonce
+// derivation as additional data, as the reference does.
+func (s *Signer) SignWithRand(r io.Reader, msg []byte) (*Signature, error) {
+	var extra [32]byte
+	if _, err := io.ReadFull(r, extra[:]); err != nil {
+		return nil, fmt.Errorf("failed to read randomness: %w", err)
+	}
+	digest := sha256.Sum256(msg)
+	return s.signDigest(&digest, extra[:]), nil
+}
+
+func (s *Signer) signDigest(digest *[32]byte, extra []byte) *Signature {
+	skBytes := s.sk.s.Bytes()
+	var z curve.Scalar
+	z.SetBytes(digest)
+	for iteration := uint32(0); ; iteration++ {
+		k := secp256k1.NonceRFC6979(skBytes[:], digest[:], extra, nil, iteration)
+		var R curve.Point
+		R.ScalarBaseMult(k)
+		rb, err := R.Compressed()
+		if err != nil {
+			k.Zero()
+			continue
+		}
+		var sig Signature
+		sig.r.SetByteSlice(rb[1:])
+		if sig.r.IsZero() {
+			k.Zero()
+			continue
+		}
+		// s = k^-1 (z + r·d), with a constant-time inversion of k.
+		var kinv curve.Scalar
+		curve.InvertScalar(&kinv, k)
+		sig.s.Mul2(&sig.r, &s.sk.s).Add(&z).Mul(&kinv)
+		k.Zero()
+		kinv.Zero()
+		if sig.s.IsZero() {
+			continue
+		}
+		// s is public once the signature is released, so branching on its
+		// half-order test leaks nothing.
+		if sig.s.IsOverHalfOrder() {
+			sig.s.Negate()
+		}
+		return &sig
+	}
+}
+
+// randomNonZeroScalar draws a uniform scalar in [1, n-1] by rejection.
+func randomNonZeroScalar(r io.Reader) (curve.Scalar, error) {
+	var b [32]byte
+	for {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return curve.Scalar{}, fmt.Errorf("failed to read randomness: %w", err)
+		}
+		var s curve.Scalar
+		if s.SetBytes(&b) == 0 && !s.IsZero() {
+			return s, nil
+		}
+	}
+}
+
+// SecretKeyFactory derives secret keys, secrets and sub-factories from a
+// 32-byte seed with HKDF-SHA256, as the reference's SecretKeyFactory.
+type SecretKeyFactory struct {
+	seed [SeedSize]byte
+}
+
+// NewSecretKeyFactory returns a factory for a 32-byte seed.
+func NewSecretKeyFactory(seed []byte) (*SecretKeyFactory, error) {
+	if len(seed) != SeedSize {
+		return nil, fmt.Errorf("%w: seed must be %d bytes, got %d", ErrInvalidEncoding, SeedSize, len(seed))
+	}
+	f := new(SecretKeyFactory)
+	copy(f.seed[:], seed)
+	return f, nil
+}
+
+// GenerateSecretKeyFactory returns a factory with a seed from crypto/rand.
+func GenerateSecretKeyFactory() *SecretKeyFactory {
+	f := new(SecretKeyFactory)
+	if _, err := io.ReadFull(rand.Reader, f.seed[:]); err != nil {
+		panic("rekey: crypto/rand failed: " + err.Error())
+	}
+	return f
+}
+
+func (f *SecretKeyFactory) expand(info []byte, n int) []byte {
+	out := make([]byte, n)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, f.seed[:], nil, info), out); err != nil {
+		panic("rekey: hkdf failed: " + err.Error())
+	}
+	return out
+}
+
+// MakeKey derives the secret key for label: HKDF(seed, "KEY_DERIVATION/" ‖
+// label, 64) hashed to a non-zero scalar with the whole info as DST.
+func (f *SecretKeyFactory) MakeKey(label []byte) *SecretKey {
+	info := append([]byte(labelKeyDerivation), label...)
+	okm := f.expand(info, 64)
+	s := hashToScalar(string(info), okm)
+	return newSecretKey(&s)
+}
+
+// MakeSecret derives 64 secret bytes for label.
+func (f *SecretKeyFactory) MakeSecret(label []byte) []byte {
+	return f.expand(append([]byte(labelSecretDerive), label...), 64)
+}
+
+// MakeFactory derives an independent factory for label.
+func (f *SecretKeyFactory) MakeFactory(label []byte) *SecretKeyFactory {
+	sub := new(SecretKeyFactory)
+	copy(sub.seed[:], f.expand(append([]byte(labelFactoryDerive), label...), SeedSize))
+	return sub
+}
