@@ -116,80 +116,97 @@ func feReduceWide(z *fieldElement, r0, r1, r2, r3, r4, r5, r6, r7 uint64) {
 	feReduceOnce(z, s0, s1, s2, s3)
 }
 
-// feMul sets z = x·y mod p (schoolbook 4x4 product, then feReduceWide).
+// feMul sets z = x·y mod p: schoolbook 4x4 product (row by row; MULQ
+// clobbers the flags, so each row's carries are materialized), then two
+// folds with 2^256 ≡ c and a final conditional subtraction of p, all inline
+// (the call overhead of helpers is measurable at this size).
 func feMul(z, x, y *fieldElement) {
 	x0, x1, x2, x3 := x[0], x[1], x[2], x[3]
 	y0, y1, y2, y3 := y[0], y[1], y[2], y[3]
-	var c, h, l uint64
+	var c uint64
 
-	// Row 0.
-	r1, r0 := bits.Mul64(x0, y0)
-	h, l = bits.Mul64(x0, y1)
-	r1, c = bits.Add64(r1, l, 0)
-	r2 := h + c
-	h, l = bits.Mul64(x0, y2)
-	r2, c = bits.Add64(r2, l, 0)
-	r3 := h + c
-	h, l = bits.Mul64(x0, y3)
-	r3, c = bits.Add64(r3, l, 0)
-	r4 := h + c
+	h0, r0 := bits.Mul64(x0, y0)
+	h1, l1 := bits.Mul64(x0, y1)
+	h2, l2 := bits.Mul64(x0, y2)
+	h3, l3 := bits.Mul64(x0, y3)
+	r1, c := bits.Add64(l1, h0, 0)
+	r2, c := bits.Add64(l2, h1, c)
+	r3, c := bits.Add64(l3, h2, c)
+	r4 := h3 + c
 
-	// Row 1: add x1·y at offset 1.
-	var a1, a2, a3, a4, a5 uint64
-	a2, a1 = bits.Mul64(x1, y0)
-	h, l = bits.Mul64(x1, y1)
-	a2, c = bits.Add64(a2, l, 0)
-	a3 = h + c
-	h, l = bits.Mul64(x1, y2)
-	a3, c = bits.Add64(a3, l, 0)
-	a4 = h + c
-	h, l = bits.Mul64(x1, y3)
-	a4, c = bits.Add64(a4, l, 0)
-	a5 = h + c
-	r1, c = bits.Add64(r1, a1, 0)
-	r2, c = bits.Add64(r2, a2, c)
-	r3, c = bits.Add64(r3, a3, c)
-	r4, c = bits.Add64(r4, a4, c)
-	r5 := a5 + c
+	h0, l0 := bits.Mul64(x1, y0)
+	h1, l1 = bits.Mul64(x1, y1)
+	h2, l2 = bits.Mul64(x1, y2)
+	h3, l3 = bits.Mul64(x1, y3)
+	l1, c = bits.Add64(l1, h0, 0)
+	l2, c = bits.Add64(l2, h1, c)
+	l3, c = bits.Add64(l3, h2, c)
+	h3 += c
+	r1, c = bits.Add64(r1, l0, 0)
+	r2, c = bits.Add64(r2, l1, c)
+	r3, c = bits.Add64(r3, l2, c)
+	r4, c = bits.Add64(r4, l3, c)
+	r5 := h3 + c
 
-	// Row 2.
-	var b3, b4, b5, b6 uint64
-	var b2 uint64
-	b3, b2 = bits.Mul64(x2, y0)
-	h, l = bits.Mul64(x2, y1)
-	b3, c = bits.Add64(b3, l, 0)
-	b4 = h + c
-	h, l = bits.Mul64(x2, y2)
-	b4, c = bits.Add64(b4, l, 0)
-	b5 = h + c
-	h, l = bits.Mul64(x2, y3)
-	b5, c = bits.Add64(b5, l, 0)
-	b6 = h + c
-	r2, c = bits.Add64(r2, b2, 0)
-	r3, c = bits.Add64(r3, b3, c)
-	r4, c = bits.Add64(r4, b4, c)
-	r5, c = bits.Add64(r5, b5, c)
-	r6 := b6 + c
+	h0, l0 = bits.Mul64(x2, y0)
+	h1, l1 = bits.Mul64(x2, y1)
+	h2, l2 = bits.Mul64(x2, y2)
+	h3, l3 = bits.Mul64(x2, y3)
+	l1, c = bits.Add64(l1, h0, 0)
+	l2, c = bits.Add64(l2, h1, c)
+	l3, c = bits.Add64(l3, h2, c)
+	h3 += c
+	r2, c = bits.Add64(r2, l0, 0)
+	r3, c = bits.Add64(r3, l1, c)
+	r4, c = bits.Add64(r4, l2, c)
+	r5, c = bits.Add64(r5, l3, c)
+	r6 := h3 + c
 
-	// Row 3.
-	var e3, e4, e5, e6, e7 uint64
-	e4, e3 = bits.Mul64(x3, y0)
-	h, l = bits.Mul64(x3, y1)
-	e4, c = bits.Add64(e4, l, 0)
-	e5 = h + c
-	h, l = bits.Mul64(x3, y2)
-	e5, c = bits.Add64(e5, l, 0)
-	e6 = h + c
-	h, l = bits.Mul64(x3, y3)
-	e6, c = bits.Add64(e6, l, 0)
-	e7 = h + c
-	r3, c = bits.Add64(r3, e3, 0)
-	r4, c = bits.Add64(r4, e4, c)
-	r5, c = bits.Add64(r5, e5, c)
-	r6, c = bits.Add64(r6, e6, c)
-	r7 := e7 + c
+	h0, l0 = bits.Mul64(x3, y0)
+	h1, l1 = bits.Mul64(x3, y1)
+	h2, l2 = bits.Mul64(x3, y2)
+	h3, l3 = bits.Mul64(x3, y3)
+	l1, c = bits.Add64(l1, h0, 0)
+	l2, c = bits.Add64(l2, h1, c)
+	l3, c = bits.Add64(l3, h2, c)
+	h3 += c
+	r3, c = bits.Add64(r3, l0, 0)
+	r4, c = bits.Add64(r4, l1, c)
+	r5, c = bits.Add64(r5, l2, c)
+	r6, c = bits.Add64(r6, l3, c)
+	r7 := h3 + c
 
-	feReduceWide(z, r0, r1, r2, r3, r4, r5, r6, r7)
+	// Fold the high half: r[0..3] + c·r[4..7].
+	h0, l0 = bits.Mul64(r4, reductionConst)
+	h1, l1 = bits.Mul64(r5, reductionConst)
+	h2, l2 = bits.Mul64(r6, reductionConst)
+	h3, l3 = bits.Mul64(r7, reductionConst)
+	l1, c = bits.Add64(l1, h0, 0)
+	l2, c = bits.Add64(l2, h1, c)
+	l3, c = bits.Add64(l3, h2, c)
+	t := h3 + c
+	r0, c = bits.Add64(r0, l0, 0)
+	r1, c = bits.Add64(r1, l1, c)
+	r2, c = bits.Add64(r2, l2, c)
+	r3, c = bits.Add64(r3, l3, c)
+	t += c
+	// Fold t < 2^34: t·c < 2^68.
+	th, tl := bits.Mul64(t, reductionConst)
+	r0, c = bits.Add64(r0, tl, 0)
+	r1, c = bits.Add64(r1, th, c)
+	r2, c = bits.Add64(r2, 0, c)
+	r3, c = bits.Add64(r3, 0, c)
+	// Value is r + c2·2^256. If c2 = 1, r is tiny and the result is r + c;
+	// otherwise it is r + c - 2^256 when r ≥ p (i.e. when r + c carries).
+	s0, cc := bits.Add64(r0, reductionConst, 0)
+	s1, cc := bits.Add64(r1, 0, cc)
+	s2, cc := bits.Add64(r2, 0, cc)
+	s3, cc := bits.Add64(r3, 0, cc)
+	m := -(c | cc)
+	z[0] = r0 ^ (m & (r0 ^ s0))
+	z[1] = r1 ^ (m & (r1 ^ s1))
+	z[2] = r2 ^ (m & (r2 ^ s2))
+	z[3] = r3 ^ (m & (r3 ^ s3))
 }
 
 // feSquare sets z = x² mod p. The six cross products x_i·x_j (i < j) are
@@ -229,8 +246,8 @@ func feSquare(z, x *fieldElement) {
 	r1 = r1 << 1
 
 	// Add the squares x_i² at offsets 2i.
-	s1, r0 := bits.Mul64(x0, x0)
-	r1, c = bits.Add64(r1, s1, 0)
+	q1, r0 := bits.Mul64(x0, x0)
+	r1, c = bits.Add64(r1, q1, 0)
 	h, l = bits.Mul64(x1, x1)
 	r2, c = bits.Add64(r2, l, c)
 	r3, c = bits.Add64(r3, h, c)
@@ -241,7 +258,37 @@ func feSquare(z, x *fieldElement) {
 	r6, c = bits.Add64(r6, l, c)
 	r7, _ = bits.Add64(r7, h, c)
 
-	feReduceWide(z, r0, r1, r2, r3, r4, r5, r6, r7)
+	// Fold the high half: r[0..3] + c·r[4..7].
+	h0, l0 := bits.Mul64(r4, reductionConst)
+	h1, l1 := bits.Mul64(r5, reductionConst)
+	h2, l2 := bits.Mul64(r6, reductionConst)
+	h3, l3 := bits.Mul64(r7, reductionConst)
+	l1, c = bits.Add64(l1, h0, 0)
+	l2, c = bits.Add64(l2, h1, c)
+	l3, c = bits.Add64(l3, h2, c)
+	t := h3 + c
+	r0, c = bits.Add64(r0, l0, 0)
+	r1, c = bits.Add64(r1, l1, c)
+	r2, c = bits.Add64(r2, l2, c)
+	r3, c = bits.Add64(r3, l3, c)
+	t += c
+	// Fold t < 2^34: t·c < 2^68.
+	th, tl := bits.Mul64(t, reductionConst)
+	r0, c = bits.Add64(r0, tl, 0)
+	r1, c = bits.Add64(r1, th, c)
+	r2, c = bits.Add64(r2, 0, c)
+	r3, c = bits.Add64(r3, 0, c)
+	// Value is r + c2·2^256. If c2 = 1, r is tiny and the result is r + c;
+	// otherwise it is r + c - 2^256 when r ≥ p (i.e. when r + c carries).
+	s0, cc := bits.Add64(r0, reductionConst, 0)
+	s1, cc := bits.Add64(r1, 0, cc)
+	s2, cc := bits.Add64(r2, 0, cc)
+	s3, cc := bits.Add64(r3, 0, cc)
+	m := -(c | cc)
+	z[0] = r0 ^ (m & (r0 ^ s0))
+	z[1] = r1 ^ (m & (r1 ^ s1))
+	z[2] = r2 ^ (m & (r2 ^ s2))
+	z[3] = r3 ^ (m & (r3 ^ s3))
 }
 
 // feMulSmall sets z = x·s mod p for a small constant s (< 2^32).

@@ -15,10 +15,10 @@ import (
 // main loop uses mixed additions.
 
 const (
-	glvW       = 5                           // window width
-	glvDigits  = 26                          // digits for odd values < 2^130
-	glvEntries = 1 << (glvW - 1)             // odd multiples 1P, 3P, …, 31P
-	_          = uint(glvW*glvDigits - 130)  // glvW·glvDigits ≥ 130
+	glvW       = 5                              // window width
+	glvDigits  = 26                             // digits for odd values < 2^130
+	glvEntries = 1 << (glvW - 1)                // odd multiples 1P, 3P, …, 31P
+	_          = uint(glvW*glvDigits - 130)     // glvW·glvDigits ≥ 130
 	_          = uint(129 - glvW*(glvDigits-1)) // and no digit is wasted
 )
 
