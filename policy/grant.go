@@ -44,7 +44,7 @@ type Grant struct {
 	Recipient Identity  // recipient identity key and receiving key
 	PathHash  PathHash
 	// DelegatingKey is the public key of the prefix's delegating key
-	// (UserKeys.PathKey): the key capsules under this prefix were made for.
+	// (DelegatingKey): the key capsules under this prefix were made for.
 	DelegatingKey PublicKey
 	// VerifyingKey is the owner's kfrag signing public key: it verifies the
 	// kfrag (node) and the cfrags (recipient).

@@ -29,6 +29,9 @@ func ParsePublicKey(b []byte) (PublicKey, error) {
 	return pk, nil
 }
 
+// Bytes returns a copy of the 33 bytes.
+func (pk PublicKey) Bytes() []byte { return append([]byte(nil), pk[:]...) }
+
 // String returns the lowercase hex of the compressed key.
 func (pk PublicKey) String() string { return hex.EncodeToString(pk[:]) }
 
@@ -36,7 +39,7 @@ func (pk PublicKey) String() string { return hex.EncodeToString(pk[:]) }
 // key of the user's client host; it signs the user's records and
 // authenticates re-encryption requests) and the receiving key (the Umbral
 // key grants re-encrypt to). Both derive from the user's master seed with
-// distinct labels (see UserKeys), so neither key is used in two protocols.
+// distinct labels (rekey.Keyring), so neither key is used in two protocols.
 type Identity struct {
 	IdentityKey  PublicKey
 	ReceivingKey PublicKey

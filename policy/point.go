@@ -3,16 +3,30 @@ package policy
 import (
 	"fmt"
 
-	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/kadre/kadre/rekey"
 )
 
 // checkPoint reports whether b (33 bytes) is a compressed point on the curve.
 func checkPoint(b []byte) error {
-	if b[0] != 0x02 && b[0] != 0x03 {
-		return fmt.Errorf("%w: public key is not in compressed form", ErrMalformed)
-	}
-	if _, err := secp256k1.ParsePubKey(b); err != nil {
-		return fmt.Errorf("%w: public key is not a curve point", ErrMalformed)
+	if _, err := rekey.ParsePublicKey(b); err != nil {
+		return fmt.Errorf("%w: public key is not a compressed curve point", ErrMalformed)
 	}
 	return nil
+}
+
+// Rekey returns pk as a rekey public key. It fails only for a PublicKey not
+// built by this package's parsers.
+func (pk PublicKey) Rekey() (*rekey.PublicKey, error) {
+	k, err := rekey.ParsePublicKey(pk[:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: public key is not a compressed curve point", ErrMalformed)
+	}
+	return k, nil
+}
+
+// PublicKeyOf returns the record form of a rekey public key.
+func PublicKeyOf(k *rekey.PublicKey) PublicKey {
+	var pk PublicKey
+	copy(pk[:], k.Bytes())
+	return pk
 }

@@ -1,0 +1,345 @@
+package policy
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/kadre/kadre/rekey"
+)
+
+// This file holds the rules a node enforces (SPEC.md, "policy:
+// validation"), as pure functions: the caller passes the clock, its limits
+// and the state it remembers (the last sequence number per storage key), and
+// gets nil or an error wrapping one sentinel.
+
+// ValidateExpiry checks that expiry (Unix seconds) is in the future at now
+// and no more than maxDuration after it (the node's advertised maximum,
+// rounded down to whole seconds).
+func ValidateExpiry(expiry uint64, now time.Time, maxDuration time.Duration) error {
+	if err := ValidateLive(expiry, now); err != nil {
+		return err
+	}
+	limit := now.Unix() + int64(maxDuration/time.Second)
+	if maxDuration < 0 || expiry > uint64(max(limit, 0)) {
+		return fmt.Errorf("%w: grant expires %s, this node keeps grants at most %s (until %s); grant a shorter period",
+			ErrExpiryTooLong, unixTime(expiry).Format(time.RFC3339), maxDuration, unixTime(uint64(max(limit, 0))).Format(time.RFC3339))
+	}
+	return nil
+}
+
+// ValidateLive checks that a grant expiring at expiry (Unix seconds) is
+// still alive at now: a grant is dead from its expiry second on.
+func ValidateLive(expiry uint64, now time.Time) error {
+	if n := now.Unix(); n < 0 || expiry <= uint64(n) {
+		return fmt.Errorf("%w: expired at %s (now %s)", ErrExpired,
+			unixTime(min(expiry, MaxTimestamp)).Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// ValidateSequence checks that seq is greater than last, the last sequence
+// number the node accepted for the same storage key, from a grant or a
+// revocation (0 when it has seen none). Equal is refused too: it is a replay.
+func ValidateSequence(seq, last uint64) error {
+	if seq <= last {
+		return fmt.Errorf("%w: sequence %d is not greater than %d, the last seen for this owner and path hash; the owner must sign a new record with a higher sequence number",
+			ErrStaleSequence, seq, last)
+	}
+	return nil
+}
+
+// VerifyGrantKFrag checks the grant's kfrag: it matches KFragHash, it is an
+// Umbral kfrag in canonical form that signs both the delegating and the
+// receiving key, and it verifies against the grant's VerifyingKey,
+// DelegatingKey and Recipient.ReceivingKey. The returned kfrag is ready for
+// rekey.Reencrypt.
+func VerifyGrantKFrag(g *Grant) (*rekey.VerifiedKeyFrag, error) {
+	if err := g.PRE.check(); err != nil {
+		return nil, err
+	}
+	if g.KFrag == nil {
+		return nil, fmt.Errorf("%w: the grant carries no kfrag", ErrBadKFrag)
+	}
+	if !g.HasKFragHash() {
+		return nil, fmt.Errorf("%w: kfrag does not match the grant's kfrag hash", ErrBadKFrag)
+	}
+	if len(g.KFrag) != rekey.KeyFragSize {
+		return nil, fmt.Errorf("%w: Umbral kfrag of %d bytes (must be %d)", ErrBadKFrag, len(g.KFrag), rekey.KeyFragSize)
+	}
+	kf, err := rekey.ParseKeyFrag(g.KFrag)
+	if err != nil {
+		return nil, fmt.Errorf("%w: kfrag does not parse", ErrBadKFrag)
+	}
+	// Canonical KeyFrag layout (SPEC.md rekey; umbral-0.10 §9.2): the last
+	// two bytes are the MessagePack booleans delegating_key_signed and
+	// receiving_key_signed. A kfrag that does not sign both keys would
+	// verify whatever keys the grant names, so it is refused.
+	if g.KFrag[rekey.KeyFragSize-2] != 0xc3 || g.KFrag[rekey.KeyFragSize-1] != 0xc3 {
+		return nil, fmt.Errorf("%w: kfrag does not sign the delegating and receiving keys", ErrBadKFrag)
+	}
+	verifying, err1 := g.VerifyingKey.Rekey()
+	delegating, err2 := g.DelegatingKey.Rekey()
+	receiving, err3 := g.Recipient.ReceivingKey.Rekey()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadKFrag, err)
+	}
+	vkf, err := kf.Verify(verifying, delegating, receiving)
+	if err != nil {
+		return nil, fmt.Errorf("%w: it is not signed by the grant's verifying key for this delegating key and recipient", ErrBadKFrag)
+	}
+	return vkf, nil
+}
+
+// ValidateGrantForStore runs every check a node makes before storing a
+// grant (StoreGrant, or a hand-off from another node), cheapest and
+// stateless first: expiry against now and the node's maxDuration, the
+// owner's signature, the sequence number against last (the last one seen
+// for g.StorageKey(), 0 if none; after a revocation, the tombstone's), and
+// the kfrag. The signature is checked before the sequence so that an
+// unauthenticated request cannot probe which storage keys a node knows.
+func ValidateGrantForStore(g *Grant, now time.Time, maxDuration time.Duration, last uint64) (*rekey.VerifiedKeyFrag, error) {
+	if err := g.checkFields(); err != nil {
+		return nil, err
+	}
+	if err := ValidateExpiry(g.Expiry, now, maxDuration); err != nil {
+		return nil, err
+	}
+	if err := g.VerifySignature(); err != nil {
+		return nil, err
+	}
+	if err := ValidateSequence(g.Sequence, last); err != nil {
+		return nil, err
+	}
+	return VerifyGrantKFrag(g)
+}
+
+// ValidateRevocation runs the checks a node makes before applying a
+// revocation: the owner's signature, then the sequence number against last
+// (for r.StorageKey()). Applying it means deleting the fragment, recording
+// r.Sequence as the new last sequence (the tombstone) and answering with a
+// ReceiptRevoked or ReceiptRevokedNotHeld.
+func ValidateRevocation(r *Revocation, last uint64) error {
+	if err := r.checkFields(); err != nil {
+		return err
+	}
+	if err := r.VerifySignature(); err != nil {
+		return err
+	}
+	return ValidateSequence(r.Sequence, last)
+}
+
+// AuthorizeRecipient checks that the peer asking for re-encryption is the
+// grant's recipient. remote is the peer's public key as the libp2p Noise
+// handshake authenticated it (33-byte compressed secp256k1, from
+// Conn().RemotePublicKey().Raw()); a peer with any other key type cannot be
+// a recipient.
+func AuthorizeRecipient(g *Grant, remote []byte) error {
+	if len(remote) != PublicKeySize || PublicKey(remote) != g.Recipient.IdentityKey {
+		return ErrNotRecipient
+	}
+	return nil
+}
+
+// CheckServable reports whether a node may re-encrypt with stored grant g
+// for a request from remote naming owner and pathHash at time now.
+func CheckServable(g *Grant, owner PublicKey, pathHash PathHash, remote []byte, now time.Time) error {
+	if g.Owner != owner || g.PathHash != pathHash {
+		return fmt.Errorf("%w: stored grant is for another owner or path hash", ErrMismatch)
+	}
+	if err := AuthorizeRecipient(g, remote); err != nil {
+		return err
+	}
+	return ValidateLive(g.Expiry, now)
+}
+
+// SelectGrant is the deepest-first search of a re-encryption request
+// (DESIGN.md; seed 003): levels are the path hashes of every prefix, root
+// first; lookup returns the grant stored under a storage key (nil, nil when
+// there is none). It returns the deepest level whose grant is servable to
+// remote at now. Levels whose grant is expired, or meant for another
+// recipient, are skipped, and when nothing is servable the error is
+// ErrNotGranted in every case, so a requester learns nothing about grants
+// that are not its own. A lookup error aborts the search.
+func SelectGrant(owner PublicKey, levels []PathHash, remote []byte, now time.Time, lookup func(StorageKey) (*Grant, error)) (int, *Grant, error) {
+	if len(levels) == 0 || len(levels) > MaxLevels {
+		return 0, nil, fmt.Errorf("%w: %d levels (1..%d)", ErrMalformed, len(levels), MaxLevels)
+	}
+	for i := len(levels) - 1; i >= 0; i-- {
+		g, err := lookup(NewStorageKey(owner, levels[i]))
+		if err != nil {
+			return 0, nil, fmt.Errorf("policy: failed to look up level %d: %w", i, err)
+		}
+		if g != nil && CheckServable(g, owner, levels[i], remote, now) == nil {
+			return i, g, nil
+		}
+	}
+	return 0, nil, ErrNotGranted
+}
+
+// VerifyServedGrant is the recipient's check of the public grant a node
+// returned with a cfrag for level hash pathHash of owner's hierarchy: the
+// owner's signature, and that the grant is the owner's, for this recipient
+// and this level. (Expiry is the node's to enforce; a recipient may use a
+// cfrag that was served before the grant expired.)
+func VerifyServedGrant(g *Grant, owner PublicKey, me Identity, pathHash PathHash) error {
+	if err := g.checkFields(); err != nil {
+		return err
+	}
+	if err := g.VerifySignature(); err != nil {
+		return err
+	}
+	if g.Owner != owner {
+		return fmt.Errorf("%w: the grant is signed by another owner", ErrMismatch)
+	}
+	if g.Recipient != me {
+		return fmt.Errorf("%w: the grant is for another recipient", ErrMismatch)
+	}
+	if g.PathHash != pathHash {
+		return fmt.Errorf("%w: the grant is for another level", ErrMismatch)
+	}
+	return nil
+}
+
+// VerifyCFrag checks a cfrag a node returned for capsule under verified
+// public grant g, with the keys the grant names.
+func VerifyCFrag(g *Grant, capsule *rekey.Capsule, cfrag []byte) (*rekey.VerifiedCapsuleFrag, error) {
+	if err := g.PRE.check(); err != nil {
+		return nil, err
+	}
+	cf, err := rekey.ParseCapsuleFrag(cfrag)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cfrag does not parse", ErrMalformed)
+	}
+	verifying, err1 := g.VerifyingKey.Rekey()
+	delegating, err2 := g.DelegatingKey.Rekey()
+	receiving, err3 := g.Recipient.ReceivingKey.Rekey()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, err
+	}
+	vcf, err := cf.Verify(capsule, verifying, delegating, receiving)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cfrag does not verify under the grant's keys", ErrBadSignature)
+	}
+	return vcf, nil
+}
+
+// VerifyReceiptForGrant checks a node's answer to a StoreGrant or a
+// hand-off of g: signed by node, of a storing kind, naming g.
+func VerifyReceiptForGrant(rc *Receipt, node PublicKey, g *Grant) error {
+	if rc.Kind != ReceiptStored && rc.Kind != ReceiptHandoffAccepted {
+		return fmt.Errorf("%w: a %s receipt does not answer a grant", ErrMismatch, rc.Kind)
+	}
+	return verifyReceipt(rc, node, g.ID(), g.Owner, g.PathHash, g.Sequence)
+}
+
+// VerifyReceiptForRevocation checks a node's answer to revocation r:
+// signed by node, of a revocation kind, naming r.
+func VerifyReceiptForRevocation(rc *Receipt, node PublicKey, r *Revocation) error {
+	if !rc.Kind.IsRevocation() {
+		return fmt.Errorf("%w: a %s receipt does not answer a revocation", ErrMismatch, rc.Kind)
+	}
+	return verifyReceipt(rc, node, r.ID(), r.Owner, r.PathHash, r.Sequence)
+}
+
+func verifyReceipt(rc *Receipt, node PublicKey, subject RecordID, owner PublicKey, pathHash PathHash, seq uint64) error {
+	if rc.Node != node {
+		return fmt.Errorf("%w: the receipt is signed by another node than the one asked", ErrMismatch)
+	}
+	if rc.Subject != subject || rc.Owner != owner || rc.PathHash != pathHash || rc.Sequence != seq {
+		return fmt.Errorf("%w: the receipt names another record", ErrMismatch)
+	}
+	if err := rc.checkFields(); err != nil {
+		return err
+	}
+	return rc.VerifySignature()
+}
+
+// CountRevocationReceipts returns how many distinct nodes have provably
+// dropped (or never held) the fragments revocation r ends: the number of
+// distinct Node keys among receipts that pass VerifyReceiptForRevocation
+// against their own Node. Receipts that fail are ignored.
+func CountRevocationReceipts(r *Revocation, receipts []*Receipt) int {
+	seen := make(map[PublicKey]bool, len(receipts))
+	for _, rc := range receipts {
+		if rc == nil || seen[rc.Node] {
+			continue
+		}
+		if VerifyReceiptForRevocation(rc, rc.Node, r) == nil {
+			seen[rc.Node] = true
+		}
+	}
+	return len(seen)
+}
+
+// VerifyNodeInfo checks node info received from the peer whose
+// authenticated key is node.
+func VerifyNodeInfo(ni *NodeInfo, node PublicKey) error {
+	if ni.Node != node {
+		return fmt.Errorf("%w: the node info is signed by another node than the one asked", ErrMismatch)
+	}
+	if err := ni.checkFields(); err != nil {
+		return err
+	}
+	return ni.VerifySignature()
+}
+
+// GrantParams are the owner's choices for one grant (one prefix, one
+// recipient).
+type GrantParams struct {
+	Recipient Identity
+	Prefix    Path
+	Threshold uint8  // m
+	Shares    uint8  // n
+	Sequence  uint64 // greater than any earlier grant or revocation for this recipient and prefix
+	Expiry    uint64 // Unix seconds
+}
+
+// NewGrants splits the re-encryption key from the owner's delegating key
+// for p.Prefix to the recipient into n kfrags and returns n signed grants,
+// one per kfrag, for n distinct nodes.
+func NewGrants(owner *rekey.Keyring, p GrantParams) ([]*Grant, error) {
+	return NewGrantsWithRand(rand.Reader, owner, p)
+}
+
+// NewGrantsWithRand is NewGrants with the kfrag randomness from rnd.
+func NewGrantsWithRand(rnd io.Reader, owner *rekey.Keyring, p GrantParams) ([]*Grant, error) {
+	if err := checkThreshold(p.Threshold, p.Shares); err != nil {
+		return nil, err
+	}
+	receiving, err := p.Recipient.ReceivingKey.Rekey()
+	if err != nil {
+		return nil, fmt.Errorf("%w: receiving key: %w", ErrInvalidIdentity, err)
+	}
+	delegating := DelegatingKey(owner, p.Prefix)
+	kfragSigner := owner.KFragSigner()
+	kfrags, err := rekey.GenerateKFragsWithRand(rnd, delegating, receiving, kfragSigner,
+		int(p.Threshold), int(p.Shares), true, true)
+	if err != nil {
+		return nil, fmt.Errorf("policy: failed to generate kfrags: %w", err)
+	}
+	me := IdentityOf(owner)
+	signer := IdentitySigner(owner)
+	grants := make([]*Grant, len(kfrags))
+	for i, kf := range kfrags {
+		g := &Grant{
+			Owner:         me.IdentityKey,
+			Recipient:     p.Recipient,
+			PathHash:      ComputePathHash(me.IdentityKey, p.Recipient.IdentityKey, p.Prefix),
+			DelegatingKey: PublicKeyOf(delegating.PublicKey()),
+			VerifyingKey:  PublicKeyOf(kfragSigner.VerifyingKey()),
+			Threshold:     p.Threshold,
+			Shares:        p.Shares,
+			Sequence:      p.Sequence,
+			Expiry:        p.Expiry,
+			KFrag:         kf.Bytes(),
+		}
+		if err := g.Sign(signer); err != nil {
+			return nil, err
+		}
+		grants[i] = g
+	}
+	return grants, nil
+}
