@@ -82,26 +82,8 @@ func createKeyFile(path string) (*[KeySize]byte, error) {
 	if _, err := rand.Read(key[:]); err != nil {
 		return nil, fmt.Errorf("failed to generate storage key: %w", err)
 	}
-	// O_EXCL: never overwrite a key someone else just wrote.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := writeFileSync(path, key[:], 0o600); err != nil {
 		return nil, fmt.Errorf("failed to create key file: %w", err)
-	}
-	if _, err := f.Write(key[:]); err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("failed to write key file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("failed to sync key file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("failed to close key file: %w", err)
-	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return nil, err
 	}
 	return &key, nil
 }
@@ -217,25 +199,37 @@ func (p passphraseKey) StorageKey(dir string, create bool) (*[KeySize]byte, erro
 	return &key, nil
 }
 
+// writeFileSync creates path atomically: a temporary file is written,
+// fsynced and linked into place, so a crash leaves either no file or the
+// whole file, and an existing file is never replaced.
 func writeFileSync(path string, b []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
 	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
 		return err
 	}
 	if _, err := f.Write(b); err != nil {
 		f.Close()
-		os.Remove(path)
 		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		os.Remove(path)
 		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	// Link, unlike rename, fails if path exists.
+	if err := os.Link(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
 }
 
 func syncDir(dir string) error {
