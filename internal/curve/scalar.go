@@ -189,33 +189,3 @@ func oddDigit(l []uint64, j, w, m uint) int32 {
 	}
 	return int32(2*bitsAt(l, w*j+1, w)+1) - int32(1<<w)
 }
-
-// InvertScalar sets out = k^-1 mod n (0 for k = 0) and returns out.
-// It runs in constant time: Fermat's little theorem, k^(n-2), with a fixed
-// 4-bit window over the public exponent n-2 (the sequence of squarings and
-// multiplications depends only on n).
-func InvertScalar(out, k *Scalar) *Scalar {
-	// pow[i] = k^(i+1).
-	var pow [15]Scalar
-	pow[0].Set(k)
-	for i := 1; i < 15; i++ {
-		pow[i].Mul2(&pow[i-1], k)
-	}
-	e := [4]uint64{n0 - 2, n1, n2, n3}
-	var r Scalar
-	r.SetInt(1)
-	for j := 63; j >= 0; j-- {
-		if j != 63 {
-			r.Square().Square().Square().Square()
-		}
-		nib := (e[j/16] >> (uint(j%16) * 4)) & 0xF
-		if j == 63 {
-			r.Set(&pow[nib-1]) // top nibble of n-2 is 0xF
-			continue
-		}
-		if nib != 0 {
-			r.Mul(&pow[nib-1])
-		}
-	}
-	return out.Set(&r)
-}
