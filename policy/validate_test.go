@@ -1,0 +1,384 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kadre/kadre/rekey"
+)
+
+func TestValidateExpiry(t *testing.T) {
+	now := testNow
+	day := 24 * time.Hour
+	s := func(d time.Duration) uint64 { return uint64(now.Add(d).Unix()) }
+	for _, tc := range []struct {
+		name   string
+		expiry uint64
+		max    time.Duration
+		want   error
+	}{
+		{"in range", s(day), 30 * day, nil},
+		{"exactly the maximum", s(30 * day), 30 * day, nil},
+		{"one second left", s(time.Second), day, nil},
+		{"expires now", s(0), day, ErrExpired},
+		{"expired", s(-time.Hour), day, ErrExpired},
+		{"beyond maximum", s(30*day + time.Second), 30 * day, ErrExpiryTooLong},
+		{"sub-second maximum", s(time.Second), time.Second - 1, ErrExpiryTooLong},
+		{"negative maximum", s(time.Second), -time.Second, ErrExpiryTooLong},
+		{"largest maximum", s(100 * 365 * day), 1<<63 - 1, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := ValidateExpiry(tc.expiry, now, tc.max); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+				t.Fatalf("ValidateExpiry = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if err := ValidateLive(s(time.Second), time.Unix(-5, 0)); !errors.Is(err, ErrExpired) {
+		t.Errorf("clock before 1970: %v", err)
+	}
+}
+
+func TestValidateSequence(t *testing.T) {
+	for _, tc := range []struct {
+		seq, last uint64
+		ok        bool
+	}{
+		{1, 0, true},
+		{8, 7, true},
+		{1 << 63, 7, true},
+		{7, 7, false},
+		{6, 7, false},
+		{0, 0, false},
+		{1<<64 - 1, 1<<64 - 1, false},
+	} {
+		err := ValidateSequence(tc.seq, tc.last)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrStaleSequence)) {
+			t.Errorf("ValidateSequence(%d, %d) = %v", tc.seq, tc.last, err)
+		}
+	}
+}
+
+// resign re-signs g (a copy) after edit, so that only the edited rule fails.
+func resign(t *testing.T, k *rekey.Keyring, g *Grant, edit func(*Grant)) *Grant {
+	t.Helper()
+	c := *g
+	c.KFrag = bytes.Clone(g.KFrag)
+	edit(&c)
+	if err := c.Sign(IdentitySigner(k)); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
+func TestValidateGrantForStore(t *testing.T) {
+	f := newFixture(t)
+	const maxDur = 30 * 24 * time.Hour
+	for _, g := range f.grants {
+		vkf, err := ValidateGrantForStore(g, testNow, maxDur, 6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(vkf.Bytes(), g.KFrag) {
+			t.Fatal("verified kfrag differs from the grant's")
+		}
+	}
+	g := f.grants[0]
+	otherKFrags, err := rekey.GenerateKFragsWithRand(testRand(9), DelegatingKey(f.owner, f.prefix), f.recipient.Receiving().PublicKey(),
+		f.owner.KFragSigner(), 3, 5, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPrefixKFrags, err := rekey.GenerateKFragsWithRand(testRand(10), DelegatingKey(f.owner, RootPath()), f.recipient.Receiving().PublicKey(),
+		f.owner.KFragSigner(), 3, 5, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := *g
+	forged.Signature = resign(t, f.other, g, func(c *Grant) { c.Owner = PublicKey{} }).Signature
+	for _, tc := range []struct {
+		name string
+		g    *Grant
+		last uint64
+		want error
+	}{
+		{"signed by another key", &forged, 0, ErrBadSignature},
+		{"forged and stale", &forged, 100, ErrBadSignature},
+		{"body edited after signing", func() *Grant { c := *g; c.Sequence++; return &c }(), 0, ErrBadSignature},
+		{"replayed", g, 7, ErrStaleSequence},
+		{"stale after revocation", g, 8, ErrStaleSequence},
+		{"expired", resign(t, f.owner, g, func(c *Grant) { c.Expiry = uint64(testNow.Unix()) }), 0, ErrExpired},
+		{"expiry too long", resign(t, f.owner, g, func(c *Grant) { c.Expiry = uint64(testNow.Add(maxDur + time.Second).Unix()) }), 0, ErrExpiryTooLong},
+		{"another recipient's receiving key", resign(t, f.owner, g, func(c *Grant) { c.Recipient.ReceivingKey = IdentityOf(f.other).ReceivingKey }), 0, ErrBadKFrag},
+		{"another delegating key", resign(t, f.owner, g, func(c *Grant) { c.DelegatingKey = PublicKeyOf(DelegatingKey(f.owner, RootPath()).PublicKey()) }), 0, ErrBadKFrag},
+		{"another verifying key", resign(t, f.owner, g, func(c *Grant) { c.VerifyingKey = IdentityOf(f.owner).IdentityKey }), 0, ErrBadKFrag},
+		{"kfrag of another prefix", resign(t, f.owner, g, func(c *Grant) { c.KFrag = otherPrefixKFrags[0].Bytes() }), 0, ErrBadKFrag},
+		{"kfrag not signing the delegating key", resign(t, f.owner, g, func(c *Grant) { c.KFrag = otherKFrags[0].Bytes() }), 0, ErrBadKFrag},
+		{"kfrag not Umbral-sized", resign(t, f.owner, g, func(c *Grant) { c.KFrag = []byte("not a kfrag") }), 0, ErrBadKFrag},
+		{"kfrag garbage", resign(t, f.owner, g, func(c *Grant) { c.KFrag = bytes.Repeat([]byte{0x95}, rekey.KeyFragSize) }), 0, ErrBadKFrag},
+		{"kfrag swapped after signing", func() *Grant { c := *g; c.KFrag = f.grants[1].KFrag; return &c }(), 0, ErrBadKFrag},
+		{"public grant", func() *Grant { c := *g; c.KFrag = nil; return &c }(), 0, ErrBadKFrag},
+		{"unknown algorithm", func() *Grant { c := *g; c.PRE = 2; return &c }(), 0, ErrUnknownAlgorithm},
+		{"m > n", func() *Grant { c := *g; c.Threshold = 6; return &c }(), 0, ErrBadThreshold},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ValidateGrantForStore(tc.g, testNow, maxDur, tc.last)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("ValidateGrantForStore = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateRevocation(t *testing.T) {
+	f := newFixture(t)
+	r := f.revocation(t, 8)
+	if err := ValidateRevocation(r, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := ValidateRevocation(r, 8); !errors.Is(err, ErrStaleSequence) {
+		t.Errorf("replayed revocation: %v", err)
+	}
+	forged := *r
+	forged.Owner = IdentityOf(f.other).IdentityKey
+	if err := ValidateRevocation(&forged, 0); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("revocation under another owner: %v", err)
+	}
+	// Revoking then replaying the grant: the grant's sequence (7) is below
+	// the tombstone (8).
+	if _, err := ValidateGrantForStore(f.grants[0], testNow, time.Hour*48, r.Sequence); !errors.Is(err, ErrStaleSequence) {
+		t.Errorf("grant replayed after revocation: %v", err)
+	}
+}
+
+func TestSelectGrant(t *testing.T) {
+	f := newFixture(t)
+	owner := IdentityOf(f.owner)
+	me := IdentityOf(f.recipient)
+	file := MustNormalizePath("/home/ubuntu/docs/a.txt")
+	levels := PathHashes(owner.IdentityKey, me.IdentityKey, file)
+	stored := map[StorageKey]*Grant{}
+	lookup := func(k StorageKey) (*Grant, error) { return stored[k], nil }
+	remote := me.IdentityKey[:]
+
+	if _, _, err := SelectGrant(owner.IdentityKey, levels, remote, testNow, lookup); !errors.Is(err, ErrNotGranted) {
+		t.Fatalf("empty store: %v", err)
+	}
+	// The fixture's grant is for /home/ubuntu: level 2.
+	g := f.grants[0]
+	stored[g.StorageKey()] = g
+	level, got, err := SelectGrant(owner.IdentityKey, levels, remote, testNow, lookup)
+	if err != nil || level != 2 || got != g {
+		t.Fatalf("SelectGrant = %d, %v, %v", level, got, err)
+	}
+	// A deeper grant wins; once it expires the shallower one serves again.
+	deep := resign(t, f.owner, g, func(c *Grant) {
+		c.PathHash = levels[3]
+		c.Expiry = uint64(testNow.Add(time.Hour).Unix())
+	})
+	stored[deep.StorageKey()] = deep
+	if level, _, _ := SelectGrant(owner.IdentityKey, levels, remote, testNow, lookup); level != 3 {
+		t.Fatalf("deepest level = %d, want 3", level)
+	}
+	if level, _, _ := SelectGrant(owner.IdentityKey, levels, remote, testNow.Add(2*time.Hour), lookup); level != 2 {
+		t.Fatalf("after expiry level = %d, want 2", level)
+	}
+	// Another peer gets ErrNotGranted, exactly as if nothing were stored.
+	if _, _, err := SelectGrant(owner.IdentityKey, levels, IdentityOf(f.other).IdentityKey.Bytes(), testNow, lookup); !errors.Is(err, ErrNotGranted) {
+		t.Fatalf("other peer: %v", err)
+	}
+	if _, _, err := SelectGrant(owner.IdentityKey, levels, []byte{1, 2, 3}, testNow, lookup); !errors.Is(err, ErrNotGranted) {
+		t.Fatalf("non-secp256k1 peer: %v", err)
+	}
+	// Grants are namespaced by owner: the same path hash under another owner
+	// finds nothing.
+	if _, _, err := SelectGrant(IdentityOf(f.other).IdentityKey, levels, remote, testNow, lookup); !errors.Is(err, ErrNotGranted) {
+		t.Fatalf("other owner: %v", err)
+	}
+	boom := errors.New("disk on fire")
+	if _, _, err := SelectGrant(owner.IdentityKey, levels, remote, testNow, func(StorageKey) (*Grant, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Fatalf("lookup error: %v", err)
+	}
+	for _, n := range []int{0, MaxLevels + 1} {
+		if _, _, err := SelectGrant(owner.IdentityKey, make([]PathHash, n), remote, testNow, lookup); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%d levels: %v", n, err)
+		}
+	}
+}
+
+func TestAuthorizeRecipient(t *testing.T) {
+	f := newFixture(t)
+	g := f.grants[0]
+	me := IdentityOf(f.recipient)
+	if err := AuthorizeRecipient(g, me.IdentityKey[:]); err != nil {
+		t.Fatal(err)
+	}
+	for name, remote := range map[string][]byte{
+		"receiving key":  me.ReceivingKey[:],
+		"owner":          g.Owner[:],
+		"empty":          nil,
+		"ed25519-length": make([]byte, 32),
+		"uncompressed":   make([]byte, 65),
+	} {
+		if err := AuthorizeRecipient(g, remote); !errors.Is(err, ErrNotRecipient) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// The whole story: grant, store, re-encrypt on m of n nodes, verify,
+// decrypt, revoke, count receipts.
+func TestEndToEnd(t *testing.T) {
+	f := newFixture(t)
+	owner, me := IdentityOf(f.owner), IdentityOf(f.recipient)
+	file := MustNormalizePath("/home/ubuntu/secret.txt")
+
+	// The owner encrypts the file's data key to every prefix; this test
+	// keeps only the level the grant covers.
+	capsule, ct, err := rekey.Encrypt(DelegatingKey(f.owner, f.prefix).PublicKey(), []byte("attack at dawn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels := PathHashes(owner.IdentityKey, me.IdentityKey, file)
+
+	nodes := make([]*rekey.Keyring, len(f.grants))
+	var cfrags []*rekey.VerifiedCapsuleFrag
+	for i, g := range f.grants {
+		nodes[i], _ = testIdentity(t, byte(10+i))
+		wire, err := ParseGrant(g.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		vkf, err := ValidateGrantForStore(wire, testNow, 48*time.Hour, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ack := signedReceipt(t, nodes[i], ReceiptStored, wire.ID(), wire.Owner, wire.PathHash, wire.Sequence)
+		if err := VerifyReceiptForGrant(ack, IdentityOf(nodes[i]).IdentityKey, g); err != nil {
+			t.Fatal(err)
+		}
+		if i >= int(g.Threshold) {
+			continue
+		}
+		store := map[StorageKey]*Grant{wire.StorageKey(): wire}
+		level, sg, err := SelectGrant(owner.IdentityKey, levels, me.IdentityKey[:], testNow, func(k StorageKey) (*Grant, error) { return store[k], nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfrag := rekey.Reencrypt(capsule, vkf).Bytes()
+		public, err := ParsePublicGrant(sg.PublicBytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The recipient's side.
+		if err := VerifyServedGrant(public, owner.IdentityKey, me, levels[level]); err != nil {
+			t.Fatal(err)
+		}
+		if err := VerifyServedGrant(public, owner.IdentityKey, me, levels[level+1]); !errors.Is(err, ErrMismatch) {
+			t.Fatalf("grant accepted for another level: %v", err)
+		}
+		vcf, err := VerifyCFrag(public, capsule, cfrag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := bytes.Clone(cfrag)
+		bad[300] ^= 1
+		if _, err := VerifyCFrag(public, capsule, bad); err == nil {
+			t.Fatal("tampered cfrag verified")
+		}
+		cfrags = append(cfrags, vcf)
+	}
+	pt, err := rekey.DecryptReencrypted(f.recipient.Receiving(), DelegatingKey(f.owner, f.prefix).PublicKey(), capsule, cfrags, ct)
+	if err != nil || string(pt) != "attack at dawn" {
+		t.Fatalf("decrypt: %q, %v", pt, err)
+	}
+
+	r := f.revocation(t, 8)
+	var receipts []*Receipt
+	for i, n := range nodes {
+		if err := ValidateRevocation(r, 7); err != nil {
+			t.Fatal(err)
+		}
+		kind := ReceiptRevoked
+		if i == 0 {
+			kind = ReceiptRevokedNotHeld
+		}
+		receipts = append(receipts, signedReceipt(t, n, kind, r.ID(), r.Owner, r.PathHash, r.Sequence))
+	}
+	// Duplicates, receipts for something else and forgeries do not count.
+	receipts = append(receipts, receipts[1], nil,
+		signedReceipt(t, f.other, ReceiptStored, r.ID(), r.Owner, r.PathHash, r.Sequence),
+		signedReceipt(t, f.other, ReceiptRevoked, f.grants[0].ID(), r.Owner, r.PathHash, r.Sequence))
+	forged := *receipts[2]
+	forged.Node = IdentityOf(f.other).IdentityKey
+	receipts = append(receipts, &forged)
+	if got := CountRevocationReceipts(r, receipts); got != len(nodes) {
+		t.Fatalf("CountRevocationReceipts = %d, want %d", got, len(nodes))
+	}
+	if err := VerifyReceiptForRevocation(receipts[1], IdentityOf(nodes[0]).IdentityKey, r); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("receipt from another node accepted: %v", err)
+	}
+	if err := VerifyReceiptForGrant(receipts[1], receipts[1].Node, f.grants[0]); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("revocation receipt accepted for a grant: %v", err)
+	}
+}
+
+func TestVerifyNodeInfo(t *testing.T) {
+	f := newFixture(t)
+	ni := testNodeInfo(t, f.other)
+	node := IdentityOf(f.other).IdentityKey
+	if err := VerifyNodeInfo(ni, node); err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyNodeInfo(ni, IdentityOf(f.owner).IdentityKey); !errors.Is(err, ErrMismatch) {
+		t.Errorf("node info of another node: %v", err)
+	}
+	c := *ni
+	c.FreeSlots--
+	if err := VerifyNodeInfo(&c, node); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("edited node info: %v", err)
+	}
+	if ni.MaxDuration() != 90*24*time.Hour || !ni.Supports(PREUmbral) || ni.Supports(2) {
+		t.Error("node info accessors")
+	}
+}
+
+func FuzzValidateGrantForStore(f *testing.F) {
+	fx := newFixture(f)
+	f.Add(fx.grants[0].Bytes(), int64(0), uint64(0))
+	f.Fuzz(func(t *testing.T, b []byte, nowDelta int64, last uint64) {
+		g, err := ParseGrant(b)
+		if err != nil {
+			return
+		}
+		now := testNow.Add(time.Duration(nowDelta % int64(1<<40)))
+		_, err = ValidateGrantForStore(g, now, 48*time.Hour, last)
+		if err == nil && (g.Sequence <= last || ValidateLive(g.Expiry, now) != nil || g.VerifySignature() != nil) {
+			t.Fatal("accepted a grant that breaks a rule")
+		}
+	})
+}
+
+func FuzzValidateExpiry(f *testing.F) {
+	f.Add(uint64(testNow.Unix()+10), testNow.Unix(), int64(time.Hour))
+	f.Fuzz(func(t *testing.T, expiry uint64, now int64, maxDur int64) {
+		n := time.Unix(now%(MaxTimestamp+1), 0)
+		err := ValidateExpiry(expiry, n, time.Duration(maxDur))
+		ok := n.Unix() >= 0 && expiry > uint64(n.Unix()) && maxDur >= 0 && expiry <= uint64(n.Unix())+uint64(maxDur/int64(time.Second))
+		if (err == nil) != ok {
+			t.Fatalf("ValidateExpiry(%d, %d, %d) = %v, want ok=%v", expiry, n.Unix(), maxDur, err, ok)
+		}
+	})
+}
+
+func ExampleValidateSequence() {
+	// The node saw sequence 7 for this owner and path hash (a grant, or a
+	// revocation's tombstone); a replay of sequence 7 is refused.
+	fmt.Println(ValidateSequence(8, 7) == nil)
+	fmt.Println(ValidateSequence(7, 7))
+	// Output:
+	// true
+	// policy: stale or replayed sequence number: sequence 7 is not greater than 7, the last seen for this owner and path hash; the owner must sign a new record with a higher sequence number
+}
