@@ -1,0 +1,28 @@
+// Package dht is kadre's network layer: a libp2p host whose identity is the
+// node's secp256k1 key, a private Kademlia DHT under kadre's own protocol
+// prefix, fragment placement and holder discovery by XOR distance to a
+// grant's locator, and the RPC protocol nodes speak on streams (SPEC.md,
+// "Network" and "RPC").
+//
+// Entry points: New (a host, server mode for nodes, client mode for the
+// owner and recipient commands), Service (a node's RPC handlers over a
+// store), and the client calls (Place, Reencrypt, Revoke, NodeInfo).
+//
+// # Security
+//
+// Every stream is Noise-secured: the remote peer's secp256k1 key is
+// authenticated by the handshake and its peer ID embeds that key, so "which
+// node" and "which key" are the same thing. A node re-encrypts only for the
+// peer whose key is the grant's recipient identity key. Every request has a
+// size limit and a deadline, every peer a rate limit and a stream limit, so
+// that a slow, flooding or malformed peer is cut off without hurting the
+// others.
+package dht
+
+// Version is kadre's software version, advertised in node info and the
+// libp2p user agent.
+const Version = "0.1.0"
+
+// MaxStreamsPerPeer bounds concurrent inbound RPC streams of one peer; the
+// resource manager resets the excess.
+const MaxStreamsPerPeer = 32

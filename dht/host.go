@@ -1,0 +1,338 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	kaddht "github.com/libp2p/go-libp2p-kad-dht"
+	kb "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/kadre/kadre/policy"
+	"github.com/kadre/kadre/rekey"
+)
+
+// Protocol identifiers (SPEC.md, "Network"). kadre's DHT speaks
+// /kadre/kad/1.0.0 and never joins the public IPFS network: it has no
+// default bootstrap peers and refuses peers without this protocol.
+const (
+	ProtocolPrefix = protocol.ID("/kadre")
+	RPCProtocol    = protocol.ID("/kadre/rpc/1.0.0")
+)
+
+// Config configures a Host. The zero value of every field but Identity has
+// a documented default.
+type Config struct {
+	// Identity is the secp256k1 key of the node or user; the peer ID is
+	// derived from its public key.
+	Identity *rekey.SecretKey
+	// ListenAddrs are multiaddrs to listen on. Default: /ip4/127.0.0.1/tcp/0
+	// for servers, none for clients.
+	ListenAddrs []string
+	// Bootstrap peers to connect to first.
+	Bootstrap []peer.AddrInfo
+	// Server puts the DHT in server mode (nodes). Clients (the owner and
+	// recipient commands) only query.
+	Server bool
+	// RefreshPeriod is the routing-table refresh period. Default 1 minute:
+	// kad-dht's 10 minutes leaves gaps and dead peers too long.
+	RefreshPeriod time.Duration
+	// QueryTimeout bounds each DHT query. Default 5 s.
+	QueryTimeout time.Duration
+	// Logger receives the host's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// Host is a libp2p host with kadre's private Kademlia DHT.
+type Host struct {
+	h      host.Host
+	kad    *kaddht.IpfsDHT
+	cfg    Config
+	log    *slog.Logger
+	closed chan struct{}
+}
+
+// New starts a host: TCP only (port reuse off, see SPEC.md), Noise, yamux,
+// no relay, resource limits for kadre's RPC protocol, and the DHT. It
+// connects to the bootstrap peers it can reach; Bootstrap waits for the
+// routing table.
+func New(ctx context.Context, cfg Config) (*Host, error) {
+	if cfg.Identity == nil {
+		return nil, errors.New("dht: no identity key")
+	}
+	if cfg.RefreshPeriod == 0 {
+		cfg.RefreshPeriod = time.Minute
+	}
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ListenAddrs == nil && cfg.Server {
+		cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	}
+	priv, err := libp2pKey(cfg.Identity)
+	if err != nil {
+		return nil, err
+	}
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	limits.AddProtocolLimit(RPCProtocol,
+		rcmgr.BaseLimit{StreamsInbound: 1024, StreamsOutbound: 1024, Streams: 2048, Memory: 256 << 20},
+		rcmgr.BaseLimitIncrease{})
+	limits.AddProtocolPeerLimit(RPCProtocol,
+		rcmgr.BaseLimit{StreamsInbound: MaxStreamsPerPeer, StreamsOutbound: 64, Streams: MaxStreamsPerPeer + 64, Memory: 64 << 20},
+		rcmgr.BaseLimitIncrease{})
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	if err != nil {
+		return nil, fmt.Errorf("failed to create resource manager: %w", err)
+	}
+	cm, err := connmgr.NewConnManager(100, 400, connmgr.WithGracePeriod(time.Minute))
+	if err != nil {
+		return nil, fmt.Errorf("failed to create connection manager: %w", err)
+	}
+	opts := []libp2p.Option{
+		libp2p.Identity(priv),
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionManager(cm),
+		libp2p.UserAgent("kadre/" + Version),
+	}
+	if len(cfg.ListenAddrs) > 0 {
+		opts = append(opts, libp2p.ListenAddrStrings(cfg.ListenAddrs...))
+	} else {
+		opts = append(opts, libp2p.NoListenAddrs)
+	}
+	if cfg.Server {
+		opts = append(opts, libp2p.ForceReachabilityPublic())
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("failed to start libp2p host: %w", err)
+	}
+	mode := kaddht.ModeClient
+	if cfg.Server {
+		mode = kaddht.ModeServer
+	}
+	kad, err := kaddht.New(ctx, h,
+		kaddht.Mode(mode),
+		kaddht.ProtocolPrefix(ProtocolPrefix),
+		kaddht.DisableValues(),
+		kaddht.BootstrapPeers(cfg.Bootstrap...),
+		kaddht.RoutingTableRefreshPeriod(cfg.RefreshPeriod),
+		kaddht.RoutingTableRefreshQueryTimeout(cfg.QueryTimeout),
+	)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("failed to start DHT: %w", err)
+	}
+	return &Host{h: h, kad: kad, cfg: cfg, log: cfg.Logger, closed: make(chan struct{})}, nil
+}
+
+// Close stops the DHT and the host. It is idempotent.
+func (h *Host) Close() error {
+	select {
+	case <-h.closed:
+		return nil
+	default:
+	}
+	close(h.closed)
+	err := h.kad.Close()
+	return errors.Join(err, h.h.Close())
+}
+
+// Bootstrap connects to the configured bootstrap peers (at least one must
+// answer when any are configured) and refreshes the routing table once.
+func (h *Host) Bootstrap(ctx context.Context) error {
+	var connected int
+	var errs []error
+	for _, p := range h.cfg.Bootstrap {
+		if p.ID == h.h.ID() {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, h.cfg.QueryTimeout)
+		err := h.h.Connect(cctx, p)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p.ID, err))
+			continue
+		}
+		connected++
+	}
+	if len(h.cfg.Bootstrap) > 0 && connected == 0 && !(len(h.cfg.Bootstrap) == 1 && h.cfg.Bootstrap[0].ID == h.h.ID()) {
+		return fmt.Errorf("dht: no bootstrap peer reachable: %w", errors.Join(errs...))
+	}
+	if h.kad.RoutingTable().Size() == 0 {
+		return nil
+	}
+	select {
+	case err := <-h.kad.ForceRefresh():
+		if err != nil && !errors.Is(err, context.Canceled) {
+			h.log.Debug("routing table refresh", "err", err)
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// ID is the host's peer ID.
+func (h *Host) ID() peer.ID { return h.h.ID() }
+
+// Libp2p returns the underlying libp2p host.
+func (h *Host) Libp2p() host.Host { return h.h }
+
+// Addrs returns the host's full multiaddrs (with /p2p/<id>).
+func (h *Host) Addrs() []ma.Multiaddr {
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: h.h.ID(), Addrs: h.h.Addrs()})
+	if err != nil {
+		return nil
+	}
+	return addrs
+}
+
+// RoutingTableSize is the number of peers in the routing table.
+func (h *Host) RoutingTableSize() int { return h.kad.RoutingTable().Size() }
+
+// ConnectedPeers is the number of peers with an open connection.
+func (h *Host) ConnectedPeers() int { return len(h.h.Network().Peers()) }
+
+// ClosestPeers returns up to k peers closest to key by the DHT's XOR metric
+// (SHA-256 of the key against SHA-256 of the peer ID), nearest first,
+// including this host when it is a server, and only peers this host is
+// connected to: a lookup may return peers that died since it learned of
+// them, and those are no longer connected after its follow-up phase.
+// Callers still confirm each peer with an RPC under a deadline.
+func (h *Host) ClosestPeers(ctx context.Context, key []byte, k int) ([]peer.ID, error) {
+	qctx, cancel := context.WithTimeout(ctx, h.cfg.QueryTimeout)
+	defer cancel()
+	ps, err := h.kad.GetClosestPeers(qctx, string(key))
+	if err != nil && !(errors.Is(err, context.DeadlineExceeded) && len(ps) > 0) {
+		if errors.Is(err, kb.ErrLookupFailure) {
+			return nil, fmt.Errorf("dht: routing table is empty: %w", err)
+		}
+		return nil, fmt.Errorf("dht: failed to find closest peers: %w", err)
+	}
+	if h.cfg.Server {
+		ps = append(ps, h.h.ID())
+	}
+	ps = kb.SortClosestPeers(ps, kb.ConvertKey(string(key)))
+	out := make([]peer.ID, 0, k)
+	seen := map[peer.ID]bool{}
+	for _, p := range ps {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if p != h.h.ID() && h.h.Network().Connectedness(p) != network.Connected {
+			continue
+		}
+		out = append(out, p)
+		if len(out) == k {
+			break
+		}
+	}
+	return out, nil
+}
+
+// SortByDistance sorts peers by XOR distance to key, nearest first.
+func SortByDistance(ps []peer.ID, key []byte) []peer.ID {
+	return kb.SortClosestPeers(ps, kb.ConvertKey(string(key)))
+}
+
+// locatorCID is the provider-record key of a locator: a CIDv1 (raw codec)
+// of the locator wrapped as a SHA2-256 multihash.
+func locatorCID(locator []byte) (cid.Cid, error) {
+	mh, err := multihash.Encode(locator, multihash.SHA2_256)
+	if err != nil {
+		return cid.Undef, err
+	}
+	return cid.NewCidV1(cid.Raw, mh), nil
+}
+
+// Provide announces that this host holds a fragment for locator: it adds a
+// provider record on the peers closest to the locator.
+func (h *Host) Provide(ctx context.Context, locator []byte) error {
+	c, err := locatorCID(locator)
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*h.cfg.QueryTimeout)
+	defer cancel()
+	if err := h.kad.Provide(pctx, c, true); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("dht: failed to provide locator: %w", err)
+	}
+	return nil
+}
+
+// FindProviders returns the peers that announced a fragment for locator.
+func (h *Host) FindProviders(ctx context.Context, locator []byte, max int) ([]peer.AddrInfo, error) {
+	c, err := locatorCID(locator)
+	if err != nil {
+		return nil, err
+	}
+	qctx, cancel := context.WithTimeout(ctx, h.cfg.QueryTimeout)
+	defer cancel()
+	var out []peer.AddrInfo
+	for p := range h.kad.FindProvidersAsync(qctx, c, max) {
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// libp2pKey converts a rekey secret key to a libp2p secp256k1 key.
+func libp2pKey(sk *rekey.SecretKey) (crypto.PrivKey, error) {
+	k, err := crypto.UnmarshalSecp256k1PrivateKey(sk.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("dht: invalid identity key: %w", err)
+	}
+	return k, nil
+}
+
+// PeerIDOf returns the peer ID of a secp256k1 public key. The ID embeds the
+// key (identity multihash), so no lookup is needed either way.
+func PeerIDOf(pk policy.PublicKey) (peer.ID, error) {
+	k, err := crypto.UnmarshalSecp256k1PublicKey(pk[:])
+	if err != nil {
+		return "", fmt.Errorf("dht: invalid public key: %w", err)
+	}
+	return peer.IDFromPublicKey(k)
+}
+
+// PublicKeyOf returns the secp256k1 public key of a peer ID, or an error
+// for peers with another key type.
+func PublicKeyOf(id peer.ID) (policy.PublicKey, error) {
+	k, err := id.ExtractPublicKey()
+	if err != nil {
+		return policy.PublicKey{}, fmt.Errorf("dht: peer %s: %w", id, err)
+	}
+	if k.Type() != crypto.Secp256k1 {
+		return policy.PublicKey{}, fmt.Errorf("dht: peer %s does not have a secp256k1 key", id)
+	}
+	raw, err := k.Raw()
+	if err != nil {
+		return policy.PublicKey{}, err
+	}
+	return policy.ParsePublicKey(raw)
+}
