@@ -82,40 +82,6 @@ func feNeg(z, x *fieldElement) {
 	feSub(z, &feZero, x)
 }
 
-// feDouble sets z = 2x mod p.
-func feDouble(z, x *fieldElement) { feAdd(z, x, x) }
-
-// feReduceWide folds the 512-bit value (r0..r7) modulo p using 2^256 ≡ c.
-func feReduceWide(z *fieldElement, r0, r1, r2, r3, r4, r5, r6, r7 uint64) {
-	// First fold: r[0..3] + c·r[4..7]; the carry word t stays below 2^34.
-	h0, l0 := bits.Mul64(r4, reductionConst)
-	h1, l1 := bits.Mul64(r5, reductionConst)
-	h2, l2 := bits.Mul64(r6, reductionConst)
-	h3, l3 := bits.Mul64(r7, reductionConst)
-	var c uint64
-	l1, c = bits.Add64(l1, h0, 0)
-	l2, c = bits.Add64(l2, h1, c)
-	l3, c = bits.Add64(l3, h2, c)
-	t := h3 + c
-	s0, c := bits.Add64(r0, l0, 0)
-	s1, c := bits.Add64(r1, l1, c)
-	s2, c := bits.Add64(r2, l2, c)
-	s3, c := bits.Add64(r3, l3, c)
-	t += c
-	// Second fold: t·c < 2^68.
-	th, tl := bits.Mul64(t, reductionConst)
-	s0, c = bits.Add64(s0, tl, 0)
-	s1, c = bits.Add64(s1, th, c)
-	s2, c = bits.Add64(s2, 0, c)
-	s3, c = bits.Add64(s3, 0, c)
-	// A carry here leaves s < 2^68, so adding c once more cannot overflow.
-	s0, c = bits.Add64(s0, reductionConst&(-c), 0)
-	s1, c = bits.Add64(s1, 0, c)
-	s2, c = bits.Add64(s2, 0, c)
-	s3, _ = bits.Add64(s3, 0, c)
-	feReduceOnce(z, s0, s1, s2, s3)
-}
-
 // feMul sets z = x·y mod p: schoolbook 4x4 product (row by row; MULQ
 // clobbers the flags, so each row's carries are materialized), then two
 // folds with 2^256 ≡ c and a final conditional subtraction of p, all inline

@@ -96,27 +96,26 @@ func projAddMixed(r, p *projPoint, q *affinePoint) {
 }
 
 // projDouble sets r = 2p (RCB 2015, Algorithm 9: 6M + 2S + 1m3b + 7a).
-// r may alias p.
+// r may alias p. The chains of additions computing 8·t0 (steps 2-4) and
+// 3·t2 (steps 11-12) are each replaced by one multiplication by a small
+// constant, which is cheaper than two or three modular additions here.
 func projDouble(r, p *projPoint) {
-	var t0, t1, t2, x3, y3, z3 fieldElement
-	feSquare(&t0, &p.y)    // 1. t0 = Y·Y
-	feAdd(&z3, &t0, &t0)   // 2. Z3 = t0+t0
-	feAdd(&z3, &z3, &z3)   // 3. Z3 = Z3+Z3
-	feAdd(&z3, &z3, &z3)   // 4. Z3 = Z3+Z3
-	feMul(&t1, &p.y, &p.z) // 5. t1 = Y·Z
-	feSquare(&t2, &p.z)    // 6. t2 = Z·Z
-	feMul21(&t2, &t2)      // 7. t2 = b3·t2
-	feMul(&x3, &t2, &z3)   // 8. X3 = t2·Z3
-	feAdd(&y3, &t0, &t2)   // 9. Y3 = t0+t2
-	feMul(&z3, &t1, &z3)   // 10. Z3 = t1·Z3
-	feAdd(&t1, &t2, &t2)   // 11. t1 = t2+t2
-	feAdd(&t2, &t1, &t2)   // 12. t2 = t1+t2
-	feSub(&t0, &t0, &t2)   // 13. t0 = t0-t2
-	feMul(&y3, &t0, &y3)   // 14. Y3 = t0·Y3
-	feAdd(&y3, &x3, &y3)   // 15. Y3 = X3+Y3
-	feMul(&t1, &p.x, &p.y) // 16. t1 = X·Y
-	feMul(&x3, &t0, &t1)   // 17. X3 = t0·t1
-	feAdd(&x3, &x3, &x3)   // 18. X3 = X3+X3
+	var t0, t1, t2, zz, x3, y3, z3 fieldElement
+	feSquare(&t0, &p.y)      // 1. t0 = Y·Y
+	feMulSmall(&z3, &t0, 8)  // 2-4. Z3 = 8·t0
+	feMul(&t1, &p.y, &p.z)   // 5. t1 = Y·Z
+	feSquare(&zz, &p.z)      // 6. t2 = Z·Z
+	feMul21(&t2, &zz)        // 7. t2 = b3·t2
+	feMul(&x3, &t2, &z3)     // 8. X3 = t2·Z3
+	feAdd(&y3, &t0, &t2)     // 9. Y3 = t0+t2
+	feMul(&z3, &t1, &z3)     // 10. Z3 = t1·Z3
+	feMulSmall(&t2, &zz, 63) // 11-12. t2 = 3·t2 = 3·b3·Z²
+	feSub(&t0, &t0, &t2)     // 13. t0 = t0-t2
+	feMul(&y3, &t0, &y3)     // 14. Y3 = t0·Y3
+	feAdd(&y3, &x3, &y3)     // 15. Y3 = X3+Y3
+	feMul(&t1, &p.x, &p.y)   // 16. t1 = X·Y
+	feMul(&x3, &t0, &t1)     // 17. X3 = t0·t1
+	feAdd(&x3, &x3, &x3)     // 18. X3 = X3+X3
 	r.x, r.y, r.z = x3, y3, z3
 }
 
