@@ -41,31 +41,79 @@ const (
 	markValueLen   = 1 + 8 + 8
 )
 
-// grantKey is owner || path hash || recipient: the owner namespace comes
-// first so one owner's entries are contiguous and a prefix scan by (owner,
-// path hash) finds every recipient's entry.
-func grantKey(dst *[grantKeyLen]byte, owner *[OwnerSize]byte, ph *[PathHashSize]byte, recipient *[RecipientSize]byte) []byte {
+// Grants are keyed owner || recipient || path hash: the owner namespace
+// comes first, and every grant one owner gave one recipient is contiguous,
+// so the levels of one Lookup (same owner and recipient, several path
+// hashes) land on the same few B-tree pages however large the store grows.
+//
+// Tombstones are keyed owner || path hash || recipient, so their first
+// markKeyLen bytes are the key of the (owner, path hash) sequence mark and
+// pruning a mark finds its tombstones with one prefix scan.
+func grantKey(dst *[grantKeyLen]byte, owner *[OwnerSize]byte, recipient *[RecipientSize]byte, ph *[PathHashSize]byte) []byte {
+	copy(dst[:], owner[:])
+	copy(dst[OwnerSize:], recipient[:])
+	copy(dst[OwnerSize+RecipientSize:], ph[:])
+	return dst[:]
+}
+
+func tombKey(dst *[grantKeyLen]byte, owner *[OwnerSize]byte, recipient *[RecipientSize]byte, ph *[PathHashSize]byte) []byte {
 	copy(dst[:], owner[:])
 	copy(dst[OwnerSize:], ph[:])
 	copy(dst[markKeyLen:], recipient[:])
 	return dst[:]
 }
 
-func markKey(owner *[OwnerSize]byte, ph *[PathHashSize]byte) []byte {
-	k := make([]byte, markKeyLen)
-	copy(k, owner[:])
-	copy(k[OwnerSize:], ph[:])
+// entryKeys are the keys of one (owner, recipient, path hash).
+type entryKeys struct {
+	grant, tomb [grantKeyLen]byte
+}
+
+func makeKeys(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, ph *[PathHashSize]byte) *entryKeys {
+	k := new(entryKeys)
+	grantKey(&k.grant, owner, recipient, ph)
+	tombKey(&k.tomb, owner, recipient, ph)
 	return k
 }
 
-func splitGrantKey(k []byte) (owner [OwnerSize]byte, ph [PathHashSize]byte, recipient [RecipientSize]byte, ok bool) {
+func (k *entryKeys) g() []byte { return k.grant[:] }
+func (k *entryKeys) t() []byte { return k.tomb[:] }
+func (k *entryKeys) m() []byte { return k.tomb[:markKeyLen] }
+
+// splitGrantKey and splitTombKey return (owner, recipient, path hash).
+func splitGrantKey(k []byte) (owner [OwnerSize]byte, recipient [RecipientSize]byte, ph [PathHashSize]byte, ok bool) {
 	if len(k) != grantKeyLen {
-		return owner, ph, recipient, false
+		return owner, recipient, ph, false
+	}
+	copy(owner[:], k)
+	copy(recipient[:], k[OwnerSize:])
+	copy(ph[:], k[OwnerSize+RecipientSize:])
+	return owner, recipient, ph, true
+}
+
+func splitTombKey(k []byte) (owner [OwnerSize]byte, recipient [RecipientSize]byte, ph [PathHashSize]byte, ok bool) {
+	if len(k) != grantKeyLen {
+		return owner, recipient, ph, false
 	}
 	copy(owner[:], k)
 	copy(ph[:], k[OwnerSize:])
 	copy(recipient[:], k[markKeyLen:])
-	return owner, ph, recipient, true
+	return owner, recipient, ph, true
+}
+
+func keysFromGrantKey(gk []byte) (*entryKeys, bool) {
+	o, r, h, ok := splitGrantKey(gk)
+	if !ok {
+		return nil, false
+	}
+	return makeKeys(&o, &r, &h), true
+}
+
+func keysFromTombKey(tk []byte) (*entryKeys, bool) {
+	o, r, h, ok := splitTombKey(tk)
+	if !ok {
+		return nil, false
+	}
+	return makeKeys(&o, &r, &h), true
 }
 
 // storedGrant is the sealed part of a grant; the rest is in its key.

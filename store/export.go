@@ -180,7 +180,8 @@ func (e *exportReader) next() (byte, []byte, error) {
 // record is one decoded export record.
 type record struct {
 	kind  byte
-	key   []byte // grant key (grants, tombstones) or mark key
+	key   []byte // grant, tombstone or mark key as stored
+	keys  *entryKeys
 	grant storedGrant
 	tomb  storedTomb
 	mark  storedMark
@@ -195,12 +196,14 @@ func decodeRecord(kind byte, pt []byte) (record, bool) {
 			return r, false
 		}
 		r.key = pt[:grantKeyLen]
+		r.keys, _ = keysFromGrantKey(r.key)
 		r.grant, ok = decodeGrant(pt[grantKeyLen:])
 	case kindTomb:
 		if len(pt) < grantKeyLen {
 			return r, false
 		}
 		r.key = pt[:grantKeyLen]
+		r.keys, _ = keysFromTombKey(r.key)
 		r.tomb, ok = decodeTomb(pt[grantKeyLen:])
 	case kindMark:
 		if len(pt) < markKeyLen {
@@ -236,14 +239,18 @@ func (s *Store) Export(w io.Writer, key *[KeySize]byte, keep func(owner *[OwnerS
 	if err != nil {
 		return st, err
 	}
-	selected := func(k []byte) bool {
+	selected := func(kind byte, k []byte) bool {
 		if keep == nil {
 			return true
 		}
 		var o [OwnerSize]byte
 		var ph [PathHashSize]byte
 		copy(o[:], k)
-		copy(ph[:], k[OwnerSize:])
+		if kind == kindGrant {
+			copy(ph[:], k[OwnerSize+RecipientSize:])
+		} else {
+			copy(ph[:], k[OwnerSize:])
+		}
 		return keep(&o, &ph)
 	}
 	err = s.view(func(txn *lmdb.Txn) error {
@@ -271,7 +278,7 @@ func (s *Store) Export(w io.Writer, key *[KeySize]byte, keep func(owner *[OwnerS
 					cur.Close()
 					return ErrCorrupt
 				}
-				if !selected(k) {
+				if !selected(d.kind, k) {
 					continue
 				}
 				pt, oerr := s.seal.open(d.name, k, v)
@@ -364,11 +371,11 @@ func (s *Store) applyBatch(batch []record, now time.Time, total *ExportStats) er
 			case kindGrant:
 				g := grantFrom(rec.key, rec.grant)
 				if err = s.checkGrant(&g, now); err == nil {
-					err = s.putGrantTxn(txn, rec.key, &rec.grant, sealed[i], now)
+					err = s.putGrantTxn(txn, rec.keys, &rec.grant, sealed[i], now)
 				}
 				st.Grants++
 			case kindTomb:
-				_, err = s.revokeTxn(txn, rec.key, storedTomb{seq: rec.tomb.seq, revokedAt: rec.tomb.revokedAt},
+				_, err = s.revokeTxn(txn, rec.keys, storedTomb{seq: rec.tomb.seq, revokedAt: rec.tomb.revokedAt},
 					now.Add(s.opts.Retention).Unix())
 				st.Tombstones++
 			case kindMark:

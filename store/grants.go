@@ -105,12 +105,11 @@ func (s *Store) PutGrant(g Grant, now time.Time) error {
 	if err := s.checkGrant(&g, now); err != nil {
 		return fmt.Errorf("failed to put grant: %w", err)
 	}
-	var gkb [grantKeyLen]byte
-	gk := grantKey(&gkb, &g.Owner, &g.PathHash, &g.Recipient)
+	k := makeKeys(&g.Owner, &g.Recipient, &g.PathHash)
 	sg := storedGrant{seq: g.Seq, expires: g.Expires.Unix(), id: g.ID, record: g.Record}
-	sealed := s.seal.seal(dbGrants, gk, sg.encode())
+	sealed := s.seal.seal(dbGrants, k.g(), sg.encode())
 	err := s.update(func(txn *lmdb.Txn) error {
-		return s.putGrantTxn(txn, gk, &sg, sealed, now)
+		return s.putGrantTxn(txn, k, &sg, sealed, now)
 	})
 	if err != nil {
 		return fmt.Errorf("failed to put grant: %w", err)
@@ -118,8 +117,8 @@ func (s *Store) PutGrant(g Grant, now time.Time) error {
 	return nil
 }
 
-func (s *Store) putGrantTxn(txn *lmdb.Txn, gk []byte, sg *storedGrant, sealed []byte, now time.Time) error {
-	mk := gk[:markKeyLen]
+func (s *Store) putGrantTxn(txn *lmdb.Txn, k *entryKeys, sg *storedGrant, sealed []byte, now time.Time) error {
+	gk, mk := k.g(), k.m()
 	mark, hasMark, err := s.getMark(txn, mk)
 	if err != nil {
 		return err
@@ -132,7 +131,7 @@ func (s *Store) putGrantTxn(txn *lmdb.Txn, gk []byte, sg *storedGrant, sealed []
 		if hasOld && old.seq == sg.seq && old.id == sg.id {
 			return nil
 		}
-		t, hasTomb, err := s.getTomb(txn, gk)
+		t, hasTomb, err := s.getTomb(txn, k.t())
 		if err != nil {
 			return err
 		}
@@ -152,7 +151,7 @@ func (s *Store) putGrantTxn(txn *lmdb.Txn, gk []byte, sg *storedGrant, sealed []
 	if err := txn.Put(s.deadlines, deadlineKey(deadlineGrant, sg.expires, gk), nil, 0); err != nil {
 		return err
 	}
-	if err := delIfExists(txn, s.tombs, gk); err != nil {
+	if err := delIfExists(txn, s.tombs, k.t()); err != nil {
 		return err
 	}
 	keep := max(sg.expires, now.Add(s.opts.Retention).Unix())
@@ -252,31 +251,30 @@ func (s *Store) Revoke(r Revocation) (Tombstone, error) {
 	if r.Seq == 0 {
 		return Tombstone{}, fmt.Errorf("failed to revoke grant: %w: sequence number 0", ErrInvalid)
 	}
-	var gkb [grantKeyLen]byte
-	gk := grantKey(&gkb, &r.Owner, &r.PathHash, &r.Recipient)
+	k := makeKeys(&r.Owner, &r.Recipient, &r.PathHash)
 	var out storedTomb
 	err := s.update(func(txn *lmdb.Txn) error {
 		var err error
-		out, err = s.revokeTxn(txn, gk, storedTomb{seq: r.Seq, revokedAt: r.At.Unix()},
+		out, err = s.revokeTxn(txn, k, storedTomb{seq: r.Seq, revokedAt: r.At.Unix()},
 			max(r.At.Add(s.opts.Retention).Unix(), r.KeepUntil.Unix()))
 		return err
 	})
 	if err != nil {
 		return Tombstone{}, fmt.Errorf("failed to revoke grant: %w", err)
 	}
-	return tombstoneFrom(gk, out), nil
+	return tombstoneFrom(k.t(), out), nil
 }
 
 // revokeTxn applies t (whose deleted fields it fills in) at gk and returns
 // the tombstone as stored.
-func (s *Store) revokeTxn(txn *lmdb.Txn, gk []byte, t storedTomb, keep int64) (storedTomb, error) {
-	mk := gk[:markKeyLen]
+func (s *Store) revokeTxn(txn *lmdb.Txn, k *entryKeys, t storedTomb, keep int64) (storedTomb, error) {
+	gk, tk, mk := k.g(), k.t(), k.m()
 	mark, hasMark, err := s.getMark(txn, mk)
 	if err != nil {
 		return t, err
 	}
 	if hasMark && t.seq <= mark.seq {
-		old, hasTomb, err := s.getTomb(txn, gk)
+		old, hasTomb, err := s.getTomb(txn, tk)
 		if err != nil {
 			return t, err
 		}
@@ -299,14 +297,14 @@ func (s *Store) revokeTxn(txn *lmdb.Txn, gk []byte, t storedTomb, keep int64) (s
 			return t, err
 		}
 	}
-	if err := txn.Put(s.tombs, gk, s.seal.seal(dbTombs, gk, t.encode()), 0); err != nil {
+	if err := txn.Put(s.tombs, tk, s.seal.seal(dbTombs, tk, t.encode()), 0); err != nil {
 		return t, err
 	}
 	return t, s.putMark(txn, mk, mark, hasMark, t.seq, keep)
 }
 
-func tombstoneFrom(gk []byte, t storedTomb) Tombstone {
-	owner, ph, recipient, _ := splitGrantKey(gk)
+func tombstoneFrom(tk []byte, t storedTomb) Tombstone {
+	owner, recipient, ph, _ := splitTombKey(tk)
 	return Tombstone{
 		Owner: owner, Recipient: recipient, PathHash: ph,
 		Seq: t.seq, RevokedAt: unixTime(t.revokedAt),
@@ -315,7 +313,7 @@ func tombstoneFrom(gk []byte, t storedTomb) Tombstone {
 }
 
 func grantFrom(gk []byte, g storedGrant) Grant {
-	owner, ph, recipient, _ := splitGrantKey(gk)
+	owner, recipient, ph, _ := splitGrantKey(gk)
 	return Grant{
 		Owner: owner, Recipient: recipient, PathHash: ph,
 		ID: g.id, Seq: g.seq, Expires: unixTime(g.expires), Record: g.record,
@@ -326,7 +324,7 @@ func grantFrom(gk []byte, g storedGrant) Grant {
 // not, or ErrNotGranted. Serving decisions use Lookup.
 func (s *Store) Get(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, pathHash *[PathHashSize]byte) (Grant, error) {
 	var gkb [grantKeyLen]byte
-	gk := grantKey(&gkb, owner, pathHash, recipient)
+	gk := grantKey(&gkb, owner, recipient, pathHash)
 	var g storedGrant
 	var found bool
 	err := s.view(func(txn *lmdb.Txn) error {
@@ -346,13 +344,13 @@ func (s *Store) Get(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, path
 // GetTombstone returns the tombstone for (owner, recipient, path hash), or
 // ErrNotGranted if there is none.
 func (s *Store) GetTombstone(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, pathHash *[PathHashSize]byte) (Tombstone, error) {
-	var gkb [grantKeyLen]byte
-	gk := grantKey(&gkb, owner, pathHash, recipient)
+	var tkb [grantKeyLen]byte
+	tk := tombKey(&tkb, owner, recipient, pathHash)
 	var t storedTomb
 	var found bool
 	err := s.view(func(txn *lmdb.Txn) error {
 		var err error
-		t, found, err = s.getTomb(txn, gk)
+		t, found, err = s.getTomb(txn, tk)
 		return err
 	})
 	if err != nil {
@@ -361,7 +359,7 @@ func (s *Store) GetTombstone(owner *[OwnerSize]byte, recipient *[RecipientSize]b
 	if !found {
 		return Tombstone{}, ErrNotGranted
 	}
-	return tombstoneFrom(gk, t), nil
+	return tombstoneFrom(tk, t), nil
 }
 
 // Lookup finds the deepest live grant of owner to recipient along a path,
@@ -388,7 +386,7 @@ func (s *Store) Lookup(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, p
 		// grant at some level) cost one Get per level above it and one
 		// decryption.
 		for i := len(pathHashes) - 1; i >= 0; i-- {
-			gk := grantKey(&gkb, owner, &pathHashes[i], recipient)
+			gk := grantKey(&gkb, owner, recipient, &pathHashes[i])
 			g, found, err := s.getGrant(txn, gk)
 			if err != nil {
 				return err
@@ -408,8 +406,8 @@ func (s *Store) Lookup(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, p
 		// than the deepest expired grant decide the error. A level never
 		// holds both a grant and a tombstone (a newer grant clears it).
 		for i := len(pathHashes) - 1; i > expiredLevel; i-- {
-			gk := grantKey(&gkb, owner, &pathHashes[i], recipient)
-			_, found, err := s.getTomb(txn, gk)
+			tk := tombKey(&gkb, owner, recipient, &pathHashes[i])
+			_, found, err := s.getTomb(txn, tk)
 			if err != nil {
 				return err
 			}
@@ -528,10 +526,11 @@ func (s *Store) pruneGrant(txn *lmdb.Txn, gk []byte, at int64, now time.Time, st
 	return txn.Del(s.grants, gk, nil)
 }
 
-// pruneMark deletes the mark at mk and everything under it once its
-// retention ended. Grants under it are all expired by then (the mark is
-// kept until the last known expiry); one that is not (which would mean the
-// index was tampered with) keeps the mark alive.
+// pruneMark deletes the mark at mk and the tombstones under it once its
+// retention ended. The mark is kept until the last expiry of any grant seen
+// for its (owner, path hash), so those grants are already expired and are
+// removed through their own deadline entries (the grant pass of Prune runs
+// first).
 func (s *Store) pruneMark(txn *lmdb.Txn, mk []byte, now time.Time, st *PruneStats) error {
 	if len(mk) != markKeyLen {
 		return nil
@@ -540,45 +539,19 @@ func (s *Store) pruneMark(txn *lmdb.Txn, mk []byte, now time.Time, st *PruneStat
 	if err != nil || !found || m.keepUntil > now.Unix() {
 		return err
 	}
-	var liveGrant bool
-	var grantKeys, tombKeys [][]byte
-	for _, d := range []struct {
-		db   lmdb.DBI
-		keys *[][]byte
-	}{{s.grants, &grantKeys}, {s.tombs, &tombKeys}} {
-		cur, err := txn.OpenCursor(d.db)
-		if err != nil {
-			return err
-		}
-		k, _, err := cur.Get(mk, nil, lmdb.SetRange)
-		for err == nil && bytes.HasPrefix(k, mk) {
-			*d.keys = append(*d.keys, bytes.Clone(k))
-			k, _, err = cur.Get(nil, nil, lmdb.Next)
-		}
-		cur.Close()
-		if err != nil && !lmdb.IsNotFound(err) {
-			return err
-		}
+	var tombKeys [][]byte
+	cur, err := txn.OpenCursor(s.tombs)
+	if err != nil {
+		return err
 	}
-	for _, gk := range grantKeys {
-		g, _, err := s.getGrant(txn, gk)
-		if err != nil {
-			return err
-		}
-		if !expiredAt(g.expires, now) {
-			liveGrant = true
-			continue
-		}
-		if err := txn.Del(s.grants, gk, nil); err != nil {
-			return err
-		}
-		if err := delIfExists(txn, s.deadlines, deadlineKey(deadlineGrant, g.expires, gk)); err != nil {
-			return err
-		}
-		st.Grants++
+	k, _, err := cur.Get(mk, nil, lmdb.SetRange)
+	for err == nil && bytes.HasPrefix(k, mk) {
+		tombKeys = append(tombKeys, bytes.Clone(k))
+		k, _, err = cur.Get(nil, nil, lmdb.Next)
 	}
-	if liveGrant {
-		return s.putMark(txn, mk, m, true, m.seq, now.Add(s.opts.Retention).Unix())
+	cur.Close()
+	if err != nil && !lmdb.IsNotFound(err) {
+		return err
 	}
 	for _, tk := range tombKeys {
 		if err := txn.Del(s.tombs, tk, nil); err != nil {

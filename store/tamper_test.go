@@ -27,7 +27,7 @@ func TestTamperFlippedByteOnDisk(t *testing.T) {
 	var sealed []byte
 	var gkb [grantKeyLen]byte
 	rawUpdate(t, dir, dbGrants, func(txn *lmdb.Txn, dbi lmdb.DBI) error {
-		v, err := txn.Get(dbi, grantKey(&gkb, &owner, &g.PathHash, &recipient))
+		v, err := txn.Get(dbi, grantKey(&gkb, &owner, &recipient, &g.PathHash))
 		sealed = bytes.Clone(v)
 		return err
 	})
@@ -76,12 +76,15 @@ func TestTamperMovedValue(t *testing.T) {
 	victim := pk(dave)
 	g := mkGrant(owner, recipient, "/a", 1, t0.Add(time.Hour))
 	var gkb, vkb [grantKeyLen]byte
-	gk := bytes.Clone(grantKey(&gkb, &owner, &g.PathHash, &recipient))
+	gk := bytes.Clone(grantKey(&gkb, &owner, &recipient, &g.PathHash))
 	// Dave never got a grant; moving Bob's value under Dave's key must not
 	// give him one.
-	vk := bytes.Clone(grantKey(&vkb, &owner, &g.PathHash, &victim))
+	vk := bytes.Clone(grantKey(&vkb, &owner, &victim, &g.PathHash))
+	vtk := bytes.Clone(tombKey(&vkb, &owner, &victim, &g.PathHash))
 	otherPath := ph("/b")
-	ok := bytes.Clone(grantKey(&vkb, &owner, &otherPath, &recipient))
+	ok := bytes.Clone(grantKey(&vkb, &owner, &recipient, &otherPath))
+	mk := makeKeys(&owner, &recipient, &g.PathHash).m()
+	otherMk := makeKeys(&owner, &recipient, &otherPath).m()
 
 	tests := []struct {
 		name  string
@@ -120,7 +123,7 @@ func TestTamperMovedValue(t *testing.T) {
 				return err
 			})
 			rawUpdate(t, dir, dbTombs, func(txn *lmdb.Txn, dbi lmdb.DBI) error {
-				return txn.Put(dbi, vk, v, 0)
+				return txn.Put(dbi, vtk, v, 0)
 			})
 		}, check: func(t *testing.T, s *Store) {
 			_, err := s.GetTombstone(&owner, &victim, &g.PathHash)
@@ -128,11 +131,11 @@ func TestTamperMovedValue(t *testing.T) {
 		}},
 		{name: "sequence mark to another path", move: func(t *testing.T, dir string) {
 			rawUpdate(t, dir, dbSeqs, func(txn *lmdb.Txn, dbi lmdb.DBI) error {
-				v, err := txn.Get(dbi, gk[:markKeyLen])
+				v, err := txn.Get(dbi, mk)
 				if err != nil {
 					return err
 				}
-				return txn.Put(dbi, ok[:markKeyLen], bytes.Clone(v), 0)
+				return txn.Put(dbi, otherMk, bytes.Clone(v), 0)
 			})
 		}, check: func(t *testing.T, s *Store) {
 			err := s.PutGrant(mkGrant(owner, recipient, "/b", 1, t0.Add(time.Hour)), t0)
