@@ -267,18 +267,23 @@ func feMulSmall(z, x *fieldElement, s uint64) {
 	r1, c = bits.Add64(r1, h0, 0)
 	r2, c = bits.Add64(r2, h1, c)
 	r3, c = bits.Add64(r3, h2, c)
-	t := h3 + c // < 2^32
-	// t·c < 2^65: fold, then at most one more carry.
+	t := h3 + c // < 2^32, so t·c < 2^65 and the fold below fits
 	th, tl := bits.Mul64(t, reductionConst)
 	r0, c = bits.Add64(r0, tl, 0)
 	r1, c = bits.Add64(r1, th, c)
 	r2, c = bits.Add64(r2, 0, c)
 	r3, c = bits.Add64(r3, 0, c)
-	r0, c = bits.Add64(r0, reductionConst&(-c), 0)
-	r1, c = bits.Add64(r1, 0, c)
-	r2, c = bits.Add64(r2, 0, c)
-	r3, _ = bits.Add64(r3, 0, c)
-	feReduceOnce(z, r0, r1, r2, r3)
+	// As in feMul: a carry leaves r tiny and the result is r + c; otherwise
+	// r + c - 2^256 when r ≥ p.
+	s0, cc := bits.Add64(r0, reductionConst, 0)
+	s1, cc := bits.Add64(r1, 0, cc)
+	s2, cc := bits.Add64(r2, 0, cc)
+	s3, cc := bits.Add64(r3, 0, cc)
+	m := -(c | cc)
+	z[0] = r0 ^ (m & (r0 ^ s0))
+	z[1] = r1 ^ (m & (r1 ^ s1))
+	z[2] = r2 ^ (m & (r2 ^ s2))
+	z[3] = r3 ^ (m & (r3 ^ s3))
 }
 
 // feMul21 sets z = 21·x = 3b·x, the constant of the RCB formulas for b = 7.
