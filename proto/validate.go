@@ -1,0 +1,223 @@
+package proto
+
+import (
+	"fmt"
+
+	"github.com/kadre/kadre/policy"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Field limits checked by ValidateRequest and ValidateResponse after
+// decoding (SPEC.md, "proto: limits"). Record sizes come from package
+// policy, which owns their layouts.
+const (
+	// MaxLevels is the largest number of levels in a re-encryption request:
+	// one per prefix of a path of the maximum depth.
+	MaxLevels = policy.MaxLevels
+	// MaxCapsuleSize bounds a capsule for any algorithm (Umbral: 105).
+	MaxCapsuleSize = 256
+	// MaxCFragSize bounds a cfrag for any algorithm (Umbral: 381).
+	MaxCFragSize = 1024
+	// MaxReasonLen bounds an Error's human reason, in bytes.
+	MaxReasonLen = 512
+
+	minGrantSize = policy.PublicGrantSize + 2 + 1
+)
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+}
+
+// checkEnvelope checks what every message shares: the version, a known
+// body, and no unknown fields anywhere. A body from a newer protocol (an
+// unknown oneof field) is ErrUnknownType; any other unknown field is
+// ErrMalformed, since the decoder is strict and the version, not silent
+// extension, marks protocol changes.
+func checkEnvelope(env *Envelope) error {
+	if env == nil {
+		return malformed("no message")
+	}
+	if env.GetVersion() != ProtocolVersion {
+		return fmt.Errorf("%w: version %d (this node speaks %d)", ErrUnsupportedVersion, env.GetVersion(), ProtocolVersion)
+	}
+	if env.GetBody() == nil {
+		return ErrUnknownType
+	}
+	if hasUnknownFields(env.ProtoReflect()) {
+		return malformed("unknown fields")
+	}
+	return nil
+}
+
+// hasUnknownFields walks m and its set message fields. Depth is bounded by
+// the schema (at most three levels).
+func hasUnknownFields(m protoreflect.Message) bool {
+	if len(m.GetUnknown()) > 0 {
+		return true
+	}
+	found := false
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := 0; i < l.Len() && !found; i++ {
+				found = hasUnknownFields(l.Get(i).Message())
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			found = hasUnknownFields(v.Message())
+		}
+		return !found
+	})
+	return found
+}
+
+func checkLen(name string, b []byte, lo, hi int) error {
+	if len(b) < lo || len(b) > hi {
+		if lo == hi {
+			return malformed("%s of %d bytes (must be %d)", name, len(b), lo)
+		}
+		return malformed("%s of %d bytes (%d..%d)", name, len(b), lo, hi)
+	}
+	return nil
+}
+
+// ValidateRequest checks a decoded request against every limit. It does
+// not parse the records the request carries (policy.ParseGrant and friends
+// do, in the handler).
+func ValidateRequest(env *Envelope) error {
+	if err := checkEnvelope(env); err != nil {
+		return err
+	}
+	switch b := env.GetBody().(type) {
+	case *Envelope_StoreGrant:
+		return checkLen("grant", b.StoreGrant.GetGrant(), minGrantSize, policy.MaxGrantSize)
+	case *Envelope_Handoff:
+		return checkLen("grant", b.Handoff.GetGrant(), minGrantSize, policy.MaxGrantSize)
+	case *Envelope_Revoke:
+		return checkLen("revocation", b.Revoke.GetRevocation(), policy.RevocationSize, policy.RevocationSize)
+	case *Envelope_NodeInfo:
+		return nil
+	case *Envelope_Reencrypt:
+		return checkReencrypt(b.Reencrypt)
+	default:
+		return fmt.Errorf("%w: a %s is not a request", ErrUnknownType, bodyName(env))
+	}
+}
+
+func checkReencrypt(r *ReencryptRequest) error {
+	if err := checkLen("owner key", r.GetOwner(), policy.PublicKeySize, policy.PublicKeySize); err != nil {
+		return err
+	}
+	levels := r.GetLevels()
+	if len(levels) == 0 || len(levels) > MaxLevels {
+		return malformed("%d levels (1..%d)", len(levels), MaxLevels)
+	}
+	seen := make(map[string]bool, len(levels))
+	for i, l := range levels {
+		if l == nil {
+			return malformed("level %d is empty", i)
+		}
+		if err := checkLen(fmt.Sprintf("level %d path hash", i), l.GetPathHash(), policy.PathHashSize, policy.PathHashSize); err != nil {
+			return err
+		}
+		if err := checkLen(fmt.Sprintf("level %d capsule", i), l.GetCapsule(), 1, MaxCapsuleSize); err != nil {
+			return err
+		}
+		if seen[string(l.GetPathHash())] {
+			return malformed("level %d repeats a path hash", i)
+		}
+		seen[string(l.GetPathHash())] = true
+	}
+	return nil
+}
+
+// ValidateResponse checks that resp answers req (same request id, the
+// matching response type or an Error) and respects every limit. req must
+// have passed ValidateRequest.
+func ValidateResponse(req, resp *Envelope) error {
+	if err := checkEnvelope(resp); err != nil {
+		return err
+	}
+	if resp.GetRequestId() != req.GetRequestId() {
+		return fmt.Errorf("%w: request id %d, sent %d", ErrUnexpectedResponse, resp.GetRequestId(), req.GetRequestId())
+	}
+	if e := resp.GetError(); e != nil {
+		if e.GetCode() == Code_CODE_UNSPECIFIED {
+			return malformed("error without a code")
+		}
+		return checkLen("error reason", []byte(e.GetReason()), 0, MaxReasonLen)
+	}
+	mismatch := func() error {
+		return fmt.Errorf("%w: a %s answers a %s", ErrUnexpectedResponse, bodyName(resp), bodyName(req))
+	}
+	switch b := resp.GetBody().(type) {
+	case *Envelope_StoreGrantResponse:
+		if req.GetStoreGrant() == nil {
+			return mismatch()
+		}
+		return checkLen("receipt", b.StoreGrantResponse.GetReceipt(), policy.ReceiptSize, policy.ReceiptSize)
+	case *Envelope_HandoffResponse:
+		if req.GetHandoff() == nil {
+			return mismatch()
+		}
+		return checkLen("receipt", b.HandoffResponse.GetReceipt(), policy.ReceiptSize, policy.ReceiptSize)
+	case *Envelope_RevokeResponse:
+		if req.GetRevoke() == nil {
+			return mismatch()
+		}
+		return checkLen("receipt", b.RevokeResponse.GetReceipt(), policy.ReceiptSize, policy.ReceiptSize)
+	case *Envelope_NodeInfoResponse:
+		if req.GetNodeInfo() == nil {
+			return mismatch()
+		}
+		return checkLen("node info", b.NodeInfoResponse.GetNodeInfo(), policy.MinNodeInfoSize, policy.MaxNodeInfoSize)
+	case *Envelope_ReencryptResponse:
+		if req.GetReencrypt() == nil {
+			return mismatch()
+		}
+		r := b.ReencryptResponse
+		if n := len(req.GetReencrypt().GetLevels()); int(r.GetLevel()) >= n {
+			return malformed("level %d of a %d-level request", r.GetLevel(), n)
+		}
+		if err := checkLen("cfrag", r.GetCfrag(), 1, MaxCFragSize); err != nil {
+			return err
+		}
+		return checkLen("grant", r.GetGrant(), policy.PublicGrantSize, policy.PublicGrantSize)
+	default:
+		return fmt.Errorf("%w: a %s is not a response", ErrUnexpectedResponse, bodyName(resp))
+	}
+}
+
+// bodyName names the message in an envelope, for errors.
+func bodyName(env *Envelope) string {
+	m := env.ProtoReflect()
+	if fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("body")); fd != nil {
+		return string(fd.Name())
+	}
+	return "empty envelope"
+}
+
+// Request returns a request envelope; body is one of the Envelope_…
+// request wrappers, e.g. &Envelope_NodeInfo{NodeInfo: &NodeInfoRequest{}}.
+func Request(requestID uint64, body isEnvelope_Body) *Envelope {
+	return &Envelope{Version: ProtocolVersion, RequestId: requestID, Body: body}
+}
+
+// Respond returns the response envelope to req carrying body.
+func Respond(req *Envelope, body isEnvelope_Body) *Envelope {
+	return &Envelope{Version: ProtocolVersion, RequestId: req.GetRequestId(), Body: body}
+}
+
+// Refuse returns the Error response to req for err: the code from CodeOf,
+// and err's text as the reason unless the code is opaque (a failed
+// signature or kfrag check, not granted, internal), in which case only the
+// code's fixed text goes out. req may be nil (a frame that did not decode);
+// the request id is then 0.
+func Refuse(req *Envelope, err error) *Envelope {
+	code := CodeOf(err)
+	return &Envelope{
+		Version:   ProtocolVersion,
+		RequestId: req.GetRequestId(),
+		Body:      &Envelope_Error{Error: &Error{Code: code, Reason: reasonOf(code, err)}},
+	}
+}
