@@ -210,15 +210,20 @@ func (s *Store) getGrant(txn *lmdb.Txn, gk []byte) (storedGrant, bool, error) {
 	if err != nil {
 		return storedGrant{}, false, err
 	}
+	g, err := s.openGrant(gk, v)
+	return g, err == nil, err
+}
+
+func (s *Store) openGrant(gk, v []byte) (storedGrant, error) {
 	pt, err := s.seal.open(dbGrants, gk, v)
 	if err != nil {
-		return storedGrant{}, false, err
+		return storedGrant{}, err
 	}
 	g, ok := decodeGrant(pt)
 	if !ok {
-		return storedGrant{}, false, ErrCorrupt
+		return storedGrant{}, ErrCorrupt
 	}
-	return g, true, nil
+	return g, nil
 }
 
 func (s *Store) getTomb(txn *lmdb.Txn, gk []byte) (storedTomb, bool, error) {
@@ -382,17 +387,28 @@ func (s *Store) Lookup(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, p
 	var gkb [grantKeyLen]byte
 	err := s.view(func(txn *lmdb.Txn) error {
 		expiredLevel := -1
-		// Pass 1: grants only, deepest first. The common cases (a live
-		// grant at some level) cost one Get per level above it and one
-		// decryption.
+		// Pass 1: grants only, deepest first, one decryption for the
+		// level that has a grant. All levels share the owner || recipient
+		// key prefix, so they sit on the same leaf page or a few adjacent
+		// ones; one cursor lets LMDB check the page it is on before
+		// descending from the root again.
+		cur, err := txn.OpenCursor(s.grants)
+		if err != nil {
+			return err
+		}
+		defer cur.Close()
 		for i := len(pathHashes) - 1; i >= 0; i-- {
 			gk := grantKey(&gkb, owner, recipient, &pathHashes[i])
-			g, found, err := s.getGrant(txn, gk)
+			_, v, err := cur.Get(gk, nil, lmdb.Set)
+			if lmdb.IsNotFound(err) {
+				continue
+			}
 			if err != nil {
 				return err
 			}
-			if !found {
-				continue
+			g, err := s.openGrant(gk, v)
+			if err != nil {
+				return err
 			}
 			if !expiredAt(g.expires, now) {
 				m = Match{Grant: grantFrom(gk, g), Level: i}
