@@ -117,6 +117,19 @@ func BenchmarkDoubleScalarMultVartime(b *testing.B) {
 	}
 }
 
+func BenchmarkDoubleScalarMultVartimeNoG(b *testing.B) {
+	k := benchScalar()
+	var k2 Scalar
+	k2.SquareVal(k)
+	p := new(Point).Double(NewGeneratorPoint())
+	q := new(Point).Double(p)
+	var r Point
+	b.ReportAllocs()
+	for b.Loop() {
+		r.DoubleScalarMultVartime(k, p, &k2, q)
+	}
+}
+
 func BenchmarkMultiScalarMult3(b *testing.B) {
 	k := benchScalar()
 	ks := make([]*Scalar, 3)

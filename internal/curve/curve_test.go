@@ -273,6 +273,17 @@ func TestRecoding(t *testing.T) {
 		if got.Cmp(want) != 0 {
 			t.Fatalf("wnaf of %x gives %x", want, got)
 		}
+		wnafWidth(&naf, &l, genWnafW)
+		got.SetInt64(0)
+		for j := wnafLen - 1; j >= 0; j-- {
+			if d := naf[j]; d%2 == 0 && d != 0 || d > 127 || d < -127 {
+				t.Fatalf("bad wnaf8 digit %d", d)
+			}
+			got.Lsh(got, 1).Add(got, big.NewInt(int64(naf[j])))
+		}
+		if got.Cmp(want) != 0 {
+			t.Fatalf("wnaf8 of %x gives %x", want, got)
+		}
 	}
 }
 
@@ -530,6 +541,24 @@ func TestDoubleScalarMultVartime(t *testing.T) {
 		r.DoubleScalarMultVartime(a, p, b, q)
 		if !bytes.Equal(enc(&r), jacEnc(&s)) {
 			t.Fatalf("DoubleScalarMultVartime(%x, %x)", ks[i], ks[(i*13+5)%len(ks)])
+		}
+	}
+	// With G as either base (precomputed-table path).
+	g := NewGeneratorPoint()
+	for i := 0; i < 600; i++ {
+		a := scalarFromBig(ks[i])
+		b := scalarFromBig(ks[(i*7+3)%len(ks)])
+		q := pts[1+i%(len(pts)-1)]
+		var x, y, want Point
+		x.ScalarMult(a, g)
+		y.ScalarMult(b, q)
+		want.Add(&x, &y)
+		var r Point
+		if !r.DoubleScalarMultVartime(a, g, b, q).Equal(&want) {
+			t.Fatalf("DoubleScalarMultVartime(a, G, b, Q) i=%d", i)
+		}
+		if !r.DoubleScalarMultVartime(b, q, a, g).Equal(&want) {
+			t.Fatalf("DoubleScalarMultVartime(b, Q, a, G) i=%d", i)
 		}
 	}
 	// a·P + b·(-P) with a = b gives the identity.

@@ -146,7 +146,7 @@ const (
 // concurrent use.
 type Table struct {
 	t        [tableDigits][tableEntries]affinePoint
-	identity bool // the base is the identity
+	identity uint64 // all ones if the base is the identity
 }
 
 // NewTable precomputes the table for base p. This costs about as much as
@@ -155,7 +155,7 @@ func NewTable(p *Point) *Table {
 	t := new(Table)
 	base := p.p
 	if projIsIdentity(&base) == 1 {
-		t.identity = true
+		t.identity = ^uint64(0)
 		base = generatorProj()
 	}
 	proj := make([]projPoint, tableDigits*tableEntries)
@@ -229,10 +229,9 @@ func (v *Point) ScalarMultTable(k *Scalar, t *Table) *Point {
 		projAddMixed(&acc, &acc, &a)
 	}
 	feCondNeg(&acc.y, &acc.y, negAll)
-	if t.identity {
-		projSetIdentity(&acc)
-	}
-	v.p = acc
+	var id projPoint
+	projSetIdentity(&id)
+	projSelect(&v.p, &acc, &id, t.identity)
 	return v
 }
 

@@ -1,5 +1,7 @@
 package curve
 
+import "sync"
+
 // Variable-time multiplication for PUBLIC scalars only: the running time and
 // memory accesses depend on the scalars. Straus/Shamir interleaving of
 // width-5 wNAF expansions of GLV half-scalars, with projective tables and
@@ -14,7 +16,10 @@ const (
 // wnaf writes the width-wnafW NAF of the 3-limb value k into out (digits
 // odd in (-2^(w-1), 2^(w-1)) or zero, at most one non-zero in any w
 // consecutive positions) and returns the number of digits used.
-func wnaf(out *[wnafLen]int8, k *[3]uint64) int {
+func wnaf(out *[wnafLen]int8, k *[3]uint64) int { return wnafWidth(out, k, wnafW) }
+
+// wnafWidth is wnaf for any width 2 ≤ w ≤ 8.
+func wnafWidth(out *[wnafLen]int8, k *[3]uint64, w uint) int {
 	*out = [wnafLen]int8{}
 	var carry uint64
 	last := 0
@@ -24,17 +29,17 @@ func wnaf(out *[wnafLen]int8, k *[3]uint64) int {
 			i++
 			continue
 		}
-		word := bitsAt(k[:], uint(i), wnafW) + carry
+		word := bitsAt(k[:], uint(i), w) + carry
 		d := int64(word)
-		if word&(1<<(wnafW-1)) != 0 {
-			d -= 1 << wnafW
+		if word&(1<<(w-1)) != 0 {
+			d -= 1 << w
 			carry = 1
 		} else {
 			carry = 0
 		}
 		out[i] = int8(d)
 		last = i + 1
-		i += wnafW
+		i += int(w)
 	}
 	return last
 }
@@ -149,6 +154,16 @@ func (v *Point) ScalarBaseMultVartime(k *Scalar) *Point {
 // (Straus/Shamir with wNAF and GLV: four half-size scalars share one chain
 // of about 130 doublings). Its timing depends on a and b.
 func (v *Point) DoubleScalarMultVartime(a *Scalar, p *Point, b *Scalar, q *Point) *Point {
+	// Signature and proof verification mostly use G as one of the bases:
+	// then a wider, precomputed affine table for G replaces one of the
+	// per-call tables.
+	g := NewGeneratorPoint()
+	if p.Equal(g) {
+		return v.doubleBaseMultVartime(a, b, q)
+	}
+	if q.Equal(g) {
+		return v.doubleBaseMultVartime(b, a, p)
+	}
 	var tp, tpe, tq, tqe [wnafEntries]projPoint
 	oddMultiplesProj(&tp, &p.p)
 	endoTable(&tpe, &tp)
@@ -157,5 +172,87 @@ func (v *Point) DoubleScalarMultVartime(a *Scalar, p *Point, b *Scalar, q *Point
 	a1, a2 := glvSplit(a)
 	b1, b2 := glvSplit(b)
 	strausVartime(&v.p, []*[wnafEntries]projPoint{&tp, &tpe, &tq, &tqe}, []glvHalf{a1, a2, b1, b2})
+	return v
+}
+
+// Precomputed width-8 wNAF tables of G and φ(G): the odd multiples
+// (2i+1)·G for i < 64, affine, built once on first use.
+const (
+	genWnafW       = 8
+	genWnafEntries = 1 << (genWnafW - 2)
+)
+
+var genWnaf struct {
+	once   sync.Once
+	g, phi [genWnafEntries]affinePoint
+}
+
+func generatorWnafTables() (g, phi *[genWnafEntries]affinePoint) {
+	genWnaf.once.Do(func() {
+		var proj [genWnafEntries]projPoint
+		var g2 projPoint
+		proj[0] = generatorProj()
+		projDouble(&g2, &proj[0])
+		for i := 1; i < genWnafEntries; i++ {
+			projAdd(&proj[i], &proj[i-1], &g2)
+		}
+		var scratch [genWnafEntries]fieldElement
+		batchToAffine(genWnaf.g[:], proj[:], scratch[:])
+		for i := range genWnaf.g {
+			feMul(&genWnaf.phi[i].x, &genWnaf.g[i].x, &betaFE)
+			genWnaf.phi[i].y = genWnaf.g[i].y
+		}
+	})
+	return &genWnaf.g, &genWnaf.phi
+}
+
+// addDigitAffine adds sign(d)·t[|d|/2] to acc (mixed addition).
+func addDigitAffine(acc *projPoint, t *[genWnafEntries]affinePoint, d int8, flip bool) {
+	neg := d < 0
+	if neg {
+		d = -d
+	}
+	e := &t[d>>1]
+	if neg != flip {
+		var q affinePoint
+		q.x = e.x
+		feNeg(&q.y, &e.y)
+		projAddMixed(acc, acc, &q)
+		return
+	}
+	projAddMixed(acc, acc, e)
+}
+
+// doubleBaseMultVartime sets v = a·G + b·q for public a, b.
+func (v *Point) doubleBaseMultVartime(a, b *Scalar, q *Point) *Point {
+	gt, gphi := generatorWnafTables()
+	var tq, tqe [wnafEntries]projPoint
+	oddMultiplesProj(&tq, &q.p)
+	endoTable(&tqe, &tq)
+	a1, a2 := glvSplit(a)
+	b1, b2 := glvSplit(b)
+	var na1, na2, nb1, nb2 [wnafLen]int8
+	top := max(wnafWidth(&na1, &a1.abs, genWnafW), wnafWidth(&na2, &a2.abs, genWnafW),
+		wnaf(&nb1, &b1.abs), wnaf(&nb2, &b2.abs))
+	var acc projPoint
+	projSetIdentity(&acc)
+	for j := top - 1; j >= 0; j-- {
+		if j != top-1 {
+			projDouble(&acc, &acc)
+		}
+		if d := na1[j]; d != 0 {
+			addDigitAffine(&acc, gt, d, a1.neg != 0)
+		}
+		if d := na2[j]; d != 0 {
+			addDigitAffine(&acc, gphi, d, a2.neg != 0)
+		}
+		if d := nb1[j]; d != 0 {
+			addDigit(&acc, &tq, d, b1.neg != 0)
+		}
+		if d := nb2[j]; d != 0 {
+			addDigit(&acc, &tqe, d, b2.neg != 0)
+		}
+	}
+	v.p = acc
 	return v
 }
