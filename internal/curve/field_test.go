@@ -1,6 +1,7 @@
 package curve
 
 import (
+	"encoding/binary"
 	"math/big"
 	"math/rand/v2"
 	"testing"
@@ -15,6 +16,23 @@ func feFromBig(v *big.Int) fieldElement {
 	if feSetBytes(&z, &b) != 1 {
 		panic("non-canonical")
 	}
+	return z
+}
+
+// feWeak returns the non-canonical representation v + p of v when v + p <
+// 2^256, and v otherwise.
+func feWeak(v *big.Int) fieldElement {
+	w := new(big.Int).Add(v, bigP)
+	if w.BitLen() > 256 {
+		return feFromBig(v)
+	}
+	var b [32]byte
+	w.FillBytes(b[:])
+	var z fieldElement
+	z[3] = binary.BigEndian.Uint64(b[0:8])
+	z[2] = binary.BigEndian.Uint64(b[8:16])
+	z[1] = binary.BigEndian.Uint64(b[16:24])
+	z[0] = binary.BigEndian.Uint64(b[24:32])
 	return z
 }
 
@@ -37,7 +55,7 @@ func fieldSamples(rng *rand.Rand, n int) []*big.Int {
 		new(big.Int).Lsh(one, 64),
 		new(big.Int).Lsh(one, 128),
 		new(big.Int).Sub(new(big.Int).Lsh(one, 256), new(big.Int).Lsh(one, 33)), // p - 2^32 + 977 region
-		big.NewInt(0x1000003D1),
+		big.NewInt(0x1000003D1), big.NewInt(0x1000003D0), big.NewInt(0x1000003D2), big.NewInt(3), big.NewInt(21),
 		new(big.Int).Sub(bigP, big.NewInt(0x1000003D1)),
 	}
 	out := append([]*big.Int{}, edges...)
@@ -74,18 +92,18 @@ func TestFieldOps(t *testing.T) {
 	for i := range xs {
 		x, y := xs[i], ys[len(ys)-1-i]
 		fx, fy := feFromBig(x), feFromBig(y)
+		// Weakly reduced inputs: use the representation v + p when it fits.
+		if i%3 == 0 {
+			fx = feWeak(x)
+		}
+		if i%5 == 0 {
+			fy = feWeak(y)
+		}
 		check := func(name string, got *fieldElement, want *big.Int) {
 			t.Helper()
 			want = new(big.Int).Mod(want, bigP)
 			if feToBig(got).Cmp(want) != 0 {
 				t.Fatalf("%s(%x, %x) = %x, want %x", name, x, y, feToBig(got), want)
-			}
-			// Outputs must be fully reduced.
-			var b [32]byte
-			feBytes(&b, got)
-			var z fieldElement
-			if feSetBytes(&z, &b) != 1 {
-				t.Fatalf("%s output not reduced", name)
 			}
 		}
 		var z fieldElement
@@ -154,5 +172,56 @@ func TestFieldSetBytesNonCanonical(t *testing.T) {
 	var z fieldElement
 	if feSetBytes(&z, &b) != 1 {
 		t.Fatal("p-1 refused")
+	}
+}
+
+// TestFieldWeakEdges runs every operation on all pairs of a set of
+// boundary values in both representations.
+func TestFieldWeakEdges(t *testing.T) {
+	var vals []fieldElement
+	var bigs []*big.Int
+	for _, v := range []int64{0, 1, 2, 3, 977, 0x1000003D0, 0x1000003D1, 0x1000003D2, 1 << 40} {
+		b := big.NewInt(v)
+		vals = append(vals, feFromBig(b), feWeak(b))
+		bigs = append(bigs, b, b)
+		n := new(big.Int).Sub(bigP, b)
+		n.Mod(n, bigP)
+		vals = append(vals, feFromBig(n))
+		bigs = append(bigs, n)
+	}
+	all := fieldElement{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)} // 2^256-1 ≡ c-1
+	vals = append(vals, all)
+	bigs = append(bigs, big.NewInt(0x1000003D0))
+	for i, x := range vals {
+		for j, y := range vals {
+			bx, by := bigs[i], bigs[j]
+			var z fieldElement
+			for _, c := range []struct {
+				name string
+				f    func()
+				want *big.Int
+			}{
+				{"add", func() { feAdd(&z, &x, &y) }, new(big.Int).Add(bx, by)},
+				{"sub", func() { feSub(&z, &x, &y) }, new(big.Int).Sub(bx, by)},
+				{"mul", func() { feMul(&z, &x, &y) }, new(big.Int).Mul(bx, by)},
+				{"sqr", func() { feSquare(&z, &x) }, new(big.Int).Mul(bx, bx)},
+				{"neg", func() { feNeg(&z, &x) }, new(big.Int).Neg(bx)},
+				{"mul21", func() { feMul21(&z, &x) }, new(big.Int).Mul(bx, big.NewInt(21))},
+			} {
+				c.f()
+				if feToBig(&z).Cmp(new(big.Int).Mod(c.want, bigP)) != 0 {
+					t.Fatalf("%s(%x, %x) = %x", c.name, bx, by, feToBig(&z))
+				}
+			}
+			if (feEqual(&x, &y) == 1) != (bx.Cmp(by) == 0) {
+				t.Fatalf("feEqual(%x, %x)", bx, by)
+			}
+		}
+		if (feIsZero(&x) == 1) != (bigs[i].Sign() == 0) {
+			t.Fatal("feIsZero")
+		}
+		if feIsOdd(&x) != uint64(bigs[i].Bit(0)) {
+			t.Fatal("feIsOdd")
+		}
 	}
 }
