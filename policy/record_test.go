@@ -52,9 +52,10 @@ func newFixture(t testing.TB) *fixture {
 func (f *fixture) revocation(t testing.TB, seq uint64) *Revocation {
 	t.Helper()
 	r := &Revocation{
-		PathHash: f.grants[0].PathHash,
-		Sequence: seq,
-		IssuedAt: uint64(testNow.Unix()),
+		Recipient: f.grants[0].Recipient.IdentityKey,
+		PathHash:  f.grants[0].PathHash,
+		Sequence:  seq,
+		IssuedAt:  uint64(testNow.Unix()),
 	}
 	if err := r.Sign(IdentitySigner(f.owner)); err != nil {
 		t.Fatal(err)
@@ -352,9 +353,10 @@ func TestParseRevocationRefusals(t *testing.T) {
 		{"grant type", mutate(b, 1, recordTypeGrant), ErrMalformed},
 		{"signature algorithm 2", mutate(b, 2, 2), ErrUnknownAlgorithm},
 		{"owner key off curve", mutate(b, 3, offCurveKey(t).Bytes()...), ErrMalformed},
-		{"sequence 0", mutate(b, 68, u64be(0)...), ErrMalformed},
-		{"issued at 0", mutate(b, 76, u64be(0)...), ErrMalformed},
-		{"issued after year 9999", mutate(b, 76, u64be(1<<63)...), ErrMalformed},
+		{"recipient key off curve", mutate(b, 36, offCurveKey(t).Bytes()...), ErrMalformed},
+		{"sequence 0", mutate(b, 101, u64be(0)...), ErrMalformed},
+		{"issued at 0", mutate(b, 109, u64be(0)...), ErrMalformed},
+		{"issued after year 9999", mutate(b, 109, u64be(1<<63)...), ErrMalformed},
 		{"signature high S", mutate(b, RevocationBodySize+32, highSPart(Signature(b[RevocationBodySize:]))...), ErrBadSignature},
 		{"a grant", f.grants[0].PublicBytes(), ErrMalformed},
 	} {
@@ -453,7 +455,7 @@ func TestSignRefusals(t *testing.T) {
 	if err := g.Sign(IdentitySigner(f.owner)); !errors.Is(err, ErrMalformed) {
 		t.Errorf("grant with empty kfrag signed: %v", err)
 	}
-	r := Revocation{Owner: f.grants[0].Owner, PathHash: f.grants[0].PathHash, Sequence: 0, IssuedAt: 1}
+	r := Revocation{Owner: f.grants[0].Owner, Recipient: f.grants[0].Recipient.IdentityKey, PathHash: f.grants[0].PathHash, Sequence: 0, IssuedAt: 1}
 	if err := r.Sign(IdentitySigner(f.owner)); !errors.Is(err, ErrMalformed) {
 		t.Errorf("revocation with sequence 0 signed: %v", err)
 	}

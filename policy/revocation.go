@@ -7,7 +7,7 @@ import (
 
 // Revocation sizes (SPEC.md, "policy: revocation").
 const (
-	RevocationBodySize = 84
+	RevocationBodySize = 117
 	RevocationSize     = RevocationBodySize + SignatureSize
 )
 
@@ -20,8 +20,12 @@ const (
 // signature is still valid. To grant the same prefix again, the owner signs
 // a new grant with a sequence number above the revocation's.
 type Revocation struct {
-	SigAlg    SignatureAlgorithm
-	Owner     PublicKey // verifies Signature
+	SigAlg SignatureAlgorithm
+	Owner  PublicKey // verifies Signature
+	// Recipient is the recipient identity key of the grants it ends: nodes
+	// file fragments per recipient, so that a recipient's requests never
+	// touch another recipient's grants.
+	Recipient PublicKey
 	PathHash  PathHash
 	Sequence  uint64 // ≥ 1, greater than the sequence of the grants it ends
 	IssuedAt  uint64 // Unix seconds; informational (logs, ordering by owners)
@@ -41,6 +45,9 @@ func (r *Revocation) checkFields() error {
 	if _, err := ParsePublicKey(r.Owner[:]); err != nil {
 		return fmt.Errorf("owner key: %w", err)
 	}
+	if _, err := ParsePublicKey(r.Recipient[:]); err != nil {
+		return fmt.Errorf("recipient key: %w", err)
+	}
 	if r.Sequence == 0 {
 		return fmt.Errorf("%w: sequence number 0 (sequences start at 1)", ErrMalformed)
 	}
@@ -52,6 +59,7 @@ func (r *Revocation) BodyBytes() []byte {
 	b := make([]byte, 0, RevocationBodySize)
 	b = append(b, RecordVersion, recordTypeRevocation, byte(r.SigAlg))
 	b = append(b, r.Owner[:]...)
+	b = append(b, r.Recipient[:]...)
 	b = append(b, r.PathHash[:]...)
 	b = appendU64(b, r.Sequence)
 	return appendU64(b, r.IssuedAt)
@@ -72,6 +80,7 @@ func ParseRevocation(b []byte) (*Revocation, error) {
 	d.header(recordTypeRevocation, "revocation")
 	r := &Revocation{SigAlg: SignatureAlgorithm(d.u8())}
 	r.Owner = d.key("owner key")
+	r.Recipient = d.key("recipient key")
 	r.PathHash = d.hash32()
 	r.Sequence = d.u64()
 	r.IssuedAt = d.u64()
