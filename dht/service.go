@@ -1,0 +1,587 @@
+package dht
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/kadre/kadre/policy"
+	"github.com/kadre/kadre/proto"
+	"github.com/kadre/kadre/rekey"
+	"github.com/kadre/kadre/store"
+)
+
+// ServiceConfig configures a node's RPC service.
+type ServiceConfig struct {
+	// Store keeps the node's fragments. Required.
+	Store *store.Store
+	// Identity is the node's key: the host's identity, and the signer of
+	// receipts and node info. Required.
+	Identity *rekey.SecretKey
+	// MaxGrantDuration is the longest grant the node accepts. Default 90 days.
+	MaxGrantDuration time.Duration
+	// Capacity is how many grants the node keeps at most. Default 1,000,000.
+	Capacity uint64
+	// RequestTimeout bounds reading a request, handling it and writing the
+	// answer. Default 10 s.
+	RequestTimeout time.Duration
+	// PeerRate and PeerBurst bound each peer's requests per second (a token
+	// bucket). Defaults 200/s and 400.
+	PeerRate  float64
+	PeerBurst float64
+	// MaxConcurrent bounds requests doing cryptography at once; the others
+	// wait for a slot until their deadline. Default 64.
+	MaxConcurrent int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives structured logs. Default: discard.
+	Logger *slog.Logger
+	// Observe, if set, is called once per request with its type, the
+	// answer's code (CODE_UNSPECIFIED for success) and the handling time.
+	Observe func(kind string, code proto.Code, d time.Duration)
+}
+
+// Service answers kadre's RPCs on a host: store a grant, re-encrypt, revoke,
+// node info, hand-off.
+type Service struct {
+	h        *Host
+	cfg      ServiceConfig
+	signer   *rekey.Signer
+	nodeKey  policy.PublicKey
+	log      *slog.Logger
+	limiter  *peerLimiter
+	slots    chan struct{}
+	kfrags   *kfragCache
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	closed   bool
+	closing  chan struct{}
+	provides chan []byte
+}
+
+// NewService registers the RPC handler on h and returns the running
+// service. Close unregisters it and waits for requests in flight.
+func NewService(h *Host, cfg ServiceConfig) (*Service, error) {
+	if cfg.Store == nil || cfg.Identity == nil {
+		return nil, errors.New("dht: service needs a store and an identity")
+	}
+	if cfg.MaxGrantDuration == 0 {
+		cfg.MaxGrantDuration = 90 * 24 * time.Hour
+	}
+	if cfg.Capacity == 0 {
+		cfg.Capacity = 1_000_000
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.PeerRate == 0 {
+		cfg.PeerRate = 200
+	}
+	if cfg.PeerBurst == 0 {
+		cfg.PeerBurst = 2 * cfg.PeerRate
+	}
+	if cfg.MaxConcurrent == 0 {
+		cfg.MaxConcurrent = 64
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{
+		h:        h,
+		cfg:      cfg,
+		signer:   rekey.NewSigner(cfg.Identity),
+		nodeKey:  policy.PublicKeyOf(cfg.Identity.PublicKey()),
+		log:      cfg.Logger,
+		limiter:  newPeerLimiter(cfg.PeerRate, cfg.PeerBurst),
+		slots:    make(chan struct{}, cfg.MaxConcurrent),
+		kfrags:   newKFragCache(4096),
+		closing:  make(chan struct{}),
+		provides: make(chan []byte, 1024),
+	}
+	if id, err := PeerIDOf(s.nodeKey); err != nil || id != h.ID() {
+		return nil, errors.New("dht: the service identity is not the host's")
+	}
+	h.h.SetStreamHandler(RPCProtocol, s.handle)
+	s.wg.Add(1)
+	go s.provideLoop()
+	return s, nil
+}
+
+// Close stops answering, waits for requests in flight and the background
+// announcements. It is idempotent.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.closing)
+	s.mu.Unlock()
+	s.h.h.RemoveStreamHandler(RPCProtocol)
+	s.wg.Wait()
+	return nil
+}
+
+// enter registers a request in flight, or reports that the service is
+// closing.
+func (s *Service) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// handle serves one stream: one request, one answer.
+func (s *Service) handle(st network.Stream) {
+	start := time.Now()
+	if !s.enter() {
+		st.Reset()
+		return
+	}
+	defer s.wg.Done()
+	st.SetDeadline(start.Add(s.cfg.RequestTimeout))
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(s.cfg.RequestTimeout))
+	defer cancel()
+
+	remote := st.Conn().RemotePeer()
+	kind := "unknown"
+	var resp *proto.Envelope
+	req, err := proto.ReadRequest(bufio.NewReaderSize(st, 4096))
+	switch {
+	case errors.Is(err, io.EOF) && req == nil:
+		st.Reset()
+		return
+	case err != nil && req == nil && !errors.Is(err, proto.ErrMalformed) && !errors.Is(err, proto.ErrTooLarge):
+		// The stream failed (reset, deadline): nobody to answer.
+		st.Reset()
+		s.observe(kind, proto.Code_MALFORMED, start)
+		return
+	case err != nil:
+		kind = requestKind(req)
+		resp = proto.Refuse(req, err)
+	case !s.limiter.allow(remote, s.cfg.Now()):
+		kind = requestKind(req)
+		resp = proto.Refuse(req, proto.ErrRateLimited)
+	default:
+		kind = requestKind(req)
+		resp = s.dispatch(ctx, st, req)
+	}
+	code := proto.Code_CODE_UNSPECIFIED
+	if e := resp.GetError(); e != nil {
+		code = e.GetCode()
+		s.log.Debug("refused", "peer", remote, "request", kind, "code", code, "reason", e.GetReason())
+	}
+	s.observe(kind, code, start)
+	if err := proto.WriteFrame(st, resp); err != nil {
+		st.Reset()
+		return
+	}
+	st.Close()
+}
+
+func (s *Service) observe(kind string, code proto.Code, start time.Time) {
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(kind, code, time.Since(start))
+	}
+}
+
+func requestKind(req *proto.Envelope) string {
+	switch req.GetBody().(type) {
+	case *proto.Envelope_StoreGrant:
+		return "store_grant"
+	case *proto.Envelope_Reencrypt:
+		return "reencrypt"
+	case *proto.Envelope_Revoke:
+		return "revoke"
+	case *proto.Envelope_NodeInfo:
+		return "node_info"
+	case *proto.Envelope_Handoff:
+		return "handoff"
+	}
+	return "unknown"
+}
+
+// acquire waits for a crypto slot until ctx ends.
+func (s *Service) acquire(ctx context.Context) error {
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: node busy", proto.ErrRateLimited)
+	}
+}
+
+func (s *Service) release() { <-s.slots }
+
+func (s *Service) dispatch(ctx context.Context, st network.Stream, req *proto.Envelope) *proto.Envelope {
+	if err := s.acquire(ctx); err != nil {
+		return proto.Refuse(req, err)
+	}
+	defer s.release()
+	var body any
+	var err error
+	switch b := req.GetBody().(type) {
+	case *proto.Envelope_StoreGrant:
+		var rc *policy.Receipt
+		rc, err = s.storeGrant(b.StoreGrant.GetGrant(), policy.ReceiptStored)
+		if err == nil {
+			body = &proto.Envelope_StoreGrantResponse{StoreGrantResponse: &proto.StoreGrantResponse{Receipt: rc.Bytes()}}
+		}
+	case *proto.Envelope_Handoff:
+		var rc *policy.Receipt
+		rc, err = s.storeGrant(b.Handoff.GetGrant(), policy.ReceiptHandoffAccepted)
+		if err == nil {
+			body = &proto.Envelope_HandoffResponse{HandoffResponse: &proto.HandoffResponse{Receipt: rc.Bytes()}}
+		}
+	case *proto.Envelope_Reencrypt:
+		var r *proto.ReencryptResponse
+		r, err = s.reencrypt(st.Conn().RemotePublicKey(), b.Reencrypt)
+		if err == nil {
+			body = &proto.Envelope_ReencryptResponse{ReencryptResponse: r}
+		}
+	case *proto.Envelope_Revoke:
+		var rc *policy.Receipt
+		rc, err = s.revoke(b.Revoke.GetRevocation())
+		if err == nil {
+			body = &proto.Envelope_RevokeResponse{RevokeResponse: &proto.RevokeResponse{Receipt: rc.Bytes()}}
+		}
+	case *proto.Envelope_NodeInfo:
+		var ni *policy.NodeInfo
+		ni, err = s.nodeInfo()
+		if err == nil {
+			body = &proto.Envelope_NodeInfoResponse{NodeInfoResponse: &proto.NodeInfoResponse{NodeInfo: ni.Bytes()}}
+		}
+	default:
+		err = proto.ErrUnknownType
+	}
+	if err != nil {
+		if proto.CodeOf(err) == proto.Code_INTERNAL {
+			s.log.Error("request failed", "request", requestKind(req), "err", err)
+		}
+		return proto.Refuse(req, err)
+	}
+	return respond(req, body)
+}
+
+// storeGrant validates a grant (signature, expiry against this node's
+// maximum, kfrag) and stores it atomically with the sequence and tombstone
+// checks. Storing the same grant again is idempotent; another fragment of a
+// grant this node already holds is refused.
+func (s *Service) storeGrant(b []byte, kind policy.ReceiptKind) (*policy.Receipt, error) {
+	now := s.cfg.Now()
+	g, err := policy.ParseGrant(b)
+	if err != nil {
+		return nil, err
+	}
+	vkf, err := policy.ValidateGrantForStore(g, now, s.cfg.MaxGrantDuration, 0)
+	if err != nil {
+		return nil, err
+	}
+	rec := store.Grant{
+		Owner:     g.Owner,
+		Recipient: g.Recipient.IdentityKey,
+		PathHash:  g.PathHash,
+		ID:        g.ID(),
+		Seq:       g.Sequence,
+		Expires:   g.ExpiryTime(),
+		Record:    g.Bytes(),
+	}
+	st, err := s.cfg.Store.Stats()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
+	}
+	if uint64(st.Grants) >= s.cfg.Capacity {
+		return nil, fmt.Errorf("%w: %d of %d slots used", proto.ErrCapacity, st.Grants, s.cfg.Capacity)
+	}
+	if err := s.cfg.Store.PutGrant(rec, now); err != nil {
+		switch {
+		case errors.Is(err, store.ErrStale):
+			held, gerr := s.cfg.Store.Get(&rec.Owner, &rec.Recipient, &rec.PathHash)
+			if gerr == nil && held.Seq == g.Sequence {
+				if held.ID != rec.ID {
+					return nil, fmt.Errorf("%w: sequence %d", proto.ErrAlreadyHeld, g.Sequence)
+				}
+				break // the same grant again: answer as before
+			}
+			return nil, fmt.Errorf("%w: %w", policy.ErrStaleSequence, err)
+		case errors.Is(err, store.ErrRevoked):
+			return nil, fmt.Errorf("%w: %w", proto.ErrRevoked, err)
+		case errors.Is(err, store.ErrExpired):
+			return nil, fmt.Errorf("%w: %w", policy.ErrExpired, err)
+		case errors.Is(err, store.ErrTooLong):
+			return nil, fmt.Errorf("%w: %w", policy.ErrExpiryTooLong, err)
+		default:
+			return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
+		}
+	}
+	s.kfrags.put(rec.ID, vkf)
+	s.announce(Locator(g.Owner, g.Recipient.IdentityKey))
+	rc := &policy.Receipt{Kind: kind, Node: s.nodeKey, Owner: g.Owner, PathHash: g.PathHash,
+		Sequence: g.Sequence, Subject: g.ID(), IssuedAt: uint64(now.Unix())}
+	if err := rc.Sign(s.signer); err != nil {
+		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
+	}
+	return rc, nil
+}
+
+// reencrypt serves the deepest level with a live grant for the
+// authenticated requester.
+func (s *Service) reencrypt(remote crypto.PubKey, r *proto.ReencryptRequest) (*proto.ReencryptResponse, error) {
+	now := s.cfg.Now()
+	if remote == nil || remote.Type() != crypto.Secp256k1 {
+		return nil, fmt.Errorf("%w: only secp256k1 peers can be recipients", policy.ErrNotRecipient)
+	}
+	raw, err := remote.Raw()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", policy.ErrNotRecipient, err)
+	}
+	recipient, err := policy.ParsePublicKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", policy.ErrNotRecipient, err)
+	}
+	owner, err := policy.ParsePublicKey(r.GetOwner())
+	if err != nil {
+		return nil, fmt.Errorf("%w: owner key: %w", proto.ErrMalformed, err)
+	}
+	levels := r.GetLevels()
+	hashes := make([][policy.PathHashSize]byte, len(levels))
+	for i, l := range levels {
+		hashes[i] = [policy.PathHashSize]byte(l.GetPathHash())
+	}
+	m, err := s.cfg.Store.Lookup((*[33]byte)(&owner), (*[33]byte)(&recipient), hashes, now)
+	if err != nil {
+		var le *store.LookupError
+		switch {
+		case errors.As(err, &le) && errors.Is(err, store.ErrRevoked):
+			return nil, fmt.Errorf("%w (level %d)", proto.ErrRevoked, le.Level)
+		case errors.As(err, &le) && errors.Is(err, store.ErrExpired):
+			return nil, fmt.Errorf("%w (level %d)", policy.ErrExpired, le.Level)
+		case errors.Is(err, store.ErrNotGranted):
+			return nil, policy.ErrNotGranted
+		default:
+			return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
+		}
+	}
+	g, err := policy.ParseGrant(m.Grant.Record)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stored grant: %w", proto.ErrInternal, err)
+	}
+	if err := policy.CheckServable(g, owner, hashes[m.Level], raw, now); err != nil {
+		return nil, fmt.Errorf("%w: stored grant does not serve this request: %w", proto.ErrInternal, err)
+	}
+	vkf := s.kfrags.get(m.Grant.ID)
+	if vkf == nil {
+		if vkf, err = policy.VerifyGrantKFrag(g); err != nil {
+			return nil, fmt.Errorf("%w: stored kfrag: %w", proto.ErrInternal, err)
+		}
+		s.kfrags.put(m.Grant.ID, vkf)
+	}
+	capsule, err := rekey.ParseCapsule(levels[m.Level].GetCapsule())
+	if err != nil {
+		return nil, fmt.Errorf("%w: capsule of level %d: %w", proto.ErrMalformed, m.Level, err)
+	}
+	cf := rekey.Reencrypt(capsule, vkf)
+	return &proto.ReencryptResponse{Level: uint32(m.Level), Cfrag: cf.Bytes(), Grant: g.PublicBytes()}, nil
+}
+
+// revoke applies an owner-signed revocation and answers with a receipt.
+func (s *Service) revoke(b []byte) (*policy.Receipt, error) {
+	now := s.cfg.Now()
+	r, err := policy.ParseRevocation(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.ValidateRevocation(r, 0); err != nil {
+		return nil, err
+	}
+	t, err := s.cfg.Store.Revoke(store.Revocation{
+		Owner: r.Owner, Recipient: r.Recipient, PathHash: r.PathHash, Seq: r.Sequence, At: now,
+		// A grant this revocation ends was accepted with at most this
+		// node's maximum duration: keep the tombstone that long.
+		KeepUntil: now.Add(s.cfg.MaxGrantDuration),
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrStale) {
+			return nil, fmt.Errorf("%w: %w", policy.ErrStaleSequence, err)
+		}
+		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
+	}
+	kind := policy.ReceiptRevokedNotHeld
+	if t.Deleted {
+		kind = policy.ReceiptRevoked
+		s.kfrags.drop(t.DeletedID)
+	}
+	rc := &policy.Receipt{Kind: kind, Node: s.nodeKey, Owner: r.Owner, PathHash: r.PathHash,
+		Sequence: r.Sequence, Subject: r.ID(), IssuedAt: uint64(now.Unix())}
+	if err := rc.Sign(s.signer); err != nil {
+		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
+	}
+	return rc, nil
+}
+
+// nodeInfo signs the node's current advertisement.
+func (s *Service) nodeInfo() (*policy.NodeInfo, error) {
+	st, err := s.cfg.Store.Stats()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
+	}
+	free := uint64(0)
+	if uint64(st.Grants) < s.cfg.Capacity {
+		free = s.cfg.Capacity - uint64(st.Grants)
+	}
+	ni := &policy.NodeInfo{
+		Node:             s.nodeKey,
+		ProtocolVersion:  proto.ProtocolVersion,
+		MaxGrantDuration: uint64(s.cfg.MaxGrantDuration / time.Second),
+		Capacity:         s.cfg.Capacity,
+		FreeSlots:        free,
+		IssuedAt:         uint64(s.cfg.Now().Unix()),
+		Algorithms:       []policy.PREAlgorithm{policy.PREUmbral},
+		Software:         "kadre/" + Version,
+	}
+	if err := ni.Sign(s.signer); err != nil {
+		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
+	}
+	return ni, nil
+}
+
+// announce queues a provider announcement of locator; a full queue drops
+// it (the periodic re-announcement catches up).
+func (s *Service) announce(locator []byte) {
+	select {
+	case s.provides <- locator:
+	default:
+	}
+}
+
+func (s *Service) provideLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case loc := <-s.provides:
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			go func() { <-s.closing; cancel() }()
+			if err := s.h.Provide(ctx, loc); err != nil {
+				s.log.Debug("provide failed", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// respond wraps a response body; body is always a response wrapper built
+// by dispatch.
+func respond(req *proto.Envelope, body any) *proto.Envelope {
+	switch b := body.(type) {
+	case *proto.Envelope_StoreGrantResponse:
+		return proto.Respond(req, b)
+	case *proto.Envelope_HandoffResponse:
+		return proto.Respond(req, b)
+	case *proto.Envelope_ReencryptResponse:
+		return proto.Respond(req, b)
+	case *proto.Envelope_RevokeResponse:
+		return proto.Respond(req, b)
+	case *proto.Envelope_NodeInfoResponse:
+		return proto.Respond(req, b)
+	}
+	return proto.Refuse(req, proto.ErrInternal)
+}
+
+// peerLimiter is a token bucket per peer.
+type peerLimiter struct {
+	mu      sync.Mutex
+	rate    float64
+	burst   float64
+	buckets map[peer.ID]*bucket
+	swept   time.Time
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newPeerLimiter(rate, burst float64) *peerLimiter {
+	return &peerLimiter{rate: rate, burst: burst, buckets: map[peer.ID]*bucket{}}
+}
+
+func (l *peerLimiter) allow(p peer.ID, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.swept) > time.Minute {
+		// Forget full buckets so the map stays bounded by active peers.
+		for id, b := range l.buckets {
+			if now.Sub(b.last).Seconds()*l.rate >= l.burst {
+				delete(l.buckets, id)
+			}
+		}
+		l.swept = now
+	}
+	b, ok := l.buckets[p]
+	if !ok {
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[p] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// kfragCache keeps verified kfrags by grant ID, so that a node verifies a
+// stored kfrag once rather than on every request. Grant IDs commit to the
+// kfrag (through its hash in the signed body), so an ID names one kfrag.
+type kfragCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[policy.RecordID]*rekey.VerifiedKeyFrag
+}
+
+func newKFragCache(max int) *kfragCache {
+	return &kfragCache{max: max, m: map[policy.RecordID]*rekey.VerifiedKeyFrag{}}
+}
+
+func (c *kfragCache) get(id [32]byte) *rekey.VerifiedKeyFrag {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[id]
+}
+
+func (c *kfragCache) put(id [32]byte, v *rekey.VerifiedKeyFrag) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		for k := range c.m { // evict an arbitrary entry
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[id] = v
+}
+
+func (c *kfragCache) drop(id [32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
+}
