@@ -61,9 +61,8 @@ func scalarLimbs(k *Scalar) [4]uint64 {
 	}
 }
 
-// mulShift384Round returns round(a·g / 2^384) for a, g < 2^256; the result
-// is below 2^128 + 1 and is returned as two limbs plus nothing else because
-// a < n and g < 2^254 keep it below 2^126.
+// mulShift384Round returns round(a·g / 2^384) for a < n and g < 2^256, in
+// constant time. The result is below 2^128, hence two limbs.
 func mulShift384Round(a, g *[4]uint64) (lo, hi uint64) {
 	var r [8]uint64
 	for i := 0; i < 4; i++ {
@@ -94,10 +93,9 @@ type glvHalf struct {
 	neg uint64
 }
 
-// absHalf converts a scalar s ≡ ±small mod n into its absolute value and
-// sign, in constant time: s > n/2 means s = n - |s|.
-func absHalf(s *Scalar) glvHalf {
-	l := scalarLimbs(s)
+// absHalf converts s ≡ ±small mod n (s < n, in limbs) into its absolute
+// value and sign, in constant time: s > n/2 means s = n - |s|.
+func absHalf(l *[4]uint64) glvHalf {
 	// halfN - l borrows exactly when l > n/2.
 	_, b := bits.Sub64(halfN0, l[0], 0)
 	_, b = bits.Sub64(halfN1, l[1], b)
@@ -115,6 +113,33 @@ func absHalf(s *Scalar) glvHalf {
 	return h
 }
 
+// addModN sets z = x + y mod n for x, y < n, in constant time.
+func addModN(z, x, y *[4]uint64) {
+	s0, c := bits.Add64(x[0], y[0], 0)
+	s1, c := bits.Add64(x[1], y[1], c)
+	s2, c := bits.Add64(x[2], y[2], c)
+	s3, c := bits.Add64(x[3], y[3], c)
+	t0, b := bits.Sub64(s0, n0, 0)
+	t1, b := bits.Sub64(s1, n1, b)
+	t2, b := bits.Sub64(s2, n2, b)
+	t3, b := bits.Sub64(s3, n3, b)
+	_, b = bits.Sub64(c, 0, b)
+	m := -b // all ones: x + y < n, keep s
+	z[0] = t0 ^ (m & (t0 ^ s0))
+	z[1] = t1 ^ (m & (t1 ^ s1))
+	z[2] = t2 ^ (m & (t2 ^ s2))
+	z[3] = t3 ^ (m & (t3 ^ s3))
+}
+
+// Constants of glvSplit multiplied by R = 2^256 mod n, so that one
+// Montgomery multiplication montMul(a, cR) = a·c mod n needs no conversion:
+// -b1, -b2 and -λ.
+var (
+	glvMinusB1R     = [4]uint64{0xC50468D00AD9263C, 0x1B1C8205FAA6ED42, 0x1571B4AE8AC47F71, 0x221208AC9DF506C6}
+	glvMinusB2R     = [4]uint64{0x0CAC5E506A144696, 0x1E8A8DC5F3BA5939, 0x176CDF65BA244FCE, 0xC25575EB8E173580}
+	glvMinusLambdaR = [4]uint64{0xCF54734F06A3D4A3, 0x8E1AF5392B820BEE, 0x8C5699F9AD96826D, 0xACD7BFE87AA729C6}
+)
+
 // glvSplit decomposes k = k1 + k2·λ mod n with |k1|, |k2| < 2^129, in
 // constant time (GLV 2001, §4 with Babai rounding done by multiplication
 // with precomputed g1, g2):
@@ -123,21 +148,15 @@ func absHalf(s *Scalar) glvHalf {
 //	k2 = -c1·b1 - c2·b2,  k1 = k - k2·λ.
 func glvSplit(k *Scalar) (h1, h2 glvHalf) {
 	kl := scalarLimbs(k)
-	c1lo, c1hi := mulShift384Round(&kl, &glvG1)
-	c2lo, c2hi := mulShift384Round(&kl, &glvG2)
-	c1 := scalarFromLimbs([4]uint64{c1lo, c1hi, 0, 0})
-	c2 := scalarFromLimbs([4]uint64{c2lo, c2hi, 0, 0})
-	minusB1 := scalarFromLimbs([4]uint64{0x6F547FA90ABFE4C3, 0xE4437ED6010E8828, 0, 0})
-	minusB2 := scalarFromLimbs([4]uint64{0xD765CDA83DB1562C, 0x8A280AC50774346D, 0xFFFFFFFFFFFFFFFE, 0xFFFFFFFFFFFFFFFF})
-	minusLambda := scalarFromLimbs([4]uint64{0xE0CFC810B51283CF, 0xA880B9FC8EC739C2, 0x5AD9E3FD77ED9BA4, 0xAC9C52B33FA3CF1F})
-
-	var k2, t Scalar
-	k2.Mul2(&c1, &minusB1)
-	t.Mul2(&c2, &minusB2)
-	k2.Add(&t)
-	var k1 Scalar
-	k1.Mul2(&k2, &minusLambda)
-	k1.Add(k)
+	var c1, c2 [4]uint64
+	c1[0], c1[1] = mulShift384Round(&kl, &glvG1)
+	c2[0], c2[1] = mulShift384Round(&kl, &glvG2)
+	var k1, k2, t [4]uint64
+	montMul(&k2, &c1, &glvMinusB1R)
+	montMul(&t, &c2, &glvMinusB2R)
+	addModN(&k2, &k2, &t)
+	montMul(&t, &k2, &glvMinusLambdaR)
+	addModN(&k1, &kl, &t)
 	return absHalf(&k1), absHalf(&k2)
 }
 

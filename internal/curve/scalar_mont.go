@@ -3,9 +3,9 @@ package curve
 import "math/bits"
 
 // Constant-time arithmetic modulo the group order n in the Montgomery
-// domain (R = 2^256), used only by InvertScalar: decred's ModNScalar works
-// on 32-bit limbs and its Mul costs several times a 4x64 Montgomery
-// multiplication on this hardware.
+// domain (R = 2^256), used by InvertScalar and glvSplit: decred's
+// ModNScalar works on 32-bit limbs and its Mul costs several times a 4x64
+// Montgomery multiplication on this hardware.
 
 // nPrime = -n^-1 mod 2^64; montR2 = R² mod n.
 const nPrime = 0x4B0DFF665588B13F
