@@ -174,77 +174,85 @@ func feMul(z, x, y *fieldElement) {
 
 // feSquare sets z = x² mod p. The six cross products x_i·x_j (i < j) are
 // computed once and doubled, saving six multiplications over feMul.
-func feSquare(z, x *fieldElement) {
+func feSquare(z, x *fieldElement) { feSquareN(z, x, 1) }
+
+// feSquareN sets z = x^(2^n) for n ≥ 1, keeping the value in registers
+// between squarings (the inversion and square-root chains are mostly runs
+// of squarings).
+func feSquareN(z, x *fieldElement, n int) {
 	x0, x1, x2, x3 := x[0], x[1], x[2], x[3]
-	var c, h, l uint64
+	for ; n > 0; n-- {
+		var c, h, l uint64
 
-	// Cross products at offsets 1..6: x0·(x1,x2,x3), x1·(x2,x3), x2·x3.
-	r2, r1 := bits.Mul64(x0, x1)
-	h, l = bits.Mul64(x0, x2)
-	r2, c = bits.Add64(r2, l, 0)
-	r3 := h + c
-	h, l = bits.Mul64(x0, x3)
-	r3, c = bits.Add64(r3, l, 0)
-	r4 := h + c
+		// Cross products at offsets 1..6: x0·(x1,x2,x3), x1·(x2,x3), x2·x3.
+		r2, r1 := bits.Mul64(x0, x1)
+		h, l = bits.Mul64(x0, x2)
+		r2, c = bits.Add64(r2, l, 0)
+		r3 := h + c
+		h, l = bits.Mul64(x0, x3)
+		r3, c = bits.Add64(r3, l, 0)
+		r4 := h + c
 
-	a4, a3 := bits.Mul64(x1, x2)
-	h, l = bits.Mul64(x1, x3)
-	a4, c = bits.Add64(a4, l, 0)
-	a5 := h + c
-	r3, c = bits.Add64(r3, a3, 0)
-	r4, c = bits.Add64(r4, a4, c)
-	r5 := a5 + c
+		a4, a3 := bits.Mul64(x1, x2)
+		h, l = bits.Mul64(x1, x3)
+		a4, c = bits.Add64(a4, l, 0)
+		a5 := h + c
+		r3, c = bits.Add64(r3, a3, 0)
+		r4, c = bits.Add64(r4, a4, c)
+		r5 := a5 + c
 
-	h, l = bits.Mul64(x2, x3)
-	r5, c = bits.Add64(r5, l, 0)
-	r6 := h + c
+		h, l = bits.Mul64(x2, x3)
+		r5, c = bits.Add64(r5, l, 0)
+		r6 := h + c
 
-	// Double the cross products.
-	r7 := r6 >> 63
-	r6 = r6<<1 | r5>>63
-	r5 = r5<<1 | r4>>63
-	r4 = r4<<1 | r3>>63
-	r3 = r3<<1 | r2>>63
-	r2 = r2<<1 | r1>>63
-	r1 = r1 << 1
+		// Double the cross products.
+		r7 := r6 >> 63
+		r6 = r6<<1 | r5>>63
+		r5 = r5<<1 | r4>>63
+		r4 = r4<<1 | r3>>63
+		r3 = r3<<1 | r2>>63
+		r2 = r2<<1 | r1>>63
+		r1 = r1 << 1
 
-	// Add the squares x_i² at offsets 2i.
-	q1, r0 := bits.Mul64(x0, x0)
-	r1, c = bits.Add64(r1, q1, 0)
-	h, l = bits.Mul64(x1, x1)
-	r2, c = bits.Add64(r2, l, c)
-	r3, c = bits.Add64(r3, h, c)
-	h, l = bits.Mul64(x2, x2)
-	r4, c = bits.Add64(r4, l, c)
-	r5, c = bits.Add64(r5, h, c)
-	h, l = bits.Mul64(x3, x3)
-	r6, c = bits.Add64(r6, l, c)
-	r7, _ = bits.Add64(r7, h, c)
+		// Add the squares x_i² at offsets 2i.
+		q1, r0 := bits.Mul64(x0, x0)
+		r1, c = bits.Add64(r1, q1, 0)
+		h, l = bits.Mul64(x1, x1)
+		r2, c = bits.Add64(r2, l, c)
+		r3, c = bits.Add64(r3, h, c)
+		h, l = bits.Mul64(x2, x2)
+		r4, c = bits.Add64(r4, l, c)
+		r5, c = bits.Add64(r5, h, c)
+		h, l = bits.Mul64(x3, x3)
+		r6, c = bits.Add64(r6, l, c)
+		r7, _ = bits.Add64(r7, h, c)
 
-	// Fold the high half: r[0..3] + c·r[4..7].
-	h0, l0 := bits.Mul64(r4, reductionConst)
-	h1, l1 := bits.Mul64(r5, reductionConst)
-	h2, l2 := bits.Mul64(r6, reductionConst)
-	h3, l3 := bits.Mul64(r7, reductionConst)
-	l1, c = bits.Add64(l1, h0, 0)
-	l2, c = bits.Add64(l2, h1, c)
-	l3, c = bits.Add64(l3, h2, c)
-	t := h3 + c
-	r0, c = bits.Add64(r0, l0, 0)
-	r1, c = bits.Add64(r1, l1, c)
-	r2, c = bits.Add64(r2, l2, c)
-	r3, c = bits.Add64(r3, l3, c)
-	t += c
-	// Fold t < 2^34: t·c < 2^68.
-	th, tl := bits.Mul64(t, reductionConst)
-	r0, c = bits.Add64(r0, tl, 0)
-	r1, c = bits.Add64(r1, th, c)
-	r2, c = bits.Add64(r2, 0, c)
-	r3, c = bits.Add64(r3, 0, c)
-	// The value is r + c·2^256. A carry leaves r < 2^68, so adding 2^32 + 977
-	// carries at most into limb 1 (< 2^4) and the result stays below 2^256.
-	r0, c = bits.Add64(r0, reductionConst&-c, 0)
-	z[0], z[1], z[2], z[3] = r0, r1+c, r2, r3
+		// Fold the high half: r[0..3] + c·r[4..7].
+		h0, l0 := bits.Mul64(r4, reductionConst)
+		h1, l1 := bits.Mul64(r5, reductionConst)
+		h2, l2 := bits.Mul64(r6, reductionConst)
+		h3, l3 := bits.Mul64(r7, reductionConst)
+		l1, c = bits.Add64(l1, h0, 0)
+		l2, c = bits.Add64(l2, h1, c)
+		l3, c = bits.Add64(l3, h2, c)
+		t := h3 + c
+		r0, c = bits.Add64(r0, l0, 0)
+		r1, c = bits.Add64(r1, l1, c)
+		r2, c = bits.Add64(r2, l2, c)
+		r3, c = bits.Add64(r3, l3, c)
+		t += c
+		// Fold t < 2^34: t·c < 2^68.
+		th, tl := bits.Mul64(t, reductionConst)
+		r0, c = bits.Add64(r0, tl, 0)
+		r1, c = bits.Add64(r1, th, c)
+		r2, c = bits.Add64(r2, 0, c)
+		r3, c = bits.Add64(r3, 0, c)
+		// The value is r + c·2^256. A carry leaves r < 2^68, so adding 2^32 + 977
+		// carries at most into limb 1 (< 2^4) and the result stays below 2^256.
+		r0, c = bits.Add64(r0, reductionConst&-c, 0)
+		x0, x1, x2, x3 = r0, r1+c, r2, r3
+	}
+	z[0], z[1], z[2], z[3] = x0, x1, x2, x3
 }
 
 // feMulSmall sets z = x·s mod p for a small constant s (< 2^32).
@@ -270,14 +278,6 @@ func feMulSmall(z, x *fieldElement, s uint64) {
 
 // feMul21 sets z = 21·x = 3b·x, the constant of the RCB formulas for b = 7.
 func feMul21(z, x *fieldElement) { feMulSmall(z, x, 21) }
-
-// feSquareN sets z = x^(2^n).
-func feSquareN(z, x *fieldElement, n int) {
-	feSquare(z, x)
-	for i := 1; i < n; i++ {
-		feSquare(z, z)
-	}
-}
 
 // feX223 returns, in x2 and x22 and the result, the powers a^(2^k - 1) for
 // k = 2, 22 and 223 along the addition chain shared by feInvert and feSqrt:
