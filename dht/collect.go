@@ -179,14 +179,22 @@ feed:
 	return col, nil
 }
 
-// Decrypt combines a collection's cfrags and opens the ciphertext made
-// under the capsule of their level.
-func (c *Collection) Decrypt(receiving *rekey.SecretKey, levels []Level, ct []byte) ([]byte, error) {
+// Level is the index of the level whose grant the collection's cfrags
+// belong to, or -1 for an empty collection.
+func (c *Collection) Level() int {
+	if len(c.CFrags) == 0 {
+		return -1
+	}
+	return c.CFrags[0].Level
+}
+
+// Decrypt combines the collection's cfrags and opens ct, the ciphertext
+// made under capsule, the capsule of level Level().
+func (c *Collection) Decrypt(receiving *rekey.SecretKey, capsule *rekey.Capsule, ct []byte) ([]byte, error) {
 	if len(c.CFrags) == 0 {
 		return nil, ErrNotEnoughCFrags
 	}
-	first := c.CFrags[0]
-	delegating, err := first.Grant.DelegatingKey.Rekey()
+	delegating, err := c.CFrags[0].Grant.DelegatingKey.Rekey()
 	if err != nil {
 		return nil, err
 	}
@@ -194,5 +202,5 @@ func (c *Collection) Decrypt(receiving *rekey.SecretKey, levels []Level, ct []by
 	for i, cf := range c.CFrags {
 		vcs[i] = cf.CFrag
 	}
-	return rekey.DecryptReencrypted(receiving, delegating, levels[first.Level].Capsule, vcs, ct)
+	return rekey.DecryptReencrypted(receiving, delegating, capsule, vcs, ct)
 }

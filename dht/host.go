@@ -183,8 +183,17 @@ func (h *Host) Bootstrap(ctx context.Context) error {
 	if len(h.cfg.Bootstrap) > 0 && connected == 0 && !(len(h.cfg.Bootstrap) == 1 && h.cfg.Bootstrap[0].ID == h.h.ID()) {
 		return fmt.Errorf("dht: no bootstrap peer reachable: %w", errors.Join(errs...))
 	}
-	if h.kad.RoutingTable().Size() == 0 {
+	if connected == 0 {
 		return nil
+	}
+	// Peers enter the routing table once identify shows they speak the DHT
+	// protocol; wait for the first before refreshing from it.
+	for h.kad.RoutingTable().Size() == 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	select {
 	case err := <-h.kad.ForceRefresh():
