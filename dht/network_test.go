@@ -21,7 +21,7 @@ import (
 // testClock is a clock the test can move forward, shared by all nodes.
 type testClock struct{ offset atomic.Int64 }
 
-func (c *testClock) Now() time.Time         { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *testClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // testNode is one kadre node: host, store, service, in this process.

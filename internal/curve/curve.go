@@ -3,29 +3,39 @@
 // for public ones.
 //
 // Field elements are integers mod p = 2^256 - 2^32 - 977 in four 64-bit
-// limbs, always fully reduced. Points are kept in homogeneous projective
-// coordinates and combined with the complete formulas of Renes, Costello and
-// Batina (ePrint 2015/1060) for a = 0, which have no exceptional cases.
-// Scalar multiplication uses the GLV endomorphism φ(x, y) = (β·x, y) = λ·P
-// to halve the number of doublings.
+// limbs (field.go), weakly reduced to [0, 2^256) between operations. Points
+// are kept in homogeneous projective coordinates and combined with the
+// complete formulas of Renes, Costello and Batina (ePrint 2015/1060,
+// Algorithms 7, 8 and 9 for a = 0), which have no exceptional cases: the
+// identity, P + P and P + (-P) need no branches (rcb.go). Scalar
+// multiplication uses the GLV endomorphism φ(x, y) = (β·x, y) = λ·(x, y) to
+// halve the number of doublings (scalar.go, scalarmult.go). Fixed bases
+// (G, and any base given to NewTable) use precomputed radix-16 tables and
+// no doublings at all.
 //
 // # Security
 //
-// Constant time (no branch and no memory index depends on secret scalars or
-// on the coordinates of points): field arithmetic including inversion and
-// square root, Add, Subtract, Negate, Equal, IsIdentity, ScalarMult,
-// ScalarBaseMult, ScalarMultTable, MultiScalarMult, InvertScalar, and the
-// field arithmetic of Compressed and SetBytes. Table lookups read every
-// entry and select with masks. The Scalar operations Add, Mul, Negate and
-// Square come from decred and are constant time as well.
+// Constant time (no branch and no memory address depends on secret scalars
+// or on point coordinates; table lookups read every entry and select with
+// masks; conditional negations use masks): the field arithmetic including
+// inversion (Fermat) and square root, Add, Subtract, Negate, Double, Equal,
+// IsIdentity, ScalarMult, ScalarBaseMult, ScalarMultTable, MultiScalarMult
+// and InvertScalar (Fermat, in Montgomery arithmetic). Scalar Add, Mul,
+// Negate and Square are decred's and are constant time too. The timing of
+// ScalarMult, ScalarBaseMult and InvertScalar was checked statistically with
+// scripts/dudect (see TIMING.md); that is evidence, not proof, and it
+// depends on the Go compiler keeping the mask arithmetic branch-free.
 //
-// Not constant time: every function whose name ends in Vartime (use them only
-// with public scalars, e.g. to verify signatures and proofs); the error
-// paths of SetBytes (whether an encoding is valid), Compressed and
-// BatchCompressed (whether a point is the identity); NewTable, which
-// branches on whether its base point is the identity; and the lengths of the
-// slices given to MultiScalarMult and BatchCompressed. Point values that are
-// returned as errors (the identity) are considered public.
+// Not constant time, by design: every function whose name ends in Vartime
+// (use them only with public scalars, e.g. to verify signatures and proofs;
+// DoubleScalarMultVartime also branches on whether a base is G); whether
+// SetBytes accepts an encoding (the arithmetic that decides it is constant
+// time, the error return is not); whether Compressed or BatchCompressed is
+// given the identity (it returns ErrIdentity); NewTable (its cost is public
+// and it branches on whether the base is the identity); and the lengths of
+// the slices given to MultiScalarMult and BatchCompressed. The bool results
+// of Equal and IsIdentity are computed in constant time, but what the
+// caller does with them is up to the caller.
 package curve
 
 import (

@@ -18,8 +18,8 @@ const (
 	glvW       = 5                              // window width
 	glvDigits  = 26                             // digits for odd values < 2^130
 	glvEntries = 1 << (glvW - 1)                // odd multiples 1P, 3P, …, 31P
-	_          = uint(glvW*glvDigits - 130)     // glvW·glvDigits ≥ 130
-	_          = uint(129 - glvW*(glvDigits-1)) // and no digit is wasted
+	_          = uint(glvW*glvDigits - 130)     // compile-time check: glvW·glvDigits ≥ 130
+	_          = uint(129 - glvW*(glvDigits-1)) // and glvDigits-1 digits would not do
 )
 
 // ctEqMask returns all ones if a = b and 0 otherwise (a, b < 2^63).
