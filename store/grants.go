@@ -256,6 +256,11 @@ func (s *Store) Revoke(r Revocation) (Tombstone, error) {
 	if r.Seq == 0 {
 		return Tombstone{}, fmt.Errorf("failed to revoke grant: %w: sequence number 0", ErrInvalid)
 	}
+	if r.At.IsZero() {
+		// The tombstone's retention counts from At: a zero time would
+		// make it prunable at once.
+		return Tombstone{}, fmt.Errorf("failed to revoke grant: %w: zero revocation time", ErrInvalid)
+	}
 	k := makeKeys(&r.Owner, &r.Recipient, &r.PathHash)
 	var out storedTomb
 	err := s.update(func(txn *lmdb.Txn) error {
