@@ -27,9 +27,9 @@
 // so that a record's bytes, and so its ID, cannot be altered by anyone but
 // the signer. Parsers accept only the canonical encoding and never panic.
 //
-// A node stores a grant under owner key ‖ path hash and accepts a grant or a
-// revocation only with the owner's signature and a sequence number above
-// every one it has seen for that key, tombstones included, so neither a
+// A node stores a grant under owner ‖ recipient ‖ path hash and accepts a
+// grant or a revocation only with the owner's signature and a sequence number
+// above every one it has seen for that key, tombstones included, so neither a
 // stranger nor a replay can place or resurrect a fragment. It serves a grant
 // only to the peer whose Noise-authenticated key is the grant's recipient
 // identity key, and answers every other case "not granted", so requests

@@ -33,9 +33,9 @@ const (
 // without the secret kfrag (PublicBytes) to the recipient, who checks the
 // owner's signature and learns the keys that verify the cfrag.
 //
-// A node stores a grant under StorageKey (owner ‖ path hash): only the owner
-// can sign a grant or revocation for that key, so nobody else can place or
-// remove a fragment under the owner's path hash.
+// A node stores a grant under StorageKey (owner ‖ recipient ‖ path hash):
+// only the owner can sign a grant or revocation for that key, so nobody else
+// can place or remove a fragment under the owner's path hash.
 type Grant struct {
 	PRE       PREAlgorithm
 	SigAlg    SignatureAlgorithm
@@ -63,8 +63,11 @@ type Grant struct {
 // ExpiryTime returns Expiry as a time.
 func (g *Grant) ExpiryTime() time.Time { return unixTime(g.Expiry) }
 
-// StorageKey returns Owner ‖ PathHash, the key a node files the grant under.
-func (g *Grant) StorageKey() StorageKey { return NewStorageKey(g.Owner, g.PathHash) }
+// StorageKey returns Owner ‖ Recipient.IdentityKey ‖ PathHash, the key a
+// node files the grant under.
+func (g *Grant) StorageKey() StorageKey {
+	return NewStorageKey(g.Owner, g.Recipient.IdentityKey, g.PathHash)
+}
 
 // checkFields checks every body field's domain (everything but the
 // signature and the kfrag).
@@ -217,18 +220,22 @@ func parseGrant(b []byte) (*Grant, error) {
 }
 
 // StorageKeySize is the size of a StorageKey.
-const StorageKeySize = PublicKeySize + PathHashSize
+const StorageKeySize = 2*PublicKeySize + PathHashSize
 
-// StorageKey is owner identity key ‖ path hash: the identity under which a
-// node files a grant, its tombstone and its last sequence number. Including
-// the owner key means only the owner's signature can create or end an entry,
-// even if someone else learns the path hash.
+// StorageKey is owner identity key ‖ recipient identity key ‖ path hash: the
+// identity under which a node files a grant, its tombstone and its last
+// sequence number (the layout of package store's keys). Including the owner
+// key means only the owner's signature can create or end an entry, even if
+// someone else learns the path hash; including the recipient means a
+// re-encryption request, which names the requester's own key, only ever
+// looks at grants made for the requester.
 type StorageKey [StorageKeySize]byte
 
-// NewStorageKey returns owner ‖ pathHash.
-func NewStorageKey(owner PublicKey, pathHash PathHash) StorageKey {
+// NewStorageKey returns owner ‖ recipient ‖ pathHash.
+func NewStorageKey(owner, recipient PublicKey, pathHash PathHash) StorageKey {
 	var k StorageKey
 	copy(k[:], owner[:])
-	copy(k[PublicKeySize:], pathHash[:])
+	copy(k[PublicKeySize:], recipient[:])
+	copy(k[2*PublicKeySize:], pathHash[:])
 	return k
 }

@@ -35,8 +35,9 @@ type Revocation struct {
 // IssuedTime returns IssuedAt as a time.
 func (r *Revocation) IssuedTime() time.Time { return unixTime(r.IssuedAt) }
 
-// StorageKey returns Owner ‖ PathHash, the entry the revocation ends.
-func (r *Revocation) StorageKey() StorageKey { return NewStorageKey(r.Owner, r.PathHash) }
+// StorageKey returns Owner ‖ Recipient ‖ PathHash, the entry the
+// revocation ends.
+func (r *Revocation) StorageKey() StorageKey { return NewStorageKey(r.Owner, r.Recipient, r.PathHash) }
 
 func (r *Revocation) checkFields() error {
 	if err := r.SigAlg.check(); err != nil {
