@@ -345,3 +345,24 @@ func PublicKeyOf(id peer.ID) (policy.PublicKey, error) {
 	}
 	return policy.ParsePublicKey(raw)
 }
+
+// ParseAddrs parses multiaddrs that end in /p2p/<peer id> and merges the
+// addresses of each peer.
+func ParseAddrs(ss []string) ([]peer.AddrInfo, error) {
+	var mas []ma.Multiaddr
+	for _, s := range ss {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", s, err)
+		}
+		mas = append(mas, m)
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(mas...)
+	if err != nil {
+		return nil, fmt.Errorf("%w (each address must end in /p2p/<peer id>)", err)
+	}
+	return infos, nil
+}
+
+// RoutingTablePeers lists the peers in the routing table.
+func (h *Host) RoutingTablePeers() []peer.ID { return h.kad.RoutingTable().ListPeers() }

@@ -1,0 +1,122 @@
+// Command kadre is kadre's one binary: the long-running node (`kadre run`)
+// and the owner and recipient commands (keygen, grant, revoke, encrypt,
+// decrypt, grants, status). See README.md for a quick start and SPEC.md for
+// what it puts on the wire and on disk.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// env is what every command gets: its arguments and standard streams, and
+// the environment (a function, so tests can set it per call).
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"run", "run a node", cmdRun},
+		{"keygen", "create a user identity", cmdKeygen},
+		{"identity", "print this user's public identity", cmdIdentity},
+		{"grant", "grant a recipient access to a path prefix", cmdGrant},
+		{"revoke", "revoke a grant and collect the nodes' receipts", cmdRevoke},
+		{"encrypt", "encrypt a file under a path", cmdEncrypt},
+		{"decrypt", "decrypt a file (as its owner or as a recipient)", cmdDecrypt},
+		{"grants", "list this owner's grants", cmdGrants},
+		{"status", "show the network as this client sees it", cmdStatus},
+		{"version", "print the version", cmdVersion},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: kadre <command> [flags]")
+	fmt.Fprintln(w)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'kadre <command> -h' for a command's flags.")
+}
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runEnv(ctx, args, &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv})
+}
+
+func runEnv(ctx context.Context, args []string, e *env) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(e.stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, e, args[1:])
+		if err == nil {
+			return 0
+		}
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+		fmt.Fprintf(e.stderr, "kadre: error: %v\n", err)
+		var h hinted
+		if errors.As(err, &h) {
+			fmt.Fprintf(e.stderr, "kadre: hint: %s\n", h.hint)
+		}
+		return 1
+	}
+	fmt.Fprintf(e.stderr, "kadre: error: unknown command %q\n", args[0])
+	fmt.Fprintln(e.stderr, "kadre: hint: run 'kadre help' for the list of commands")
+	return 2
+}
+
+// errUsage means the flag package already printed what was wrong.
+var errUsage = errors.New("usage")
+
+// hinted is an error with advice on what to do next.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (h hinted) Error() string { return h.err.Error() }
+func (h hinted) Unwrap() error { return h.err }
+
+func withHint(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return hinted{err: err, hint: fmt.Sprintf(format, args...)}
+}
+
+func cmdVersion(_ context.Context, e *env, _ []string) error {
+	fmt.Fprintln(e.stdout, "kadre", version)
+	return nil
+}
