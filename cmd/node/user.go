@@ -251,9 +251,11 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// shortID abbreviates identities and peer IDs for tables; every kadre
+// identity starts with "kadre1q", so the head kept is longer than that.
 func shortID(s string) string {
-	if len(s) > 16 {
-		return s[:8] + "…" + s[len(s)-6:]
+	if len(s) > 24 {
+		return s[:14] + "…" + s[len(s)-6:]
 	}
 	return s
 }

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# A local kadre testnet: N nodes on 127.0.0.1, each with its own data
+# directory and ports, and the whole story as a demo.
+#
+#   scripts/testnet.sh up [N]     start N nodes (default 7) and wait for the DHT
+#   scripts/testnet.sh status     each node's /status
+#   scripts/testnet.sh logs [i]   the logs (of node i)
+#   scripts/testnet.sh stop i     stop node i (kill -TERM)
+#   scripts/testnet.sh start i    start node i again from its data directory
+#   scripts/testnet.sh demo       grant, encrypt, decrypt, lose holders, revoke
+#   scripts/testnet.sh down       stop every node and remove the testnet
+#
+# Environment: KADRE_TESTNET_DIR (default .testnet), KADRE_TESTNET_PORT
+# (first libp2p port, default 47100; metrics on port+100).
+# After `up`, `source .testnet/env` points the kadre commands at it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+DIR=${KADRE_TESTNET_DIR:-$ROOT/.testnet}
+PORT=${KADRE_TESTNET_PORT:-47100}
+BIN=$DIR/bin/kadre
+
+say() { printf '\033[1m== %s\033[0m\n' "$*"; }
+die() { echo "testnet: error: $*" >&2; exit 1; }
+
+build() {
+  mkdir -p "$DIR/bin"
+  go build -o "$BIN" ./cmd/node
+}
+
+count() { ls -d "$DIR"/node* 2>/dev/null | wc -l; }
+p2p_port() { echo $((PORT + $1)); }
+metrics_port() { echo $((PORT + 100 + $1)); }
+pid_of() { cat "$DIR/node$1/pid" 2>/dev/null || true; }
+alive() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+addr_of() { echo "/ip4/127.0.0.1/tcp/$(p2p_port "$1")/p2p/$(cat "$DIR/node$1/peer")"; }
+
+start_node() {
+  local i=$1 d="$DIR/node$1" boot=""
+  mkdir -p "$d"
+  if [ "$i" -ne 0 ]; then boot=$(addr_of 0); fi
+  if [ "$i" -gt 1 ]; then boot="$boot,$(addr_of 1)"; fi
+  alive "$i" && return 0
+  nohup "$BIN" run -data-dir "$d/data" -listen "/ip4/127.0.0.1/tcp/$(p2p_port "$i")" \
+    -metrics-addr "127.0.0.1:$(metrics_port "$i")" -bootstrap "$boot" \
+    -refresh-interval 15s -reprovide-interval 1m -max-grant-duration 365d \
+    >>"$d/log" 2>&1 &
+  echo $! >"$d/pid"
+  # The peer ID is known once the node wrote node.json.
+  for _ in $(seq 100); do
+    if [ -s "$d/data/node.json" ] && curl -fs "http://127.0.0.1:$(metrics_port "$i")/status" >/dev/null 2>&1; then
+      sed -n 's/.*"peer_id": "\(.*\)".*/\1/p' "$d/data/node.json" >"$d/peer"
+      return 0
+    fi
+    alive "$i" || { tail -5 "$d/log" >&2; die "node $i exited"; }
+    sleep 0.1
+  done
+  die "node $i did not start (see $d/log)"
+}
+
+wait_converged() {
+  local n=$1 want=$(( $1 - 1 < 20 ? $1 - 1 : 20 ))
+  for _ in $(seq 300); do
+    local ok=1
+    for i in $(seq 0 $((n - 1))); do
+      alive "$i" || continue
+      rt=$(curl -fs "http://127.0.0.1:$(metrics_port "$i")/status" | sed -n 's/.*"routing_table":\([0-9]*\).*/\1/p')
+      [ "${rt:-0}" -ge "$want" ] || ok=0
+    done
+    [ $ok = 1 ] && return 0
+    sleep 0.2
+  done
+  die "the DHT did not converge in 60 s"
+}
+
+write_env() {
+  local boot="" n; n=$(count)
+  for i in 0 1 2; do [ "$i" -lt "$n" ] && boot="${boot:+$boot,}$(addr_of "$i")"; done
+  cat >"$DIR/env" <<ENV
+# source this file to point kadre at the local testnet
+export KADRE_BOOTSTRAP="$boot"
+export PATH="$DIR/bin:\$PATH"
+ENV
+}
+
+up() {
+  local n=${1:-7}
+  [ "$n" -ge 1 ] || die "need at least one node"
+  build
+  say "starting $n nodes in $DIR"
+  for i in $(seq 0 $((n - 1))); do start_node "$i"; done
+  wait_converged "$n"
+  write_env
+  say "testnet up: $n nodes; run: source $DIR/env"
+}
+
+status() {
+  local n; n=$(count)
+  [ "$n" -gt 0 ] || die "no testnet in $DIR (scripts/testnet.sh up)"
+  for i in $(seq 0 $((n - 1))); do
+    if alive "$i"; then
+      printf 'node %d: %s\n' "$i" "$(curl -fs "http://127.0.0.1:$(metrics_port "$i")/status" || echo unreachable)"
+    else
+      printf 'node %d: stopped\n' "$i"
+    fi
+  done
+}
+
+down() {
+  local n; n=$(count)
+  for i in $(seq 0 $((n - 1))); do
+    p=$(pid_of "$i"); [ -n "$p" ] && kill "$p" 2>/dev/null || true
+  done
+  for i in $(seq 0 $((n - 1))); do
+    for _ in $(seq 50); do alive "$i" || break; sleep 0.1; done
+    alive "$i" && kill -9 "$(pid_of "$i")" 2>/dev/null || true
+  done
+  rm -rf "$DIR"
+  say "testnet down"
+}
+
+# node_index PEER: which testnet node has this peer ID.
+node_index() {
+  for d in "$DIR"/node*; do
+    [ "$(cat "$d/peer" 2>/dev/null)" = "$1" ] && { basename "$d" | sed 's/node//'; return; }
+  done
+}
+
+demo() {
+  [ "$(count)" -ge 5 ] || die "the demo needs at least 5 nodes (scripts/testnet.sh up)"
+  # shellcheck disable=SC1091
+  source "$DIR/env"
+  export KADRE_PASSPHRASE=
+  local A="$DIR/alice" B="$DIR/bob" W="$DIR/work"
+  rm -rf "$A" "$B" "$W"; mkdir -p "$W"
+  say "alice and bob create identities"
+  kadre keygen -home "$A" >/dev/null
+  BOB=$(kadre keygen -home "$B")
+  echo "bob is $BOB"
+  say "alice grants /docs to bob, 3-of-5"
+  kadre grant -home "$A" -to "$BOB" -path /docs -m 3 -n 5 -expires 30d | tee "$W/grant.txt"
+  say "alice encrypts /docs/report.txt"
+  printf 'Q3 report\nrevenue: up\ncosts: down\n' >"$W/report.txt"
+  kadre encrypt -home "$A" -path /docs/report.txt -o "$W/report.kadre" "$W/report.txt"
+  ls -l "$W/report.kadre"
+  say "bob decrypts it"
+  kadre decrypt -home "$B" -o "$W/bob.txt" "$W/report.kadre"
+  cmp "$W/report.txt" "$W/bob.txt" && cat "$W/bob.txt"
+  say "two of the five holders stop"
+  holders=$(kadre grants -home "$A" -json | sed -n 's/.*"peer": "\(.*\)".*/\1/p')
+  stopped=0
+  for h in $holders; do
+    i=$(node_index "$h")
+    [ -n "$i" ] || continue
+    [ "$i" -eq 0 ] && continue
+    echo "stopping node $i ($h)"
+    kill "$(pid_of "$i")"; stopped=$((stopped + 1))
+    [ $stopped -eq 2 ] && break
+  done
+  sleep 1
+  say "bob decrypts again with three holders"
+  kadre decrypt -home "$B" -o "$W/bob2.txt" "$W/report.kadre"
+  cmp "$W/report.txt" "$W/bob2.txt" && echo "decrypted: identical"
+  say "the stopped holders come back"
+  for i in $(seq 0 $(($(count) - 1))); do alive "$i" || start_node "$i"; done
+  say "alice revokes /docs for bob"
+  kadre revoke -home "$A" -to "$BOB" -path /docs
+  say "bob tries again: refused"
+  if kadre decrypt -home "$B" -o "$W/bob3.txt" "$W/report.kadre"; then
+    die "decryption succeeded after revocation"
+  fi
+  say "demo complete"
+}
+
+case "${1:-}" in
+  up) up "${2:-7}" ;;
+  down) down ;;
+  status) status ;;
+  logs) if [ -n "${2:-}" ]; then cat "$DIR/node$2/log"; else tail -n +1 "$DIR"/node*/log; fi ;;
+  stop) kill "$(pid_of "$2")" ;;
+  start) start_node "$2" ;;
+  demo) demo ;;
+  *) sed -n '2,16p' "$0"; exit 2 ;;
+esac
