@@ -136,10 +136,11 @@ func projSelect(r, a, b *projPoint, m uint64) {
 // projIsIdentity returns 1 if p is the identity (Z = 0), else 0.
 func projIsIdentity(p *projPoint) uint64 { return feIsZero(&p.z) }
 
-// batchToAffine converts the non-identity points in to affine form in out
-// with one field inversion (Montgomery's trick: invert the product of all
-// Z, then peel the individual inverses off with prefix products).
-// scratch must have len(in) elements. Identity inputs yield (0, 0).
+// batchToAffine converts the points in to affine form in out with one field
+// inversion (Montgomery's trick: invert the product of all Z, then peel the
+// individual inverses off with prefix products; 3(n-1) multiplications plus
+// 2n for the coordinates). scratch must have len(in) elements. All inputs
+// must be non-identity: a single Z = 0 turns every output into (0, 0).
 func batchToAffine(out []affinePoint, in []projPoint, scratch []fieldElement) {
 	n := len(in)
 	if n == 0 {
