@@ -1,0 +1,150 @@
+package kfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+)
+
+// Writer encrypts a file body in chunks. It is an io.WriteCloser and an
+// io.ReaderFrom (io.Copy into it reads straight into its chunk buffer).
+// Close must be called: it writes the final chunk, without which a reader
+// reports the file as truncated.
+type Writer struct {
+	w       io.Writer
+	s       *stream
+	buf     []byte // len n of pending plaintext, cap EncryptedChunkSize
+	counter uint64
+	err     error // sticky: after a failed write the output is unusable
+	closed  bool
+}
+
+// NewWriter writes h to w and returns a Writer for the body. dataKey must be
+// the key NewHeader returned with h.
+func NewWriter(w io.Writer, h *Header, dataKey []byte) (*Writer, error) {
+	key, err := h.bodyKey(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newStream(key)
+	clear(key[:])
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(h.raw); err != nil {
+		return nil, fmt.Errorf("failed to write header: %w", err)
+	}
+	return &Writer{w: w, s: s, buf: make([]byte, 0, EncryptedChunkSize)}, nil
+}
+
+// Write encrypts p. A full chunk is sealed and written only once the
+// next byte arrives, because only then is it known not to be the last.
+func (w *Writer) Write(p []byte) (int, error) {
+	if err := w.check(); err != nil {
+		return 0, err
+	}
+	total := 0
+	for len(p) > 0 {
+		if len(w.buf) == ChunkSize {
+			if err := w.flush(false); err != nil {
+				return total, err
+			}
+		}
+		n := copy(w.buf[len(w.buf):ChunkSize], p)
+		w.buf = w.buf[:len(w.buf)+n]
+		p = p[n:]
+		total += n
+	}
+	return total, nil
+}
+
+// ReadFrom encrypts everything r yields until io.EOF, reading directly
+// into the chunk buffer. It does not close the Writer.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	if err := w.check(); err != nil {
+		return 0, err
+	}
+	var total int64
+	for {
+		if len(w.buf) == ChunkSize {
+			// Look ahead into the tag's room; those bytes are saved before
+			// the seal overwrites them.
+			var ahead [TagSize]byte
+			n, err := r.Read(w.buf[ChunkSize:EncryptedChunkSize])
+			copy(ahead[:], w.buf[ChunkSize:ChunkSize+n])
+			if n > 0 {
+				if ferr := w.flush(false); ferr != nil {
+					return total, ferr
+				}
+				w.buf = append(w.buf, ahead[:n]...)
+				total += int64(n)
+			}
+			if err == io.EOF {
+				return total, nil
+			}
+			if err != nil {
+				return total, err
+			}
+			continue
+		}
+		n, err := r.Read(w.buf[len(w.buf):ChunkSize])
+		w.buf = w.buf[:len(w.buf)+n]
+		total += int64(n)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// Close seals and writes the final chunk (the pending bytes: between one
+// and ChunkSize of them, or none for an empty file) and wipes the buffer.
+// It does not close the underlying writer. Calling it again is a no-op that
+// returns the first error, if any.
+func (w *Writer) Close() error {
+	if w.closed {
+		return w.err
+	}
+	w.closed = true
+	if w.err != nil {
+		return w.err
+	}
+	err := w.flush(true)
+	clear(w.buf[:cap(w.buf)])
+	return err
+}
+
+func (w *Writer) check() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// flush seals the pending bytes in place as chunk w.counter and writes them.
+func (w *Writer) flush(final bool) error {
+	if !final && w.counter == math.MaxUint64 {
+		// Unreachable for files below 2^80 bytes; checked so that a nonce
+		// can never repeat.
+		w.err = errors.New("kfile: file too large")
+		return w.err
+	}
+	ct, err := w.s.seal(w.buf[:0], w.buf, w.counter, final)
+	if err != nil {
+		w.err = err
+		return err
+	}
+	if _, err := w.w.Write(ct); err != nil {
+		w.err = fmt.Errorf("failed to write chunk %d: %w", w.counter, err)
+		return w.err
+	}
+	w.counter++
+	w.buf = w.buf[:0]
+	return nil
+}
