@@ -130,10 +130,10 @@ func BenchmarkDoubleScalarMultVartimeNoG(b *testing.B) {
 	}
 }
 
-func BenchmarkMultiScalarMult3(b *testing.B) {
+func benchMSM(b *testing.B, n int) {
 	k := benchScalar()
-	ks := make([]*Scalar, 3)
-	ps := make([]*Point, 3)
+	ks := make([]*Scalar, n)
+	ps := make([]*Point, n)
 	p := NewGeneratorPoint()
 	for i := range ks {
 		var s Scalar
@@ -147,6 +147,22 @@ func BenchmarkMultiScalarMult3(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.MultiScalarMult(ks, ps)
+	}
+}
+
+func BenchmarkMultiScalarMult3(b *testing.B)  { benchMSM(b, 3) }
+func BenchmarkMultiScalarMult30(b *testing.B) { benchMSM(b, 30) }
+
+func BenchmarkBatchCompressed30(b *testing.B) {
+	ps := make([]*Point, 30)
+	p := NewGeneratorPoint()
+	for i := range ps {
+		p = new(Point).Double(p)
+		ps[i] = p
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		BatchCompressed(ps)
 	}
 }
 

@@ -115,3 +115,30 @@ func TestZeroAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentUse exercises the lazily built tables from several
+// goroutines (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	k := benchScalar()
+	want := new(Point).ScalarMultVartime(k, NewGeneratorPoint())
+	errs := make(chan string, 8)
+	for range 4 {
+		go func() {
+			var r Point
+			if !r.ScalarBaseMult(k).Equal(want) {
+				errs <- "ScalarBaseMult"
+				return
+			}
+			if !r.DoubleScalarMultVartime(k, NewGeneratorPoint(), new(Scalar), want).Equal(want) {
+				errs <- "DoubleScalarMultVartime"
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for range 4 {
+		if e := <-errs; e != "" {
+			t.Fatal(e)
+		}
+	}
+}
