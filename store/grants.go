@@ -583,3 +583,50 @@ func (s *Store) pruneMark(txn *lmdb.Txn, mk []byte, now time.Time, st *PruneStat
 	st.Seqs++
 	return txn.Del(s.seqs, mk, nil)
 }
+
+// Walk calls fn with every grant stored for owner (nil: for every owner),
+// live or not, in key order (owner, recipient, path hash), from one read
+// transaction: the listing behind `kadre grants` and the choice of what to
+// hand off. fn runs inside the transaction and must not call s (a write
+// could deadlock against map growth). An error from fn stops the walk and
+// is returned as is.
+func (s *Store) Walk(owner *[OwnerSize]byte, fn func(Grant) error) error {
+	var prefix []byte
+	if owner != nil {
+		prefix = owner[:]
+	}
+	var fnErr error
+	err := s.view(func(txn *lmdb.Txn) error {
+		cur, err := txn.OpenCursor(s.grants)
+		if err != nil {
+			return err
+		}
+		defer cur.Close()
+		var k, v []byte
+		if prefix != nil {
+			k, v, err = cur.Get(prefix, nil, lmdb.SetRange)
+		} else {
+			k, v, err = cur.Get(nil, nil, lmdb.First)
+		}
+		for ; err == nil && bytes.HasPrefix(k, prefix); k, v, err = cur.Get(nil, nil, lmdb.Next) {
+			if len(k) != grantKeyLen {
+				return ErrCorrupt
+			}
+			g, oerr := s.openGrant(k, v)
+			if oerr != nil {
+				return oerr
+			}
+			if fnErr = fn(grantFrom(k, g)); fnErr != nil {
+				return nil
+			}
+		}
+		if err != nil && !lmdb.IsNotFound(err) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("failed to walk grants: %w", err)
+	}
+	return fnErr
+}

@@ -371,3 +371,49 @@ func TestRevocationKeepUntil(t *testing.T) {
 		t.Fatalf("after KeepUntil: %+v", st)
 	}
 }
+
+func TestWalk(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	// Sequence numbers are per (owner, path hash); these tests reuse path
+	// hashes across recipients, so they keep counting.
+	seq := uint64(0)
+	for _, o := range []byte{alice, carol} {
+		for _, r := range []byte{bob, dave} {
+			for _, p := range []string{"/", "/a"} {
+				seq++
+				mustPut(t, s, mkGrant(pk(o), pk(r), p, seq, t0.Add(time.Hour)), t0)
+			}
+		}
+	}
+	// Alice's first key sorts right after a shorter prefix of hers: make
+	// sure a neighbour owner is not included.
+	mustPut(t, s, mkGrant(pk(alice+1), pk(bob), "/", 1, t0.Add(time.Hour)), t0)
+	count := func(owner *[33]byte) int {
+		n := 0
+		err := s.Walk(owner, func(g Grant) error {
+			if owner != nil && g.Owner != *owner {
+				t.Fatalf("Walk(%x) returned owner %x", owner[:2], g.Owner[:2])
+			}
+			if !bytes.Equal(g.Record, recordFor(g.Owner, g.Recipient, g.PathHash, g.Seq)) {
+				t.Fatal("record mismatch")
+			}
+			n++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	a := pk(alice)
+	if n := count(&a); n != 4 {
+		t.Fatalf("Walk(alice) = %d grants, want 4", n)
+	}
+	if n := count(nil); n != 9 {
+		t.Fatalf("Walk(nil) = %d grants, want 9", n)
+	}
+	stop := errors.New("stop")
+	if err := s.Walk(nil, func(Grant) error { return stop }); err != stop {
+		t.Fatalf("Walk error = %v, want the callback's", err)
+	}
+}
