@@ -200,3 +200,35 @@ func verifyCrashStore(t *testing.T, dir string, acked, revoked map[int]bool) {
 		}
 	}
 }
+
+const lockProbeEnv = "KADRE_STORE_LOCK_PROBE"
+
+// TestLockProbeChild is the child process of TestSecondProcessLocked.
+func TestLockProbeChild(t *testing.T) {
+	dir := os.Getenv(lockProbeEnv)
+	if dir == "" {
+		t.Skip("child process of TestSecondProcessLocked")
+	}
+	_, err := Open(dir, Options{})
+	fmt.Println(err)
+	os.Exit(0)
+}
+
+// TestSecondProcessLocked opens a store and has another process try the
+// same directory: LMDB would allow it, the flock must not.
+func TestSecondProcessLocked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a process")
+	}
+	dir := t.TempDir()
+	openTest(t, dir, Options{Key: KeyFile("")})
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLockProbeChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), lockProbeEnv+"="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), ErrLocked.Error()) {
+		t.Fatalf("second process got %q, want %q", out, ErrLocked)
+	}
+}
