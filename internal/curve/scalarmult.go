@@ -38,20 +38,23 @@ func digitMasks(d int32) (idx, neg uint64) {
 // lookupAffine16 sets out = ±t[idx], negated when neg is all ones, reading
 // every entry of t.
 func lookupAffine16(out *affinePoint, t *[glvEntries]affinePoint, idx, neg uint64) {
-	var x, y fieldElement
+	// Scalar accumulators stay in registers (an array would live on the
+	// stack, making every OR a read-modify-write through memory).
+	var x0, x1, x2, x3, y0, y1, y2, y3 uint64
 	for i := range t {
 		m := ctEqMask(uint64(i), idx)
 		e := &t[i]
-		x[0] |= e.x[0] & m
-		x[1] |= e.x[1] & m
-		x[2] |= e.x[2] & m
-		x[3] |= e.x[3] & m
-		y[0] |= e.y[0] & m
-		y[1] |= e.y[1] & m
-		y[2] |= e.y[2] & m
-		y[3] |= e.y[3] & m
+		x0 |= e.x[0] & m
+		x1 |= e.x[1] & m
+		x2 |= e.x[2] & m
+		x3 |= e.x[3] & m
+		y0 |= e.y[0] & m
+		y1 |= e.y[1] & m
+		y2 |= e.y[2] & m
+		y3 |= e.y[3] & m
 	}
-	out.x = x
+	out.x = fieldElement{x0, x1, x2, x3}
+	y := fieldElement{y0, y1, y2, y3}
 	feCondNeg(&out.y, &y, neg)
 }
 
@@ -180,20 +183,23 @@ func NewTable(p *Point) *Table {
 
 // lookupAffine8 sets out = ±t[idx] reading every entry of t.
 func lookupAffine8(out *affinePoint, t *[tableEntries]affinePoint, idx, neg uint64) {
-	var x, y fieldElement
+	// Scalar accumulators stay in registers (an array would live on the
+	// stack, making every OR a read-modify-write through memory).
+	var x0, x1, x2, x3, y0, y1, y2, y3 uint64
 	for i := range t {
 		m := ctEqMask(uint64(i), idx)
 		e := &t[i]
-		x[0] |= e.x[0] & m
-		x[1] |= e.x[1] & m
-		x[2] |= e.x[2] & m
-		x[3] |= e.x[3] & m
-		y[0] |= e.y[0] & m
-		y[1] |= e.y[1] & m
-		y[2] |= e.y[2] & m
-		y[3] |= e.y[3] & m
+		x0 |= e.x[0] & m
+		x1 |= e.x[1] & m
+		x2 |= e.x[2] & m
+		x3 |= e.x[3] & m
+		y0 |= e.y[0] & m
+		y1 |= e.y[1] & m
+		y2 |= e.y[2] & m
+		y3 |= e.y[3] & m
 	}
-	out.x = x
+	out.x = fieldElement{x0, x1, x2, x3}
+	y := fieldElement{y0, y1, y2, y3}
 	feCondNeg(&out.y, &y, neg)
 }
 
