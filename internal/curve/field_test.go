@@ -225,3 +225,39 @@ func TestFieldWeakEdges(t *testing.T) {
 		}
 	}
 }
+
+func TestMontMul(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	rInv := new(big.Int).ModInverse(new(big.Int).Lsh(big.NewInt(1), 256), bigN)
+	toLimbs := func(v *big.Int) [4]uint64 {
+		var l [4]uint64
+		w := new(big.Int).Set(v)
+		for i := range l {
+			l[i] = new(big.Int).And(w, new(big.Int).SetUint64(^uint64(0))).Uint64()
+			w.Rsh(w, 64)
+		}
+		return l
+	}
+	fromLimbs := func(l [4]uint64) *big.Int {
+		v := new(big.Int)
+		for i := 3; i >= 0; i-- {
+			v.Lsh(v, 64).Or(v, new(big.Int).SetUint64(l[i]))
+		}
+		return v
+	}
+	vals := append(randomScalars(rng, 2000), new(big.Int).Sub(bigN, big.NewInt(1)))
+	for i, x := range vals {
+		y := vals[(i*17+3)%len(vals)]
+		if i%50 == 0 {
+			y = new(big.Int).Sub(bigN, big.NewInt(1))
+		}
+		xl, yl := toLimbs(x), toLimbs(y)
+		var z [4]uint64
+		montMul(&z, &xl, &yl)
+		want := new(big.Int).Mul(x, y)
+		want.Mul(want, rInv).Mod(want, bigN)
+		if fromLimbs(z).Cmp(want) != 0 {
+			t.Fatalf("montMul(%x, %x) = %x, want %x", x, y, fromLimbs(z), want)
+		}
+	}
+}
