@@ -45,7 +45,7 @@ func BenchmarkFieldInvert(b *testing.B) {
 func BenchmarkScalarMult(b *testing.B) {
 	k := benchScalar()
 	p := NewGeneratorPoint()
-	p.Double(p)
+	p.Set(dbl(p))
 	var r Point
 	b.ReportAllocs()
 	for b.Loop() {
@@ -66,7 +66,7 @@ func BenchmarkScalarBaseMult(b *testing.B) {
 func BenchmarkScalarMultTable(b *testing.B) {
 	k := benchScalar()
 	p := NewGeneratorPoint()
-	p.Double(p)
+	p.Set(dbl(p))
 	t := NewTable(p)
 	var r Point
 	b.ReportAllocs()
@@ -86,7 +86,7 @@ func BenchmarkNewTable(b *testing.B) {
 func BenchmarkScalarMultVartime(b *testing.B) {
 	k := benchScalar()
 	p := NewGeneratorPoint()
-	p.Double(p)
+	p.Set(dbl(p))
 	var r Point
 	b.ReportAllocs()
 	for b.Loop() {
@@ -109,7 +109,7 @@ func BenchmarkDoubleScalarMultVartime(b *testing.B) {
 	var k2 Scalar
 	k2.SquareVal(k)
 	p := NewGeneratorPoint()
-	q := new(Point).Double(p)
+	q := dbl(p)
 	var r Point
 	b.ReportAllocs()
 	for b.Loop() {
@@ -121,8 +121,8 @@ func BenchmarkDoubleScalarMultVartimeNoG(b *testing.B) {
 	k := benchScalar()
 	var k2 Scalar
 	k2.SquareVal(k)
-	p := new(Point).Double(NewGeneratorPoint())
-	q := new(Point).Double(p)
+	p := dbl(NewGeneratorPoint())
+	q := dbl(p)
 	var r Point
 	b.ReportAllocs()
 	for b.Loop() {
@@ -140,7 +140,7 @@ func benchMSM(b *testing.B, n int) {
 		s.SquareVal(k)
 		k = &s
 		ks[i] = k
-		p = new(Point).Double(p)
+		p = dbl(p)
 		ps[i] = p
 	}
 	var r Point
@@ -157,7 +157,7 @@ func BenchmarkBatchCompressed30(b *testing.B) {
 	ps := make([]*Point, 30)
 	p := NewGeneratorPoint()
 	for i := range ps {
-		p = new(Point).Double(p)
+		p = dbl(p)
 		ps[i] = p
 	}
 	b.ReportAllocs()
@@ -168,7 +168,7 @@ func BenchmarkBatchCompressed30(b *testing.B) {
 
 func BenchmarkCompressed(b *testing.B) {
 	p := NewGeneratorPoint()
-	p.Double(p)
+	p.Set(dbl(p))
 	b.ReportAllocs()
 	for b.Loop() {
 		p.Compressed()
@@ -177,7 +177,7 @@ func BenchmarkCompressed(b *testing.B) {
 
 func BenchmarkSetBytes(b *testing.B) {
 	p := NewGeneratorPoint()
-	p.Double(p)
+	p.Set(dbl(p))
 	enc, _ := p.Compressed()
 	var q Point
 	b.ReportAllocs()

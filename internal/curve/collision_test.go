@@ -15,7 +15,7 @@ func TestStructuredScalars(t *testing.T) {
 	var phiG Point
 	phiG.p = g.p
 	feMul(&phiG.p.x, &phiG.p.x, &betaFE)
-	bases := []*Point{g, new(Point).Negate(g), &phiG, new(Point).Double(g)}
+	bases := []*Point{g, new(Point).Negate(g), &phiG, dbl(g)}
 	for bi, p := range bases {
 		tab := NewTable(p)
 		check := func(kb *big.Int, want *Point) {
@@ -71,7 +71,7 @@ func TestStructuredScalars(t *testing.T) {
 // other so partial sums coincide with table entries.
 func TestMultiScalarMultCollisions(t *testing.T) {
 	g := NewGeneratorPoint()
-	two := new(Point).Double(g)
+	two := dbl(g)
 	pts := []*Point{g, new(Point).Negate(g), two, g, NewIdentityPoint()}
 	for a := int64(-6); a <= 6; a++ {
 		for b := int64(-6); b <= 6; b++ {

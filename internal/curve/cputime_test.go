@@ -31,8 +31,8 @@ func TestCPUTimes(t *testing.T) {
 	var k2 Scalar
 	k2.SquareVal(k)
 	p := NewGeneratorPoint()
-	p.Double(p)
-	q := new(Point).Double(p)
+	p.Set(dbl(p))
+	q := dbl(p)
 	tab := NewTable(p)
 	var r Point
 	var s Scalar

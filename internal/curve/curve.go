@@ -18,7 +18,7 @@
 // Constant time (no branch and no memory address depends on secret scalars
 // or on point coordinates; table lookups read every entry and select with
 // masks; conditional negations use masks): the field arithmetic including
-// inversion (Fermat) and square root, Add, Subtract, Negate, Double, Equal,
+// inversion (Fermat) and square root, Add, Subtract, Negate, Equal,
 // IsIdentity, ScalarMult, ScalarBaseMult, ScalarMultTable, MultiScalarMult
 // and InvertScalar (Fermat, in Montgomery arithmetic). Scalar Add, Mul,
 // Negate and Square are decred's and are constant time too. The timing of
@@ -208,11 +208,5 @@ func (v *Point) Subtract(p, q *Point) *Point {
 	feNeg(&n.y, &q.p.y)
 	n.z = q.p.z
 	projAdd(&v.p, &p.p, &n)
-	return v
-}
-
-// Double sets v = 2p and returns v.
-func (v *Point) Double(p *Point) *Point {
-	projDouble(&v.p, &p.p)
 	return v
 }

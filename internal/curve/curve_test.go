@@ -126,7 +126,7 @@ func checkOnCurve(t *testing.T, p *Point) {
 
 func testPoints(rng *rand.Rand, n int) []*Point {
 	g := NewGeneratorPoint()
-	out := []*Point{g, new(Point).Negate(g), new(Point).Double(g)}
+	out := []*Point{g, new(Point).Negate(g), dbl(g)}
 	for range n {
 		var b [32]byte
 		for i := range b {
@@ -301,13 +301,13 @@ func TestPointArithmetic(t *testing.T) {
 		if !r.Add(p, id).Equal(p) || !r.Add(id, p).Equal(p) {
 			t.Fatal("P + O ≠ P")
 		}
-		if !r.Add(id, id).IsIdentity() || !r.Double(id).IsIdentity() {
+		if !r.Add(id, id).IsIdentity() || !r.Set(dbl(id)).IsIdentity() {
 			t.Fatal("O + O ≠ O")
 		}
 		// P + P = 2P (complete formulas, no special case)
 		r.Add(p, p)
 		checkOnCurve(t, &r)
-		if !bytes.Equal(enc(&r), refMul(two, p)) || !s.Double(p).Equal(&r) {
+		if !bytes.Equal(enc(&r), refMul(two, p)) || !s.Set(dbl(p)).Equal(&r) {
 			t.Fatal("P + P ≠ 2P")
 		}
 		// P + (-P) = O
@@ -721,4 +721,11 @@ func FuzzSetBytes(f *testing.F) {
 			t.Fatal("accepted a point decred refuses")
 		}
 	})
+}
+
+// dbl returns 2p using the doubling formula directly.
+func dbl(p *Point) *Point {
+	r := new(Point)
+	projDouble(&r.p, &p.p)
+	return r
 }
