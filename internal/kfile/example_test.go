@@ -1,0 +1,62 @@
+package kfile_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/kadre/kadre/internal/kfile"
+	"github.com/kadre/kadre/policy"
+	"github.com/kadre/kadre/rekey"
+)
+
+// The owner encrypts /docs/report.txt, then opens it again through the
+// level of /docs, as a recipient granted /docs would (with cfrags instead
+// of the path key: Header.UnwrapReencrypted).
+func Example() {
+	alice, err := rekey.NewKeyring(make([]byte, 32))
+	if err != nil {
+		panic(err)
+	}
+	path, err := policy.NormalizePath("/docs//report.txt")
+	if err != nil {
+		panic(err)
+	}
+
+	// Encrypt: a header wrapping a fresh data key to every prefix, then
+	// the body. Close writes the final chunk.
+	h, dataKey, err := kfile.NewHeader(policy.IdentityOf(alice).IdentityKey, path, kfile.LevelKeys(alice, path))
+	if err != nil {
+		panic(err)
+	}
+	var file bytes.Buffer
+	w, err := kfile.NewWriter(&file, h, dataKey)
+	if err != nil {
+		panic(err)
+	}
+	io.WriteString(w, "quarterly report")
+	if err := w.Close(); err != nil {
+		panic(err)
+	}
+
+	// Decrypt: read the header, unwrap the data key of level 1 (/docs),
+	// stream the body.
+	h, err = kfile.ReadHeader(&file)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(h.Path(), h.Levels(), h.Path().Prefixes()[1])
+	key, err := h.UnwrapOriginal(1, policy.DelegatingKey(alice, h.Path().Prefixes()[1]))
+	if err != nil {
+		panic(err)
+	}
+	r, err := kfile.NewReader(&file, h, key)
+	if err != nil {
+		panic(err)
+	}
+	pt, err := io.ReadAll(r)
+	fmt.Printf("%s %v\n", pt, err)
+	// Output:
+	// /docs/report.txt 3 /docs
+	// quarterly report <nil>
+}
