@@ -41,6 +41,7 @@ start_node() {
   if [ "$i" -ne 0 ]; then boot=$(addr_of 0); fi
   if [ "$i" -gt 1 ]; then boot="$boot,$(addr_of 1)"; fi
   alive "$i" && return 0
+  rm -f "$d/data/node.json"
   nohup "$BIN" run -data-dir "$d/data" -listen "/ip4/127.0.0.1/tcp/$(p2p_port "$i")" \
     -metrics-addr "127.0.0.1:$(metrics_port "$i")" -bootstrap "$boot" \
     -refresh-interval 15s -reprovide-interval 1m -max-grant-duration 365d \
@@ -119,6 +120,15 @@ down() {
   say "testnet down"
 }
 
+# stop_node I: SIGTERM, then wait for the node to exit.
+stop_node() {
+  local p; p=$(pid_of "$1")
+  [ -n "$p" ] || return 0
+  kill "$p" 2>/dev/null || true
+  for _ in $(seq 100); do alive "$1" || return 0; sleep 0.1; done
+  kill -9 "$p" 2>/dev/null || true
+}
+
 # node_index PEER: which testnet node has this peer ID.
 node_index() {
   for d in "$DIR"/node*; do
@@ -154,10 +164,9 @@ demo() {
     [ -n "$i" ] || continue
     [ "$i" -eq 0 ] && continue
     echo "stopping node $i ($h)"
-    kill "$(pid_of "$i")"; stopped=$((stopped + 1))
+    stop_node "$i"; stopped=$((stopped + 1))
     [ $stopped -eq 2 ] && break
   done
-  sleep 1
   say "bob decrypts again with three holders"
   kadre decrypt -home "$B" -o "$W/bob2.txt" "$W/report.kadre"
   cmp "$W/report.txt" "$W/bob2.txt" && echo "decrypted: identical"
@@ -177,7 +186,7 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   logs) if [ -n "${2:-}" ]; then cat "$DIR/node$2/log"; else tail -n +1 "$DIR"/node*/log; fi ;;
-  stop) kill "$(pid_of "$2")" ;;
+  stop) stop_node "$2" ;;
   start) start_node "$2" ;;
   demo) demo ;;
   *) sed -n '2,16p' "$0"; exit 2 ;;

@@ -257,3 +257,96 @@ func TestRunConfig(t *testing.T) {
 		t.Fatalf("second node on one data dir: %+v", r)
 	}
 }
+
+// The README's first command runs this script; run it here too, on ports
+// of its own.
+func TestTestnetDemo(t *testing.T) {
+	dir := t.TempDir()
+	port := 30000 + os.Getpid()%20000
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("../../scripts/testnet.sh", args...)
+		cmd.Env = append(os.Environ(), "KADRE_TESTNET_DIR="+dir, fmt.Sprintf("KADRE_TESTNET_PORT=%d", port))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("testnet.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	t.Cleanup(func() { run("down") })
+	run("up", "6")
+	out := run("demo")
+	for _, want := range []string{"Q3 report", "decrypted: identical", "the grant is dead", "kadre: hint: the owner revoked this grant", "demo complete"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if status := run("status"); strings.Count(status, `"peer_id"`) != 6 {
+		t.Fatalf("status after the demo:\n%s", status)
+	}
+}
+
+func TestCLIDecrypt(t *testing.T) {
+	c := startCluster(t, 6)
+	alice, bob, eve := t.TempDir(), t.TempDir(), t.TempDir()
+	c.must(alice, "keygen")
+	bobID := strings.TrimSpace(c.must(bob, "keygen"))
+	c.must(eve, "keygen")
+	var g grantRecord
+	if err := json.Unmarshal([]byte(c.must(alice, "grant", "-to", bobID, "-path", "/docs", "-json")), &g); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	plain := filepath.Join(work, "plan.txt")
+	secret := bytes.Repeat([]byte("the plan, in detail. "), 10000) // several chunks
+	os.WriteFile(plain, secret, 0o600)
+	enc := filepath.Join(work, "plan.kadre")
+	c.must(alice, "encrypt", "-path", "/docs/2026/plan.txt", "-o", enc, plain)
+
+	decrypt := func(home string) result {
+		out := filepath.Join(work, "out.txt")
+		os.Remove(out)
+		r := c.kadre(home, "decrypt", "-o", out, enc)
+		if r.code == 0 {
+			got, err := os.ReadFile(out)
+			if err != nil || !bytes.Equal(got, secret) {
+				t.Fatalf("decrypted content differs (%v)", err)
+			}
+		} else if _, err := os.Stat(out); err == nil {
+			t.Fatal("a failed decryption left an output file")
+		}
+		return r
+	}
+	if r := decrypt(bob); r.code != 0 {
+		t.Fatalf("bob: %+v", r)
+	}
+	if r := decrypt(alice); r.code != 0 {
+		t.Fatalf("alice (owner, offline): %+v", r)
+	}
+	if r := decrypt(eve); r.code == 0 || !strings.Contains(r.stderr, "not granted") || !strings.Contains(r.stderr, "kadre: hint: no grant covers") {
+		t.Fatalf("eve: %+v", r)
+	}
+	// Two holders die (kill -9): three remain, enough.
+	for _, h := range g.Holders[:2] {
+		c.node(h.Peer).kill()
+	}
+	if r := decrypt(bob); r.code != 0 {
+		t.Fatalf("bob with 3 holders: %+v", r)
+	}
+	// A flipped byte in the body is detected.
+	b, _ := os.ReadFile(enc)
+	b[len(b)-100] ^= 1
+	tampered := filepath.Join(work, "tampered.kadre")
+	os.WriteFile(tampered, b, 0o600)
+	if r := c.kadre(bob, "decrypt", "-o", filepath.Join(work, "t.txt"), tampered); r.code == 0 || !strings.Contains(r.stderr, "corrupt") {
+		t.Fatalf("tampered file: %+v", r)
+	}
+	if r := c.kadre(bob, "decrypt", plain); r.code == 0 || !strings.Contains(r.stderr, "not a kadre file") {
+		t.Fatalf("plain file: %+v", r)
+	}
+	// Revoked: refused, and said so.
+	c.kadre(alice, "revoke", "-to", bobID, "-path", "/docs")
+	if r := decrypt(bob); r.code == 0 || !strings.Contains(r.stderr, "revoked") {
+		t.Fatalf("bob after revocation: %+v", r)
+	}
+}
