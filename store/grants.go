@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bmatsuo/lmdb-go/lmdb"
@@ -392,26 +393,47 @@ func (s *Store) Lookup(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, p
 	var gkb [grantKeyLen]byte
 	err := s.view(func(txn *lmdb.Txn) error {
 		expiredLevel := -1
-		// Pass 1: grants only, deepest first, one decryption for the
-		// level that has a grant. All levels share the owner || recipient
-		// key prefix, so they sit on the same leaf page or a few adjacent
-		// ones; one cursor lets LMDB check the page it is on before
-		// descending from the root again.
+		// Pass 1: grants only, deepest first. The deepest level is tried
+		// alone first (a grant on the file itself costs one seek); the
+		// others are probed together in key order (see probeGrants) and
+		// decrypted from the deepest hit until one is live, usually once.
 		cur, err := txn.OpenCursor(s.grants)
 		if err != nil {
 			return err
 		}
 		defer cur.Close()
-		for i := len(pathHashes) - 1; i >= 0; i-- {
-			gk := grantKey(&gkb, owner, recipient, &pathHashes[i])
-			_, v, err := cur.Get(gk, nil, lmdb.Set)
-			if lmdb.IsNotFound(err) {
-				continue
-			}
+		n := len(pathHashes)
+		gk := grantKey(&gkb, owner, recipient, &pathHashes[n-1])
+		_, v, err := cur.Get(gk, nil, lmdb.Set)
+		switch {
+		case err == nil:
+			g, err := s.openGrant(gk, v)
 			if err != nil {
 				return err
 			}
-			g, err := s.openGrant(gk, v)
+			if !expiredAt(g.expires, now) {
+				m = Match{Grant: grantFrom(gk, g), Level: n - 1}
+				return nil
+			}
+			expiredLevel = n - 1
+		case !lmdb.IsNotFound(err):
+			return err
+		}
+		var hitBuf [16][]byte
+		hits := hitBuf[:0]
+		if n-1 > len(hitBuf) {
+			hits = make([][]byte, 0, n-1)
+		}
+		hits = hits[:n-1]
+		if err := probeGrants(cur, owner, recipient, pathHashes[:n-1], hits); err != nil {
+			return err
+		}
+		for i := n - 2; i >= 0; i-- {
+			if hits[i] == nil {
+				continue
+			}
+			gk := grantKey(&gkb, owner, recipient, &pathHashes[i])
+			g, err := s.openGrant(gk, hits[i])
 			if err != nil {
 				return err
 			}
@@ -448,6 +470,65 @@ func (s *Store) Lookup(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, p
 		return Match{}, fmt.Errorf("failed to look up grant: %w", err)
 	}
 	return m, lookupErr
+}
+
+// probeGrants sets hits[i] to the sealed grant value stored for level i,
+// or nil, pointing into the map (valid until the transaction ends).
+//
+// All levels share the key prefix owner || recipient, so their keys are
+// neighbours in the B-tree. Probing them in key order with one cursor is a
+// merge of two sorted lists: a range seek lands on the first stored key at
+// or after a probe, and every later probe before that key is a miss
+// without another seek; once the cursor leaves the prefix, all remaining
+// probes are misses. A recipient with a few grants from an owner costs one
+// or two seeks however deep the path, and seeks near the cursor stay on its
+// leaf page (LMDB checks the current page before descending from the root).
+func probeGrants(cur *lmdb.Cursor, owner *[OwnerSize]byte, recipient *[RecipientSize]byte, pathHashes [][PathHashSize]byte, hits [][]byte) error {
+	if len(pathHashes) == 0 {
+		return nil
+	}
+	var orderBuf [16]int
+	order := orderBuf[:0]
+	if len(pathHashes) > len(orderBuf) {
+		order = make([]int, 0, len(pathHashes))
+	}
+	for i := range pathHashes {
+		order = append(order, i)
+	}
+	less := func(a, b int) int { return bytes.Compare(pathHashes[a][:], pathHashes[b][:]) }
+	if len(order) <= len(orderBuf) {
+		for i := 1; i < len(order); i++ {
+			for j := i; j > 0 && less(order[j-1], order[j]) > 0; j-- {
+				order[j-1], order[j] = order[j], order[j-1]
+			}
+		}
+	} else {
+		slices.SortFunc(order, less)
+	}
+
+	const phOff = OwnerSize + RecipientSize
+	var probe [grantKeyLen]byte
+	var k, v []byte // current cursor position; k == nil before the first seek
+	for _, level := range order {
+		ph := pathHashes[level][:]
+		if k == nil || bytes.Compare(k[phOff:], ph) < 0 {
+			var err error
+			k, v, err = cur.Get(grantKey(&probe, owner, recipient, &pathHashes[level]), nil, lmdb.SetRange)
+			if lmdb.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if len(k) != grantKeyLen || !bytes.Equal(k[:OwnerSize], owner[:]) || !bytes.Equal(k[OwnerSize:phOff], recipient[:]) {
+				return nil // past this owner's grants to this recipient
+			}
+		}
+		if bytes.Equal(k[phOff:], ph) {
+			hits[level] = v
+		}
+	}
+	return nil
 }
 
 // PruneStats says what a Prune pass removed.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -161,4 +162,91 @@ func TestLookupArguments(t *testing.T) {
 	if _, err := s.Lookup(&owner, &recipient, make([][32]byte, MaxDepth+1), t0); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("too deep: %v", err)
 	}
+}
+
+// TestLookupMatchesModel compares Lookup with a per-level reference built
+// from Get and GetTombstone, on random stores where neighbouring owners and
+// recipients (adjacent in key order) hold grants on the same path hashes,
+// and on random queries: depths up to 40 (past the small-buffer size),
+// repeated path hashes, hits anywhere.
+func TestLookupMatchesModel(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	rng := rand.New(rand.NewPCG(1, 2))
+	pool := make([]string, 48)
+	for i := range pool {
+		pool[i] = "/p" + itoa(i)
+	}
+	owners := []byte{alice - 1, alice, alice + 1}
+	recipients := []byte{bob - 1, bob, bob + 1}
+	seq := uint64(0)
+	for range 400 {
+		o, r := pk(owners[rng.IntN(3)]), pk(recipients[rng.IntN(3)])
+		p := pool[rng.IntN(len(pool))]
+		seq++
+		switch rng.IntN(4) {
+		case 0:
+			mustRevoke(t, s, o, r, p, seq, t0.Add(-time.Hour))
+		case 1:
+			mustPut(t, s, mkGrant(o, r, p, seq, t0.Add(-time.Minute)), t0.Add(-time.Hour))
+		default:
+			mustPut(t, s, mkGrant(o, r, p, seq, t0.Add(time.Hour)), t0.Add(-time.Hour))
+		}
+	}
+	owner, recipient := pk(alice), pk(bob)
+	reference := func(hs [][32]byte) (int, error) {
+		expired := -1
+		for i := len(hs) - 1; i >= 0; i-- {
+			g, err := s.Get(&owner, &recipient, &hs[i])
+			if err == nil && g.Expires.After(t0) {
+				return i, nil
+			}
+			if err == nil && expired < 0 {
+				expired = i
+			}
+		}
+		for i := len(hs) - 1; i > expired; i-- {
+			if _, err := s.GetTombstone(&owner, &recipient, &hs[i]); err == nil {
+				return i, ErrRevoked
+			}
+		}
+		if expired >= 0 {
+			return expired, ErrExpired
+		}
+		return -1, ErrNotGranted
+	}
+	for q := range 3000 {
+		hs := make([][32]byte, 1+rng.IntN(40))
+		for i := range hs {
+			if rng.IntN(3) == 0 {
+				hs[i] = randHash(rng)
+			} else {
+				hs[i] = ph(pool[rng.IntN(len(pool))])
+			}
+		}
+		wantLevel, wantErr := reference(hs)
+		m, err := s.Lookup(&owner, &recipient, hs, t0)
+		var le *LookupError
+		switch {
+		case wantErr == nil:
+			if err != nil || m.Level != wantLevel || m.Grant.PathHash != hs[wantLevel] {
+				t.Fatalf("query %d: Lookup = level %d, %v; want level %d", q, m.Level, err, wantLevel)
+			}
+		case wantErr == ErrNotGranted:
+			if err != ErrNotGranted {
+				t.Fatalf("query %d: Lookup = level %d, %v; want not granted", q, m.Level, err)
+			}
+		default:
+			if !errors.As(err, &le) || le.Err != wantErr || le.Level != wantLevel {
+				t.Fatalf("query %d: Lookup = %v; want %v at level %d", q, err, wantErr, wantLevel)
+			}
+		}
+	}
+}
+
+func randHash(rng *rand.Rand) [32]byte {
+	var h [32]byte
+	for i := range h {
+		h[i] = byte(rng.Uint32())
+	}
+	return h
 }
