@@ -64,6 +64,7 @@ type Service struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	closed   bool
+	retiring bool
 	closing  chan struct{}
 	provides chan []byte
 }
@@ -133,6 +134,12 @@ func (s *Service) Close() error {
 	s.h.h.RemoveStreamHandler(RPCProtocol)
 	s.wg.Wait()
 	return nil
+}
+
+func (s *Service) isRetiring() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.retiring
 }
 
 // enter registers a request in flight, or reports that the service is
@@ -238,12 +245,18 @@ func (s *Service) dispatch(ctx context.Context, st network.Stream, req *proto.En
 	var err error
 	switch b := req.GetBody().(type) {
 	case *proto.Envelope_StoreGrant:
+		if s.isRetiring() {
+			return proto.Refuse(req, fmt.Errorf("%w: the node is retiring", proto.ErrUnavailable))
+		}
 		var rc *policy.Receipt
 		rc, err = s.storeGrant(b.StoreGrant.GetGrant(), policy.ReceiptStored)
 		if err == nil {
 			body = &proto.Envelope_StoreGrantResponse{StoreGrantResponse: &proto.StoreGrantResponse{Receipt: rc.Bytes()}}
 		}
 	case *proto.Envelope_Handoff:
+		if s.isRetiring() {
+			return proto.Refuse(req, fmt.Errorf("%w: the node is retiring", proto.ErrUnavailable))
+		}
 		var rc *policy.Receipt
 		rc, err = s.storeGrant(b.Handoff.GetGrant(), policy.ReceiptHandoffAccepted)
 		if err == nil {
@@ -442,7 +455,7 @@ func (s *Service) nodeInfo() (*policy.NodeInfo, error) {
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}
 	free := uint64(0)
-	if uint64(st.Grants) < s.cfg.Capacity {
+	if uint64(st.Grants) < s.cfg.Capacity && !s.isRetiring() {
 		free = s.cfg.Capacity - uint64(st.Grants)
 	}
 	ni := &policy.NodeInfo{
