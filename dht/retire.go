@@ -23,7 +23,7 @@ type Moved struct {
 // RetireReport says what Retire did with each fragment.
 type RetireReport struct {
 	Moved   []Moved
-	Expired int                      // expired fragments, dropped
+	Expired int                       // expired fragments, dropped
 	Kept    map[policy.RecordID]error // fragments no node accepted, kept here
 }
 

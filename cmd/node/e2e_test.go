@@ -114,12 +114,12 @@ type cluster struct {
 	boot  []string
 }
 
-func startCluster(t *testing.T, size int) *cluster {
+func startCluster(t *testing.T, size int, extra ...string) *cluster {
 	t.Helper()
 	c := &cluster{t: t}
 	base := t.TempDir()
 	for i := 0; i < size; i++ {
-		n := startNodeProc(t, filepath.Join(base, fmt.Sprintf("node%d", i)), c.boot, "")
+		n := startNodeProc(t, filepath.Join(base, fmt.Sprintf("node%d", i)), c.boot, "", extra...)
 		c.nodes = append(c.nodes, n)
 		if i < 2 {
 			c.boot = append(c.boot, n.addrs...)
@@ -348,5 +348,65 @@ func TestCLIDecrypt(t *testing.T) {
 	c.kadre(alice, "revoke", "-to", bobID, "-path", "/docs")
 	if r := decrypt(bob); r.code == 0 || !strings.Contains(r.stderr, "revoked") {
 		t.Fatalf("bob after revocation: %+v", r)
+	}
+}
+
+// metricsAddr reads the node's local endpoint address from its log.
+func (n *nodeProc) metricsAddr(t *testing.T) string {
+	t.Helper()
+	for _, line := range strings.Split(n.log.String(), "\n") {
+		if strings.Contains(line, `msg="metrics and status"`) {
+			if i := strings.Index(line, "addr="); i >= 0 {
+				return strings.Fields(line[i+len("addr="):])[0]
+			}
+		}
+	}
+	t.Fatalf("no metrics address in the log of %s", n.peer)
+	return ""
+}
+
+// Holders retire with `kadre retire`; their fragments move and the
+// recipient still decrypts after two more original holders die.
+func TestCLIRetire(t *testing.T) {
+	c := startCluster(t, 8, "-metrics-addr", "127.0.0.1:0")
+	alice, bob := t.TempDir(), t.TempDir()
+	c.must(alice, "keygen")
+	bobID := strings.TrimSpace(c.must(bob, "keygen"))
+	var g grantRecord
+	if err := json.Unmarshal([]byte(c.must(alice, "grant", "-to", bobID, "-path", "/docs", "-json")), &g); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	plain, enc := filepath.Join(work, "a.txt"), filepath.Join(work, "a.kadre")
+	os.WriteFile(plain, []byte("handed off"), 0o600)
+	c.must(alice, "encrypt", "-path", "/docs/a.txt", "-o", enc, plain)
+	for _, h := range g.Holders[:2] {
+		n := c.node(h.Peer)
+		out := c.must(bob, "retire", "-metrics-addr", n.metricsAddr(t))
+		if !strings.Contains(out, "retiring") {
+			t.Fatalf("retire: %q", out)
+		}
+		done := make(chan error, 1)
+		go func() { done <- n.cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("retired node exited with %v:\n%s", err, n.log.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("retired node did not stop:\n%s", n.log.String())
+		}
+		if !strings.Contains(n.log.String(), "moved=1") {
+			t.Fatalf("the node did not hand its fragment off:\n%s", n.log.String())
+		}
+	}
+	for _, h := range g.Holders[2:4] {
+		c.node(h.Peer).kill()
+	}
+	if got := c.must(bob, "decrypt", enc); got != "handed off" {
+		t.Fatalf("decrypted %q", got)
+	}
+	if out := c.must(alice, "grants", "-refresh"); !strings.Contains(out, "announced") {
+		t.Fatalf("grants -refresh:\n%s", out)
 	}
 }

@@ -39,6 +39,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "run a node", cmdRun},
+		{"retire", "make a running node hand its fragments off and stop", cmdRetire},
 		{"keygen", "create a user identity", cmdKeygen},
 		{"identity", "print this user's public identity", cmdIdentity},
 		{"grant", "grant a recipient access to a path prefix", cmdGrant},

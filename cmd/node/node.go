@@ -70,10 +70,18 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	retire := cfg.HandoffOnShutdown
+	select {
+	case <-ctx.Done():
+	case <-n.retireReq:
+		retire = true
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
 	defer cancel()
+	if retire {
+		n.retire(sctx)
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	return n.shutdown(sctx)
 }
 
@@ -122,12 +130,14 @@ type node struct {
 	started time.Time
 	cancel  context.CancelFunc
 	group   *errgroup.Group
+	// retireReq is signalled by POST /retire on the local endpoint.
+	retireReq chan struct{}
 }
 
 // startNode creates what is missing in the data directory and starts the
 // node. On error nothing is left running.
 func startNode(ctx context.Context, cfg *NodeConfig, getenv func(string) string, log *slog.Logger) (_ *node, err error) {
-	n := &node{cfg: cfg, log: log, started: time.Now()}
+	n := &node{cfg: cfg, log: log, started: time.Now(), retireReq: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			n.close()
@@ -197,6 +207,7 @@ func startNode(ctx context.Context, cfg *NodeConfig, getenv func(string) string,
 	bg, n.cancel = context.WithCancel(context.Background())
 	n.group, bg = errgroup.WithContext(bg)
 	n.group.Go(func() error { n.pruneLoop(bg); return nil })
+	n.group.Go(func() error { n.reprovideLoop(bg); return nil })
 	n.group.Go(func() error { n.gaugeLoop(bg); return nil })
 	addrs := make([]string, 0)
 	for _, a := range n.host.Addrs() {
@@ -258,6 +269,39 @@ func (n *node) pruneLoop(ctx context.Context) {
 			}
 			n.log.Info("pruned", "grants", st.Grants, "tombstones", st.Tombstones)
 		}
+	}
+}
+
+// reprovideLoop announces the locators of the fragments held, at start and
+// then every ReprovideInterval, so that recipients find this node after
+// restarts and after nodes joined closer to a locator.
+func (n *node) reprovideLoop(ctx context.Context) {
+	t := time.NewTicker(time.Duration(n.cfg.ReprovideInterval))
+	defer t.Stop()
+	for {
+		count, err := n.svc.Reprovide(ctx)
+		if err != nil && ctx.Err() == nil {
+			n.log.Warn("reprovide failed", "err", err)
+		} else if count > 0 {
+			n.log.Debug("reprovided", "locators", count)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// retire hands every fragment to other nodes before the node stops.
+func (n *node) retire(ctx context.Context) {
+	n.log.Info("retiring: handing fragments off")
+	rep, err := n.svc.Retire(ctx)
+	if err != nil {
+		n.log.Error("hand-off interrupted", "err", err)
+	}
+	if rep != nil {
+		n.log.Info("hand-off done", "moved", len(rep.Moved), "kept", len(rep.Kept), "expired", rep.Expired)
 	}
 }
 
@@ -328,6 +372,14 @@ func (n *node) serveHTTP(addr string) error {
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(n.status())
+	})
+	mux.HandleFunc("POST /retire", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case n.retireReq <- struct{}{}:
+		default:
+		}
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintln(w, "retiring: handing fragments off, then stopping")
 	})
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go n.http.Serve(ln)

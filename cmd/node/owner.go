@@ -22,14 +22,18 @@ import (
 
 // grantRecord is one grant in the owner's grants.json.
 type grantRecord struct {
-	Recipient  string          `json:"recipient"`
-	Path       string          `json:"path"`
-	Threshold  int             `json:"m"`
-	Shares     int             `json:"n"`
-	Sequence   uint64          `json:"sequence"`
-	Created    time.Time       `json:"created"`
-	Expires    time.Time       `json:"expires"`
-	Holders    []holderRecord  `json:"holders"`
+	Recipient string         `json:"recipient"`
+	Path      string         `json:"path"`
+	Threshold int            `json:"m"`
+	Shares    int            `json:"n"`
+	Sequence  uint64         `json:"sequence"`
+	Created   time.Time      `json:"created"`
+	Expires   time.Time      `json:"expires"`
+	Holders   []holderRecord `json:"holders"`
+	// Announced lists the nodes that announced fragments of this owner's
+	// grants to the recipient when last refreshed (grants -refresh): the
+	// holders after hand-offs.
+	Announced  []string        `json:"announced,omitempty"`
 	Revocation *revocationInfo `json:"revocation,omitempty"`
 }
 
@@ -329,8 +333,9 @@ func withP2P(addrs []string, id string) []string {
 
 func cmdGrants(ctx context.Context, e *env, args []string) error {
 	var u userFlags
-	fs := newFlagSet(e, "grants", "", "Lists this owner's grants: path, recipient, m-of-n, holders, expiry, revocation receipts.")
+	fs := newFlagSet(e, "grants", "[-refresh]", "Lists this owner's grants: path, recipient, m-of-n, holders, expiry, revocation receipts.")
 	u.bind(fs, e)
+	refresh := fs.Bool("refresh", false, "ask the network which nodes hold fragments now (after hand-offs)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -342,6 +347,39 @@ func cmdGrants(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *refresh {
+		s, err := u.connect(ctx, e)
+		if err != nil {
+			return err
+		}
+		byRecipient := map[string][]string{}
+		for _, g := range db.Grants {
+			if _, done := byRecipient[g.Recipient]; done {
+				g.Announced = byRecipient[g.Recipient]
+				continue
+			}
+			id, err := policy.ParseIdentity(g.Recipient)
+			if err != nil {
+				continue
+			}
+			provs, err := s.host.FindProviders(ctx, dht.Locator(s.me.IdentityKey, id.IdentityKey), 64)
+			if err != nil {
+				s.close()
+				return err
+			}
+			var ids []string
+			for _, p := range provs {
+				ids = append(ids, p.ID.String())
+			}
+			sort.Strings(ids)
+			byRecipient[g.Recipient] = ids
+			g.Announced = ids
+		}
+		s.close()
+		if err := db.save(home); err != nil {
+			return err
+		}
+	}
 	if u.json {
 		return printJSON(e.stdout, db.Grants)
 	}
@@ -350,7 +388,7 @@ func cmdGrants(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "path\trecipient\tm-of-n\tholders\texpires\tstate")
+	fmt.Fprintln(tw, "path\trecipient\tm-of-n\tholders\tannounced\texpires\tstate")
 	now := time.Now()
 	for _, g := range db.Grants {
 		state := "live"
@@ -362,8 +400,12 @@ func cmdGrants(ctx context.Context, e *env, args []string) error {
 		case !g.Expires.IsZero() && now.After(g.Expires):
 			state = "expired"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d-of-%d\t%d\t%s\t%s\n", g.Path, shortID(g.Recipient), g.Threshold, g.Shares,
-			len(g.Holders), g.Expires.Local().Format("2006-01-02 15:04"), state)
+		announced := "-"
+		if g.Announced != nil {
+			announced = fmt.Sprint(len(g.Announced))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d-of-%d\t%d\t%s\t%s\t%s\n", g.Path, shortID(g.Recipient), g.Threshold, g.Shares,
+			len(g.Holders), announced, g.Expires.Local().Format("2006-01-02 15:04"), state)
 	}
 	return tw.Flush()
 }
