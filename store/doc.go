@@ -7,8 +7,9 @@
 //
 // Entry points: Open (with a KeySource: KeyFile, Passphrase or RawKey),
 // PutGrant, Revoke, Lookup (the deepest-first search that serves
-// re-encryption requests), Get, GetTombstone and Walk (inspection), Prune
-// (expiry), Export and Import (backup and hand-off), Close.
+// re-encryption requests), Get, GetTombstone and ForEachGrant
+// (inspection), Prune (expiry), Export, Import and DeleteGrant (backup and
+// hand-off), Close.
 //
 // The store does not parse records or paths. It sees owner and recipient
 // public keys, path hashes, sequence numbers and expiries; the policy
