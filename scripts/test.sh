@@ -10,5 +10,5 @@ echo "== go vet"
 go vet ./...
 echo "== go test"
 go test -count=1 -timeout 15m ./...
-echo "== go test -race (store, curve)"
-go test -count=1 -race -timeout 15m ./store/ ./internal/curve/
+echo "== go test -race (store, curve, dht)"
+go test -count=1 -race -timeout 15m ./store/ ./internal/curve/ ./dht/
