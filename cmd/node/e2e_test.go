@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -380,6 +382,19 @@ func TestCLIRetire(t *testing.T) {
 	plain, enc := filepath.Join(work, "a.txt"), filepath.Join(work, "a.kadre")
 	os.WriteFile(plain, []byte("handed off"), 0o600)
 	c.must(alice, "encrypt", "-path", "/docs/a.txt", "-o", enc, plain)
+	// The local endpoints of a holder: JSON status and Prometheus metrics.
+	holder := c.node(g.Holders[0].Peer)
+	var st status
+	getJSON(t, "http://"+holder.metricsAddr(t)+"/status", &st)
+	if st.PeerID != holder.peer || st.Grants != 1 || st.RoutingTable < 5 {
+		t.Fatalf("status: %+v", st)
+	}
+	metrics := get(t, "http://"+holder.metricsAddr(t)+"/metrics")
+	for _, want := range []string{`kadre_requests_total{outcome="ok",type="store_grant"} 1`, "kadre_grants 1", "kadre_request_duration_seconds_bucket"} {
+		if !strings.Contains(metrics, want) {
+			t.Fatalf("metrics lack %q:\n%s", want, metrics)
+		}
+	}
 	for _, h := range g.Holders[:2] {
 		n := c.node(h.Peer)
 		out := c.must(bob, "retire", "-metrics-addr", n.metricsAddr(t))
@@ -408,5 +423,26 @@ func TestCLIRetire(t *testing.T) {
 	}
 	if out := c.must(alice, "grants", "-refresh"); !strings.Contains(out, "announced") {
 		t.Fatalf("grants -refresh:\n%s", out)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v", url, resp.Status, err)
+	}
+	return string(b)
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(get(t, url)), v); err != nil {
+		t.Fatal(err)
 	}
 }

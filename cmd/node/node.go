@@ -178,7 +178,7 @@ func startNode(ctx context.Context, cfg *NodeConfig, getenv func(string) string,
 	if err != nil {
 		return nil, withHint(err, "check -listen: is the port already in use?")
 	}
-	n.metrics = newNodeMetrics()
+	n.metrics = newNodeMetrics(n)
 	n.svc, err = dht.NewService(n.host, dht.ServiceConfig{
 		Store:            n.store,
 		Identity:         n.id,
@@ -208,7 +208,6 @@ func startNode(ctx context.Context, cfg *NodeConfig, getenv func(string) string,
 	n.group, bg = errgroup.WithContext(bg)
 	n.group.Go(func() error { n.pruneLoop(bg); return nil })
 	n.group.Go(func() error { n.reprovideLoop(bg); return nil })
-	n.group.Go(func() error { n.gaugeLoop(bg); return nil })
 	addrs := make([]string, 0)
 	for _, a := range n.host.Addrs() {
 		addrs = append(addrs, a.String())
@@ -305,28 +304,6 @@ func (n *node) retire(ctx context.Context) {
 	}
 }
 
-func (n *node) gaugeLoop(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		n.updateGauges()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (n *node) updateGauges() {
-	if st, err := n.store.Stats(); err == nil {
-		n.metrics.grants.Set(float64(st.Grants))
-		n.metrics.tombstones.Set(float64(st.Tombstones))
-	}
-	n.metrics.peers.Set(float64(n.host.ConnectedPeers()))
-	n.metrics.routingTable.Set(float64(n.host.RoutingTableSize()))
-}
-
 // status is the JSON document of /status.
 type status struct {
 	Version          string   `json:"version"`
@@ -401,18 +378,14 @@ func (n *node) writeNodeInfo() error {
 }
 
 // nodeMetrics are the Prometheus metrics of one node, in a registry of
-// their own (no global state).
+// their own (no global state). Gauges are read at scrape time.
 type nodeMetrics struct {
-	reg          *prometheus.Registry
-	requests     *prometheus.CounterVec
-	latency      *prometheus.HistogramVec
-	grants       prometheus.Gauge
-	tombstones   prometheus.Gauge
-	peers        prometheus.Gauge
-	routingTable prometheus.Gauge
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
 }
 
-func newNodeMetrics() *nodeMetrics {
+func newNodeMetrics(n *node) *nodeMetrics {
 	m := &nodeMetrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -422,12 +395,25 @@ func newNodeMetrics() *nodeMetrics {
 			Name: "kadre_request_duration_seconds", Help: "RPC handling time by type.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}, []string{"type"}),
-		grants:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "kadre_grants", Help: "Grants stored."}),
-		tombstones:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "kadre_tombstones", Help: "Revocation tombstones stored."}),
-		peers:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "kadre_peers", Help: "Connected peers."}),
-		routingTable: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kadre_routing_table_peers", Help: "Peers in the DHT routing table."}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.grants, m.tombstones, m.peers, m.routingTable,
+	stat := func(f func(store.Stats) uint64) func() float64 {
+		return func() float64 {
+			st, err := n.store.Stats()
+			if err != nil {
+				return -1
+			}
+			return float64(f(st))
+		}
+	}
+	m.reg.MustRegister(m.requests, m.latency,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kadre_grants", Help: "Grants stored."},
+			stat(func(s store.Stats) uint64 { return s.Grants })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kadre_tombstones", Help: "Revocation tombstones stored."},
+			stat(func(s store.Stats) uint64 { return s.Tombstones })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kadre_peers", Help: "Connected peers."},
+			func() float64 { return float64(n.host.ConnectedPeers()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kadre_routing_table_peers", Help: "Peers in the DHT routing table."},
+			func() float64 { return float64(n.host.RoutingTableSize()) }),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
