@@ -213,7 +213,9 @@ func (a *abuser) raw(ctx context.Context, b []byte) (*proto.Envelope, error) {
 	return CallRaw(cctx, a.hosts["mallory"].Libp2p(), a.target, b)
 }
 
-func frame(body []byte) []byte { return append(protowire.AppendVarint(nil, uint64(len(body))), body...) }
+func frame(body []byte) []byte {
+	return append(protowire.AppendVarint(nil, uint64(len(body))), body...)
+}
 
 func nodeInfoReq() *proto.Envelope {
 	return proto.Request(RequestID(), &proto.Envelope_NodeInfo{NodeInfo: &proto.NodeInfoRequest{}})
