@@ -1,0 +1,573 @@
+// Command load is kadre's load generator (issue 5) and sustained-load
+// check (issue 7). Everything runs against real `kadre run` processes on
+// 127.0.0.1.
+//
+//	go run ./scripts/load -mode rpc       # one node, C clients, re-encrypt RPCs
+//	go run ./scripts/load -mode testnet   # 20 nodes: grant (3-of-5), lookup, collect latency
+//	go run ./scripts/load -mode rpc -duration 5m -rss-interval 5s   # sustained
+//
+// The rpc mode first measures the crypto-only ceiling in this process
+// (rekey.Reencrypt, with and without rekey.ParseCapsule, and the handler's
+// whole cryptographic path without I/O) with GOMAXPROCS workers for the
+// same duration, then drives the node with C client hosts, each the
+// recipient of its own 1-of-1 grant stored on the node, and reports req/s,
+// p50/p99 and errors next to the ceiling.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/kadre/kadre/dht"
+	"github.com/kadre/kadre/internal/e2e"
+	"github.com/kadre/kadre/policy"
+	"github.com/kadre/kadre/proto"
+	"github.com/kadre/kadre/rekey"
+)
+
+type options struct {
+	mode        string
+	bin         string
+	clients     int
+	inflight    int
+	duration    time.Duration
+	cryptoDur   time.Duration
+	warmup      time.Duration
+	peerRate    float64
+	rssInterval time.Duration
+	nodes       int
+	samples     int
+	keep        bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.mode, "mode", "rpc", "rpc (one node, re-encrypt load), testnet (grant/lookup latency on -nodes nodes) or all")
+	flag.StringVar(&o.bin, "bin", "", "kadre binary (default: build ./cmd/node)")
+	flag.IntVar(&o.clients, "clients", 32, "client hosts, each the recipient of its own grant (rpc)")
+	flag.IntVar(&o.inflight, "inflight", 1, "requests in flight per client (rpc)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured load duration (rpc)")
+	flag.DurationVar(&o.cryptoDur, "crypto-duration", 0, "duration of each crypto-only variant (default: -duration, at most 10s)")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before the measurement (rpc)")
+	flag.Float64Var(&o.peerRate, "peer-rate", 1e6, "the node's -peer-rate for the load run (kadre's default is 200/s, burst 400)")
+	flag.DurationVar(&o.rssInterval, "rss-interval", 0, "sample the node's RSS, goroutines and heap this often during the load (0: every duration/10, at least 1s)")
+	flag.IntVar(&o.nodes, "nodes", 20, "testnet size (testnet)")
+	flag.IntVar(&o.samples, "samples", 200, "grants placed and lookups made (testnet)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the data directories and logs")
+	flag.Parse()
+	if o.cryptoDur == 0 {
+		o.cryptoDur = min(o.duration, 10*time.Second)
+	}
+	if o.rssInterval == 0 {
+		o.rssInterval = max(time.Second, o.duration/10)
+	}
+	if o.clients < 1 || o.inflight < 1 || o.duration <= 0 || o.duration > time.Hour || o.samples < 1 || o.samples > 100_000 || o.nodes < 5 || o.nodes > 100 {
+		fmt.Fprintln(os.Stderr, "load: flags out of range (clients, inflight ≥ 1; duration ≤ 1h; 5 ≤ nodes ≤ 100; 1 ≤ samples ≤ 100000)")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.duration+o.warmup+3*o.cryptoDur+20*time.Minute)
+	defer cancel()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	dir, err := os.MkdirTemp("", "kadre-load")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Println("data and logs in", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	if o.bin == "" {
+		if o.bin, err = e2e.BuildKadre(dir); err != nil {
+			return err
+		}
+	}
+	la, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("date %s, GOMAXPROCS %d, NumCPU %d, loadavg %s", time.Now().UTC().Format(time.RFC3339), runtime.GOMAXPROCS(0), runtime.NumCPU(), la)
+	switch o.mode {
+	case "rpc":
+		return rpcLoad(ctx, o, dir)
+	case "testnet":
+		return testnet(ctx, o, dir)
+	case "all":
+		if err := rpcLoad(ctx, o, filepath.Join(dir, "rpc")); err != nil {
+			return err
+		}
+		return testnet(ctx, o, filepath.Join(dir, "testnet"))
+	}
+	return fmt.Errorf("unknown -mode %q", o.mode)
+}
+
+// cryptoOnly runs fn on GOMAXPROCS goroutines for d and returns ops/s and
+// the CPU time per op (this process's user+system time, so that it does
+// not depend on what else the machine runs).
+func cryptoOnly(d time.Duration, fn func() error) (float64, time.Duration, error) {
+	cpu0 := e2e.SelfCPUTime()
+	var ops atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	start := time.Now()
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < 100_000_000; n++ {
+				if n%16 == 0 && time.Now().After(stop) {
+					return
+				}
+				if err := fn(); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				ops.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if e, ok := firstErr.Load().(error); ok {
+		return 0, 0, e
+	}
+	n := max(ops.Load(), 1)
+	return float64(n) / time.Since(start).Seconds(), (e2e.SelfCPUTime() - cpu0) / time.Duration(n), nil
+}
+
+type recipient struct {
+	keys  *rekey.Keyring
+	id    policy.Identity
+	grant *policy.Grant
+	file  *e2e.File
+	host  host.Host
+}
+
+func rpcLoad(ctx context.Context, o options, dir string) error {
+	port, err := e2e.FreePort()
+	if err != nil {
+		return err
+	}
+	mport, err := e2e.FreePort()
+	if err != nil {
+		return err
+	}
+	node := &e2e.Node{Name: "node", Bin: o.bin, Dir: filepath.Join(dir, "node"), Port: port, MetricsPort: mport,
+		Extra: []string{"-peer-rate", fmt.Sprint(o.peerRate)}}
+	if err := node.Start(); err != nil {
+		return err
+	}
+	defer node.Stop()
+	fmt.Printf("node pid %d, -peer-rate %g (burst %g)\n", node.PID(), o.peerRate, 2*o.peerRate)
+
+	owner := e2e.NewKeyring()
+	ownerK := policy.IdentityOf(owner).IdentityKey
+	oh, err := e2e.NewClient(ctx, owner.Identity(), []peer.AddrInfo{node.AddrInfo()})
+	if err != nil {
+		return err
+	}
+	defer oh.Close()
+	rs := make([]*recipient, o.clients)
+	for i := range rs {
+		r := &recipient{keys: e2e.NewKeyring()}
+		r.id = policy.IdentityOf(r.keys)
+		gs, err := e2e.Grants(owner, r.id, "/docs", 1, 1, 1, 24*time.Hour)
+		if err != nil {
+			return err
+		}
+		r.grant = gs[0]
+		if _, err := oh.StoreGrant(ctx, node.ID, r.grant); err != nil {
+			return fmt.Errorf("store grant %d: %w", i, err)
+		}
+		if r.file, err = e2e.EncryptFor(owner, r.id.IdentityKey, "/docs/q3/report.txt"); err != nil {
+			return err
+		}
+		if r.host, err = e2e.NewRawHost(ctx, r.keys.Identity(), node.AddrInfo()); err != nil {
+			return err
+		}
+		defer r.host.Close()
+		rs[i] = r
+	}
+	// One verified round trip and decryption: the load is the real thing.
+	vh, err := e2e.NewClient(ctx, rs[0].keys.Identity(), []peer.AddrInfo{node.AddrInfo()})
+	if err != nil {
+		return err
+	}
+	cf, err := vh.Reencrypt(ctx, node.ID, ownerK, rs[0].id, rs[0].file.Levels)
+	vh.Close()
+	if err != nil {
+		return fmt.Errorf("verified re-encryption: %w", err)
+	}
+	col := &dht.Collection{CFrags: []*dht.CFrag{cf}}
+	key, err := col.Decrypt(rs[0].keys.Receiving(), rs[0].file.Levels[cf.Level].Capsule, rs[0].file.Wrapped[cf.Level])
+	if err != nil || !bytes.Equal(key, rs[0].file.DataKey) {
+		return fmt.Errorf("decryption of the served cfrag failed: %v", err)
+	}
+	fmt.Printf("setup: %d recipients with a 1-of-1 grant of /docs on the node; requests carry 4 levels, the node serves level %d; one cfrag verified and decrypted\n", len(rs), cf.Level)
+
+	// Crypto-only ceiling, same process, same cores, node idle.
+	vkf, err := policy.VerifyGrantKFrag(rs[0].grant)
+	if err != nil {
+		return err
+	}
+	capsule := rs[0].file.Levels[cf.Level].Capsule
+	capBytes := capsule.Bytes()
+	record := rs[0].grant.Bytes()
+	remote := rs[0].id.IdentityKey[:]
+	ph := rs[0].file.Levels[cf.Level].PathHash
+	type variant struct {
+		name string
+		fn   func() error
+	}
+	variants := []variant{
+		{"rekey.Reencrypt", func() error { rekey.Reencrypt(capsule, vkf); return nil }},
+		{"rekey.ParseCapsule + rekey.Reencrypt", func() error {
+			c, err := rekey.ParseCapsule(capBytes)
+			if err != nil {
+				return err
+			}
+			rekey.Reencrypt(c, vkf)
+			return nil
+		}},
+		{"handler crypto, no I/O (ParseGrant + CheckServable + ParseCapsule + Reencrypt + encode)", func() error {
+			g, err := policy.ParseGrant(record)
+			if err != nil {
+				return err
+			}
+			if err := policy.CheckServable(g, ownerK, ph, remote, time.Now()); err != nil {
+				return err
+			}
+			c, err := rekey.ParseCapsule(capBytes)
+			if err != nil {
+				return err
+			}
+			_ = rekey.Reencrypt(c, vkf).Bytes()
+			_ = g.PublicBytes()
+			return nil
+		}},
+	}
+	ceilings := make([]float64, len(variants))
+	cpuPerOp := make([]time.Duration, len(variants))
+	for i, v := range variants {
+		if ceilings[i], cpuPerOp[i], err = cryptoOnly(o.cryptoDur, v.fn); err != nil {
+			return fmt.Errorf("%s: %w", v.name, err)
+		}
+		fmt.Printf("crypto-only %-88s %7.0f ops/s, %4.0f µs CPU/op (%d workers, %s)\n", v.name, ceilings[i],
+			float64(cpuPerOp[i])/float64(time.Microsecond), runtime.GOMAXPROCS(0), o.cryptoDur)
+	}
+
+	// The load.
+	reqs := make([]*proto.Envelope, len(rs))
+	for i, r := range rs {
+		reqs[i] = e2e.ReencryptRequest(ownerK, r.file.Levels)
+	}
+	var measuring atomic.Bool
+	stopAt := time.Now().Add(o.warmup + o.duration)
+	type result struct {
+		lat      e2e.Lat
+		outcomes map[string]int
+		sample   string
+	}
+	results := make([]*result, len(rs)*o.inflight)
+	var wg sync.WaitGroup
+	for w := range results {
+		r := rs[w%len(rs)]
+		req := reqs[w%len(rs)]
+		res := &result{outcomes: map[string]int{}}
+		results[w] = res
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < 1<<30; n++ {
+				if time.Now().After(stopAt) || ctx.Err() != nil {
+					return
+				}
+				start := time.Now()
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				resp, err := e2e.Call(cctx, r.host, node.ID, req)
+				cancel()
+				d := time.Since(start)
+				out := e2e.Outcome(resp, err)
+				if out == "ok" && resp.GetReencryptResponse() == nil {
+					out = "unexpected answer"
+				}
+				if !measuring.Load() {
+					continue
+				}
+				res.outcomes[out]++
+				if out == "ok" {
+					if len(res.lat) < 20_000_000 {
+						res.lat = append(res.lat, d)
+					}
+				} else if res.sample == "" {
+					res.sample = fmt.Sprint(err, resp.GetError().GetReason())
+				}
+			}
+		}()
+	}
+	// RSS/goroutine/heap sampler over the measured window.
+	type sample struct {
+		at               time.Duration
+		rss              int64
+		goroutines, heap float64
+	}
+	var samples []sample
+	samplerDone := make(chan struct{})
+	time.Sleep(o.warmup)
+	measuring.Store(true)
+	mStart := time.Now()
+	nodeCPU0, _ := e2e.CPUTime(node.PID())
+	selfCPU0 := e2e.SelfCPUTime()
+	go func() {
+		defer close(samplerDone)
+		t := time.NewTicker(o.rssInterval)
+		defer t.Stop()
+		take := func() {
+			s := sample{at: time.Since(mStart).Round(time.Second)}
+			s.rss, _ = e2e.RSS(node.PID())
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			s.goroutines, _ = node.Metric(sctx, "go_goroutines")
+			s.heap, _ = node.Metric(sctx, "go_memstats_heap_inuse_bytes")
+			cancel()
+			samples = append(samples, s)
+			if o.duration >= time.Minute {
+				fmt.Printf("  t=%-6s rss %6.1f MiB  goroutines %5.0f  heap in use %6.1f MiB\n", s.at, float64(s.rss)/(1<<20), s.goroutines, s.heap/(1<<20))
+			}
+		}
+		for {
+			take()
+			select {
+			case <-t.C:
+				if time.Now().After(stopAt) {
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	wall := time.Since(mStart)
+	nodeCPU1, _ := e2e.CPUTime(node.PID())
+	selfCPU1 := e2e.SelfCPUTime()
+	<-samplerDone
+
+	var all e2e.Lat
+	outcomes := map[string]int{}
+	var errSample string
+	for _, r := range results {
+		all = append(all, r.lat...)
+		for k, v := range r.outcomes {
+			outcomes[k] += v
+		}
+		if errSample == "" {
+			errSample = r.sample
+		}
+	}
+	errs := 0
+	for k, v := range outcomes {
+		if k != "ok" {
+			errs += v
+		}
+	}
+	rps := float64(len(all)) / wall.Seconds()
+	nodeCores := (nodeCPU1 - nodeCPU0).Seconds() / wall.Seconds()
+	selfCores := (selfCPU1 - selfCPU0).Seconds() / wall.Seconds()
+	fmt.Printf("\nre-encrypt RPC load: %d clients × %d in flight, %s measured after %s warm-up\n", len(rs), o.inflight, wall.Round(time.Millisecond), o.warmup)
+	fmt.Printf("  throughput     %8.0f req/s  (%d ok, %d errors: %s)\n", rps, len(all), errs, e2e.Summarize(outcomes))
+	if errSample != "" {
+		fmt.Printf("  an error: %s\n", errSample)
+	}
+	fmt.Printf("  latency        p50 %s  p99 %s  max %s\n", e2e.Ms(all.Pct(50)), e2e.Ms(all.Pct(99)), e2e.Ms(all.Max()))
+	fmt.Printf("  CPU            node %.2f cores (%.0f µs/req), load generator %.2f cores (%.0f µs/req)\n",
+		nodeCores, nodeCores*1e6/rps, selfCores, selfCores*1e6/rps)
+	nodePerReq := nodeCores * 1e6 / rps
+	for i, v := range variants {
+		fmt.Printf("  ratio to crypto-only %-88s %5.1f %% of its throughput; its CPU/op is %4.1f %% of the node's CPU/req\n",
+			v.name, 100*rps/ceilings[i], 100*float64(cpuPerOp[i])/float64(time.Microsecond)/nodePerReq)
+	}
+	if len(samples) > 0 {
+		minR, maxR := samples[0].rss, samples[0].rss
+		minG, maxG := samples[0].goroutines, samples[0].goroutines
+		minH, maxH := samples[0].heap, samples[0].heap
+		for _, s := range samples {
+			minR, maxR = min(minR, s.rss), max(maxR, s.rss)
+			minG, maxG = min(minG, s.goroutines), max(maxG, s.goroutines)
+			minH, maxH = min(minH, s.heap), max(maxH, s.heap)
+		}
+		last := samples[len(samples)-1]
+		fmt.Printf("  node RSS       min %.1f MiB  max %.1f MiB  last %.1f MiB  (%d samples every %s)\n",
+			mib(minR), mib(maxR), mib(last.rss), len(samples), o.rssInterval)
+		fmt.Printf("  node heap      min %.1f MiB  max %.1f MiB  last %.1f MiB (go_memstats_heap_inuse_bytes)\n", minH/(1<<20), maxH/(1<<20), last.heap/(1<<20))
+		fmt.Printf("  node goroutines min %.0f  max %.0f  last %.0f\n", minG, maxG, last.goroutines)
+	}
+	if !node.Alive() {
+		return errors.New("the node died during the load")
+	}
+	return nil
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// testnet measures, on a testnet of o.nodes processes, the latency of
+// placing 3-of-5 grants, of DHT lookups and of collecting cfrags.
+func testnet(ctx context.Context, o options, dir string) error {
+	start := time.Now()
+	c, err := e2e.StartCluster(e2e.ClusterOptions{Bin: o.bin, Dir: dir, Size: o.nodes, Metrics: true})
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	if err := c.WaitConverged(ctx, 60*time.Second); err != nil {
+		return err
+	}
+	fmt.Printf("testnet: %d node processes up and converged in %s\n", o.nodes, time.Since(start).Round(time.Millisecond))
+	boot := c.Bootstrap(3)
+	placer, err := e2e.NewClient(ctx, e2e.NewKeyring().Identity(), boot)
+	if err != nil {
+		return err
+	}
+	defer placer.Close()
+	bob := e2e.NewKeyring()
+	bobID := policy.IdentityOf(bob)
+	bh, err := e2e.NewClient(ctx, bob.Identity(), boot)
+	if err != nil {
+		return err
+	}
+	defer bh.Close()
+	var all []peer.ID
+	for _, n := range c.Nodes {
+		all = append(all, n.ID)
+	}
+
+	// Grants: a new owner per sample (the placer host carries owner-signed
+	// grants; any host can), so every locator differs.
+	var split, place e2e.Lat
+	owners := make([]*rekey.Keyring, 0, o.samples)
+	placeErrs := map[string]int{}
+	exact := 0
+	for i := 0; i < o.samples && ctx.Err() == nil; i++ {
+		owner := e2e.NewKeyring()
+		t0 := time.Now()
+		gs, err := e2e.Grants(owner, bobID, "/docs", 3, 5, 1, 24*time.Hour)
+		if err != nil {
+			return err
+		}
+		t1 := time.Now()
+		pl, err := placer.Place(ctx, gs, dht.PlaceOptions{PerNodeTimeout: 3 * time.Second})
+		t2 := time.Now()
+		if err != nil {
+			placeErrs[err.Error()]++
+			continue
+		}
+		split = append(split, t1.Sub(t0))
+		place = append(place, t2.Sub(t1))
+		owners = append(owners, owner)
+		closest := dht.SortByDistance(append([]peer.ID(nil), all...), dht.Locator(policy.IdentityOf(owner).IdentityKey, bobID.IdentityKey))[:5]
+		if sameSet(closest, pl.Holders) {
+			exact++
+		}
+	}
+	fmt.Printf("\ngrant 3-of-5 (%d samples, sequential, one client):\n", o.samples)
+	fmt.Printf("  split + sign (policy.NewGrants)       %s\n", split.Summary())
+	fmt.Printf("  place (dht.Host.Place: lookup, 5× node info + store, receipts) %s, failures %d %v\n", place.Summary(), o.samples-len(place), placeErrs)
+	fmt.Printf("  holders = the 5 XOR-closest of the %d nodes: %d of %d\n", o.nodes, exact, len(place))
+
+	// Lookups from bob's host.
+	var closest, holders, collect e2e.Lat
+	lookErrs, colErrs := map[string]int{}, map[string]int{}
+	for i := 0; i < o.samples && ctx.Err() == nil; i++ {
+		key := make([]byte, 32)
+		rand.Read(key)
+		t0 := time.Now()
+		ps, err := bh.ClosestPeers(ctx, key, 20)
+		d := time.Since(t0)
+		if err != nil || len(ps) < min(20, o.nodes) {
+			lookErrs[fmt.Sprintf("closest: %d peers, %v", len(ps), err)]++
+		} else {
+			closest = append(closest, d)
+		}
+	}
+	for i, owner := range owners {
+		if ctx.Err() != nil {
+			break
+		}
+		ok := policy.IdentityOf(owner).IdentityKey
+		t0 := time.Now()
+		hs, err := bh.Holders(ctx, ok, bobID.IdentityKey, 20)
+		d := time.Since(t0)
+		if err != nil || len(hs) < 5 {
+			lookErrs[fmt.Sprintf("holders: %d, %v", len(hs), err)]++
+		} else {
+			holders = append(holders, d)
+		}
+		f, err := e2e.EncryptFor(owner, bobID.IdentityKey, fmt.Sprintf("/docs/f%d.txt", i))
+		if err != nil {
+			return err
+		}
+		t0 = time.Now()
+		col, err := bh.Collect(ctx, ok, bobID, f.Levels, dht.CollectOptions{})
+		d = time.Since(t0)
+		if err == nil {
+			var key []byte
+			key, err = col.Decrypt(bob.Receiving(), f.Levels[col.Level()].Capsule, f.Wrapped[col.Level()])
+			if err == nil && !bytes.Equal(key, f.DataKey) {
+				err = errors.New("wrong data key")
+			}
+		}
+		if err != nil {
+			colErrs[err.Error()]++
+			continue
+		}
+		collect = append(collect, d)
+	}
+	fmt.Printf("\nDHT lookups from a client host (%d samples each, sequential):\n", o.samples)
+	fmt.Printf("  ClosestPeers(random key, 20)                    %s\n", closest.Summary())
+	fmt.Printf("  Holders(owner, recipient): providers + closest  %s\n", holders.Summary())
+	fmt.Printf("  failures: %v\n", lookErrs)
+	fmt.Printf("\ncollect 3 verified cfrags + decrypt (dht.Host.Collect, recipient without the owner): %s, failures %d %v\n",
+		collect.Summary(), len(owners)-len(collect), colErrs)
+	for _, n := range c.Nodes {
+		if !n.Alive() {
+			return fmt.Errorf("%s died", n.Name)
+		}
+	}
+	return nil
+}
+
+func sameSet(a, b []peer.ID) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x := append([]peer.ID(nil), a...)
+	y := append([]peer.ID(nil), b...)
+	sort.Slice(x, func(i, j int) bool { return x[i] < x[j] })
+	sort.Slice(y, func(i, j int) bool { return y[i] < y[j] })
+	for i := range x {
+		if x[i] != y[i] {
+			return false
+		}
+	}
+	return true
+}
