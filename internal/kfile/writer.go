@@ -51,6 +51,15 @@ func (w *Writer) Write(p []byte) (int, error) {
 				return total, err
 			}
 		}
+		// A whole chunk of p that more bytes follow is sealed straight
+		// from p into the buffer, saving the copy.
+		for len(w.buf) == 0 && len(p) > ChunkSize {
+			if err := w.seal(p[:ChunkSize], false); err != nil {
+				return total, err
+			}
+			p = p[ChunkSize:]
+			total += ChunkSize
+		}
 		n := copy(w.buf[len(w.buf):ChunkSize], p)
 		w.buf = w.buf[:len(w.buf)+n]
 		p = p[n:]
@@ -129,13 +138,20 @@ func (w *Writer) check() error {
 
 // flush seals the pending bytes in place as chunk w.counter and writes them.
 func (w *Writer) flush(final bool) error {
+	return w.seal(w.buf, final)
+}
+
+// seal encrypts pt, which is either the pending bytes (sealed in place) or
+// a whole chunk of the caller's data, as chunk w.counter into the buffer
+// and writes it out.
+func (w *Writer) seal(pt []byte, final bool) error {
 	if !final && w.counter == math.MaxUint64 {
 		// Unreachable for files below 2^80 bytes; checked so that a nonce
 		// can never repeat.
 		w.err = errors.New("kfile: file too large")
 		return w.err
 	}
-	ct, err := w.s.seal(w.buf[:0], w.buf, w.counter, final)
+	ct, err := w.s.seal(w.buf[:0], pt, w.counter, final)
 	if err != nil {
 		w.err = err
 		return err
