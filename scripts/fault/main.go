@@ -1,0 +1,582 @@
+// Command fault is kadre's crash test (issue 7): a workload of grants
+// (3-of-5) and decryptions on a testnet of real `kadre run` processes on
+// 127.0.0.1 while random nodes are killed with SIGKILL and restarted from
+// their data directories on the same ports. It then checks that every
+// acknowledged fragment (a node-signed receipt reached the owner) is still
+// held: first over the network (the holder re-encrypts for the recipient
+// with exactly that fragment), then in the stores themselves after the
+// nodes stopped.
+//
+//	go run ./scripts/fault                 # 1000 grants, 10 nodes, ≤ 2 down at once
+//	go run ./scripts/fault -grants 50      # smoke run
+//	go run ./scripts/fault -max-down 4     # more than n−m down: measure what happens
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/kadre/kadre/dht"
+	"github.com/kadre/kadre/internal/e2e"
+	"github.com/kadre/kadre/policy"
+	"github.com/kadre/kadre/proto"
+	"github.com/kadre/kadre/rekey"
+	"github.com/kadre/kadre/store"
+)
+
+type options struct {
+	bin        string
+	grants     int
+	nodes      int
+	workers    int
+	owners     int
+	recipients int
+	killEvery  time.Duration
+	downMin    time.Duration
+	downMax    time.Duration
+	maxDown    int
+	retries    int
+	keep       bool
+	timeout    time.Duration
+	seed       uint64
+}
+
+const m, n = 3, 5
+
+func main() {
+	var o options
+	flag.StringVar(&o.bin, "bin", "", "kadre binary (default: build ./cmd/node)")
+	flag.IntVar(&o.grants, "grants", 1000, "grants placed (3-of-5) and decrypted")
+	flag.IntVar(&o.nodes, "nodes", 10, "node processes")
+	flag.IntVar(&o.workers, "workers", 4, "grants in progress at once")
+	flag.IntVar(&o.owners, "owners", 10, "owners (grants rotate over owners × recipients)")
+	flag.IntVar(&o.recipients, "recipients", 20, "recipients, each with its own client host")
+	flag.DurationVar(&o.killEvery, "kill-every", time.Second, "mean time between kills")
+	flag.DurationVar(&o.downMin, "down-min", time.Second, "shortest time a killed node stays down")
+	flag.DurationVar(&o.downMax, "down-max", 3*time.Second, "longest time a killed node stays down")
+	flag.IntVar(&o.maxDown, "max-down", n-m, "nodes down at once at most (n−m = 2 keeps every grant decryptable)")
+	flag.IntVar(&o.retries, "retries", 2, "decryption retries (1 s apart) after a failed first attempt")
+	flag.BoolVar(&o.keep, "keep", false, "keep data directories and logs")
+	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "bound on the whole run")
+	flag.Uint64Var(&o.seed, "seed", 0, "seed of the kill schedule (0: random)")
+	flag.Parse()
+	if o.grants < 1 || o.grants > 100_000 || o.nodes < n || o.nodes > 50 || o.workers < 1 || o.workers > 64 ||
+		o.maxDown < 0 || o.maxDown >= o.nodes || o.owners < 1 || o.recipients < 1 || o.downMax < o.downMin {
+		fmt.Fprintln(os.Stderr, "fault: flags out of range")
+		os.Exit(2)
+	}
+	if o.seed == 0 {
+		o.seed = rand.Uint64()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	ok, err := run(ctx, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fault:", err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+type recip struct {
+	keys *rekey.Keyring
+	id   policy.Identity
+	host *dht.Host
+}
+
+type grantRec struct {
+	owner    *rekey.Keyring
+	r        *recip
+	grants   []*policy.Grant
+	holders  []peer.ID // per fragment; "" if no receipt
+	placeErr error
+	file     *e2e.File
+	// first attempt, then after retries
+	firstErr, finalErr error
+	attempts           int
+	outcomes           map[string]int // per-node outcomes of the failed first attempt
+}
+
+func (g *grantRec) acked() int {
+	k := 0
+	for _, h := range g.holders {
+		if h != "" {
+			k++
+		}
+	}
+	return k
+}
+
+// chaos kills and restarts nodes.
+type chaos struct {
+	o       options
+	c       *e2e.Cluster
+	rng     *rand.Rand
+	mu      sync.Mutex
+	down    map[int]bool // killed, not yet back
+	kills   int
+	starts  int
+	failed  []string
+	maxSeen int
+	wg      sync.WaitGroup
+	events  []string
+}
+
+func (ch *chaos) run(ctx context.Context, stop <-chan struct{}) {
+	for k := 0; k < 1_000_000; k++ {
+		wait := time.Duration(float64(ch.o.killEvery) * (0.5 + ch.rng.Float64()))
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		ch.mu.Lock()
+		if len(ch.down) >= ch.o.maxDown {
+			ch.mu.Unlock()
+			continue
+		}
+		var up []int
+		for i := range ch.c.Nodes {
+			if !ch.down[i] {
+				up = append(up, i)
+			}
+		}
+		i := up[ch.rng.IntN(len(up))]
+		ch.down[i] = true
+		ch.maxSeen = max(ch.maxSeen, len(ch.down))
+		downFor := ch.o.downMin + time.Duration(ch.rng.Int64N(int64(ch.o.downMax-ch.o.downMin)+1))
+		ch.mu.Unlock()
+		node := ch.c.Nodes[i]
+		if err := node.Kill(); err != nil {
+			ch.note("kill %s: %v", node.Name, err)
+		}
+		ch.mu.Lock()
+		ch.kills++
+		ch.mu.Unlock()
+		ch.wg.Add(1)
+		go func() {
+			defer ch.wg.Done()
+			time.Sleep(downFor)
+			err := node.Start()
+			ch.mu.Lock()
+			defer ch.mu.Unlock()
+			if err != nil {
+				ch.failed = append(ch.failed, fmt.Sprintf("%s: %v", node.Name, err))
+				// Try once more; a node that cannot restart stays counted as down.
+				if err := node.Start(); err != nil {
+					return
+				}
+			}
+			ch.starts++
+			delete(ch.down, i)
+		}()
+	}
+}
+
+func (ch *chaos) note(format string, args ...any) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	ch.events = append(ch.events, fmt.Sprintf(format, args...))
+}
+
+func run(ctx context.Context, o options) (bool, error) {
+	dir, err := os.MkdirTemp("", "kadre-fault")
+	if err != nil {
+		return false, err
+	}
+	if o.keep {
+		fmt.Println("data and logs in", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	if o.bin == "" {
+		if o.bin, err = e2e.BuildKadre(dir); err != nil {
+			return false, err
+		}
+	}
+	la, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("date %s, loadavg %s", time.Now().UTC().Format(time.RFC3339), la)
+	fmt.Printf("fault: %d grants %d-of-%d, %d nodes, %d workers, kill -9 every ~%s, down %s..%s, at most %d down at once, seed %d\n",
+		o.grants, m, n, o.nodes, o.workers, o.killEvery, o.downMin, o.downMax, o.maxDown, o.seed)
+	c, err := e2e.StartCluster(e2e.ClusterOptions{Bin: o.bin, Dir: filepath.Join(dir, "nodes"), Size: o.nodes, Metrics: true})
+	if err != nil {
+		return false, err
+	}
+	defer c.Stop()
+	if err := c.WaitConverged(ctx, 60*time.Second); err != nil {
+		return false, err
+	}
+	boot := c.Bootstrap(3)
+	placer, err := e2e.NewClient(ctx, e2e.NewKeyring().Identity(), boot)
+	if err != nil {
+		return false, err
+	}
+	defer placer.Close()
+	owners := make([]*rekey.Keyring, o.owners)
+	for i := range owners {
+		owners[i] = e2e.NewKeyring()
+	}
+	rs := make([]*recip, o.recipients)
+	for i := range rs {
+		k := e2e.NewKeyring()
+		h, err := e2e.NewClient(ctx, k.Identity(), boot)
+		if err != nil {
+			return false, err
+		}
+		defer h.Close()
+		rs[i] = &recip{keys: k, id: policy.IdentityOf(k), host: h}
+	}
+
+	ch := &chaos{o: o, c: c, rng: rand.New(rand.NewPCG(o.seed, 1)), down: map[int]bool{}}
+	stopChaos := make(chan struct{})
+	chaosDone := make(chan struct{})
+	go func() { ch.run(ctx, stopChaos); close(chaosDone) }()
+
+	recs := make([]*grantRec, o.grants)
+	var next atomic.Int64
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range o.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= o.grants {
+					return
+				}
+				recs[i] = workload(ctx, o, i, owners[i%len(owners)], rs[(i/len(owners))%len(rs)], placer)
+				if d := done.Add(1); d%100 == 0 {
+					ch.mu.Lock()
+					fmt.Printf("  %d grants done in %s, %d kills so far\n", d, time.Since(start).Round(time.Second), ch.kills)
+					ch.mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	workDur := time.Since(start)
+	close(stopChaos)
+	<-chaosDone
+	ch.wg.Wait()
+	// Every node up again.
+	for i, node := range c.Nodes {
+		if !node.Alive() {
+			if err := node.Start(); err != nil {
+				return false, fmt.Errorf("final restart of node %d: %w", i, err)
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	time.Sleep(2 * time.Second)
+
+	// Workload figures.
+	var placedFull, placedPartial, placedNone, ackedFrags int
+	var firstOK, finalOK, decryptable int
+	failReasons := map[string]int{}
+	placeReasons := map[string]int{}
+	for _, g := range recs {
+		if g == nil {
+			continue
+		}
+		a := g.acked()
+		ackedFrags += a
+		switch {
+		case a == n:
+			placedFull++
+		case a > 0:
+			placedPartial++
+		default:
+			placedNone++
+		}
+		if g.placeErr != nil {
+			placeReasons[short(g.placeErr)]++
+		}
+		if a >= m {
+			decryptable++
+			if g.firstErr == nil {
+				firstOK++
+			} else {
+				failReasons[short(g.firstErr)+" | "+e2e.Summarize(g.outcomes)]++
+			}
+			if g.finalErr == nil {
+				finalOK++
+			}
+		}
+	}
+	fmt.Printf("\nworkload: %d grants in %s; %d kills, %d restarts, at most %d nodes down at once, restart failures %d\n",
+		o.grants, workDur.Round(time.Millisecond), ch.kills, ch.starts, ch.maxSeen, len(ch.failed))
+	for _, f := range ch.failed {
+		fmt.Println("  restart failure:", f)
+	}
+	fmt.Printf("placement: %d grants with all %d fragments acknowledged, %d partly (%d..%d), %d with none; %d fragments acknowledged\n",
+		placedFull, n, placedPartial, 1, n-1, placedNone, ackedFrags)
+	printCounts("placement errors", placeReasons)
+	fmt.Printf("decryption during the faults (grants with ≥ %d acknowledged fragments): %d of %d on the first attempt (%.2f %%), %d of %d with up to %d retries (%.2f %%)\n",
+		m, firstOK, decryptable, pct(firstOK, decryptable), finalOK, decryptable, o.retries, pct(finalOK, decryptable))
+	printCounts("first-attempt failures (error | per-node outcomes)", failReasons)
+
+	// Verification 1: every acknowledged fragment, asked of its holder.
+	kfragID := func(g *policy.Grant) [32]byte {
+		kf, err := rekey.ParseKeyFrag(g.KFrag)
+		if err != nil {
+			return [32]byte{}
+		}
+		return kf.ID()
+	}
+	var netOK, netLost, netUnreachable int
+	lostWhy := map[string]int{}
+	var vmu sync.Mutex
+	type job struct {
+		g *grantRec
+		j int
+	}
+	jobs := make(chan job)
+	var vwg sync.WaitGroup
+	for range 8 {
+		vwg.Add(1)
+		go func() {
+			defer vwg.Done()
+			for jb := range jobs {
+				g, j := jb.g, jb.j
+				ownerK := policy.IdentityOf(g.owner).IdentityKey
+				var err error
+				var cf *dht.CFrag
+				for try := 0; try < 3; try++ {
+					cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+					cf, err = g.r.host.Reencrypt(cctx, g.holders[j], ownerK, g.r.id, g.file.Levels)
+					cancel()
+					if err == nil || isRefusal(err) {
+						break
+					}
+					time.Sleep(time.Second)
+				}
+				vmu.Lock()
+				switch {
+				case err == nil && cf.CFrag.Unverify().KFragID() == kfragID(g.grants[j]):
+					netOK++
+				case err == nil:
+					netLost++
+					lostWhy["holder answered with another fragment"]++
+				case isRefusal(err):
+					netLost++
+					lostWhy[short(err)]++
+				default:
+					netUnreachable++
+					lostWhy["unreachable: "+short(err)]++
+				}
+				vmu.Unlock()
+			}
+		}()
+	}
+	for _, g := range recs {
+		if g == nil {
+			continue
+		}
+		for j, h := range g.holders {
+			if h != "" {
+				jobs <- job{g, j}
+			}
+		}
+	}
+	close(jobs)
+	vwg.Wait()
+	fmt.Printf("\nverification over the network: %d acknowledged fragments; %d served by their holder with exactly that kfrag, %d lost (refused or another fragment), %d holders unreachable after 3 tries\n",
+		ackedFrags, netOK, netLost, netUnreachable)
+	printCounts("not served", lostWhy)
+
+	// Verification 2: the stores themselves, after a graceful stop.
+	if err := c.Stop(); err != nil {
+		fmt.Println("stopping the nodes:", err)
+	}
+	byNode := map[peer.ID][]struct {
+		g *grantRec
+		j int
+	}{}
+	for _, g := range recs {
+		if g == nil {
+			continue
+		}
+		for j, h := range g.holders {
+			if h != "" {
+				byNode[h] = append(byNode[h], struct {
+					g *grantRec
+					j int
+				}{g, j})
+			}
+		}
+	}
+	var stOK, stMissing int
+	stWhy := map[string]int{}
+	for id, items := range byNode {
+		node := c.ByID(id)
+		if node == nil {
+			stMissing += len(items)
+			stWhy["holder is not a testnet node"] += len(items)
+			continue
+		}
+		st, err := store.Open(filepath.Join(node.Dir, "store"), store.Options{})
+		if err != nil {
+			return false, fmt.Errorf("open the store of %s: %w", node.Name, err)
+		}
+		for _, it := range items {
+			g := it.g.grants[it.j]
+			got, err := st.Get((*[33]byte)(&g.Owner), (*[33]byte)(&g.Recipient.IdentityKey), (*[32]byte)(&g.PathHash))
+			switch {
+			case err != nil:
+				stMissing++
+				stWhy[short(err)]++
+			case got.ID != g.ID():
+				stMissing++
+				stWhy["another fragment stored"]++
+			default:
+				stOK++
+			}
+		}
+		st.Close()
+	}
+	fmt.Printf("verification in the stores (nodes stopped): %d of %d acknowledged fragments present with the acknowledged grant ID, %d missing\n",
+		stOK, ackedFrags, stMissing)
+	printCounts("missing", stWhy)
+
+	lost := max(netLost, stMissing)
+	fmt.Printf("\nRESULT: acknowledged fragments lost: %d (goal 0); decryption with ≤ %d holders down: %.2f %% first attempt, %.2f %% with retries (goal 100 %%)\n",
+		lost, n-m, pct(firstOK, decryptable), pct(finalOK, decryptable))
+	return lost == 0 && netUnreachable == 0 && (o.maxDown > n-m || finalOK == decryptable), nil
+}
+
+// workload places one grant and decrypts a file under it as the recipient.
+func workload(ctx context.Context, o options, i int, owner *rekey.Keyring, r *recip, placer *dht.Host) *grantRec {
+	g := &grantRec{owner: owner, r: r, holders: make([]peer.ID, n)}
+	prefix := fmt.Sprintf("/fault/g%d", i)
+	var err error
+	if g.grants, err = e2e.Grants(owner, r.id, prefix, m, n, 1, 24*time.Hour); err != nil {
+		g.placeErr = err
+		return g
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	pl, err := placer.Place(pctx, g.grants, dht.PlaceOptions{PerNodeTimeout: 3 * time.Second})
+	cancel()
+	g.placeErr = err
+	if pl != nil {
+		for j, h := range pl.Holders {
+			if h != "" && pl.Receipts[j] != nil {
+				g.holders[j] = h
+			}
+		}
+	}
+	if g.file, err = e2e.EncryptFor(owner, r.id.IdentityKey, prefix+"/file.txt"); err != nil {
+		g.firstErr, g.finalErr = err, err
+		return g
+	}
+	ownerK := policy.IdentityOf(owner).IdentityKey
+	for try := 0; try <= o.retries; try++ {
+		if try > 0 {
+			time.Sleep(time.Second)
+		}
+		g.attempts++
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		col, err := r.host.Collect(cctx, ownerK, r.id, g.file.Levels, dht.CollectOptions{PerNodeTimeout: 3 * time.Second})
+		cancel()
+		if err == nil {
+			var key []byte
+			key, err = col.Decrypt(r.keys.Receiving(), g.file.Levels[col.Level()].Capsule, g.file.Wrapped[col.Level()])
+			if err == nil && !bytes.Equal(key, g.file.DataKey) {
+				err = errors.New("wrong data key")
+			}
+		}
+		if try == 0 {
+			g.firstErr = err
+			if err != nil && col != nil {
+				g.outcomes = map[string]int{}
+				for _, e := range col.Outcomes {
+					g.outcomes[outcomeClass(e)]++
+				}
+			}
+		}
+		g.finalErr = err
+		if err == nil {
+			break
+		}
+	}
+	return g
+}
+
+func isRefusal(err error) bool {
+	var re *proto.RemoteError
+	return errors.As(err, &re) || errors.Is(err, dht.ErrBadProof)
+}
+
+func outcomeClass(err error) string {
+	var re *proto.RemoteError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &re):
+		return re.Code.String()
+	case errors.Is(err, dht.ErrUnreachable):
+		return "unreachable"
+	case errors.Is(err, dht.ErrTimeout):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	}
+	return "other"
+}
+
+func short(err error) string {
+	s := err.Error()
+	if len(s) > 140 {
+		s = s[:140] + "…"
+	}
+	return s
+}
+
+func pct(a, b int) float64 {
+	if b == 0 {
+		return 100
+	}
+	return 100 * float64(a) / float64(b)
+}
+
+func printCounts(title string, m map[string]int) {
+	if len(m) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] })
+	fmt.Printf("  %s:\n", title)
+	for i, k := range keys {
+		if i == 10 {
+			fmt.Printf("    … %d more kinds\n", len(keys)-10)
+			break
+		}
+		fmt.Printf("    %5d  %s\n", m[k], k)
+	}
+}
