@@ -28,7 +28,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
 	"github.com/kadre/kadre/dht"
 	"github.com/kadre/kadre/internal/e2e"
@@ -266,7 +268,7 @@ func run(ctx context.Context, o options) (bool, error) {
 				if i >= o.grants {
 					return
 				}
-				recs[i] = workload(ctx, o, i, owners[i%len(owners)], rs[(i/len(owners))%len(rs)], placer)
+				recs[i] = workload(ctx, o, c, i, owners[i%len(owners)], rs[(i/len(owners))%len(rs)], placer)
 				if d := done.Add(1); d%100 == 0 {
 					ch.mu.Lock()
 					fmt.Printf("  %d grants done in %s, %d kills so far\n", d, time.Since(start).Round(time.Second), ch.kills)
@@ -469,7 +471,7 @@ func run(ctx context.Context, o options) (bool, error) {
 }
 
 // workload places one grant and decrypts a file under it as the recipient.
-func workload(ctx context.Context, o options, i int, owner *rekey.Keyring, r *recip, placer *dht.Host) *grantRec {
+func workload(ctx context.Context, o options, c *e2e.Cluster, i int, owner *rekey.Keyring, r *recip, placer *dht.Host) *grantRec {
 	g := &grantRec{owner: owner, r: r, holders: make([]peer.ID, n)}
 	prefix := fmt.Sprintf("/fault/g%d", i)
 	var err error
@@ -480,6 +482,9 @@ func workload(ctx context.Context, o options, i int, owner *rekey.Keyring, r *re
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	pl, err := placer.Place(pctx, g.grants, dht.PlaceOptions{PerNodeTimeout: 3 * time.Second})
 	cancel()
+	if errors.Is(err, dht.ErrPlacement) {
+		err = fmt.Errorf("%w [%s]", err, view(c, placer))
+	}
 	g.placeErr = err
 	if pl != nil {
 		for j, h := range pl.Holders {
@@ -525,6 +530,32 @@ func workload(ctx context.Context, o options, i int, owner *rekey.Keyring, r *re
 	return g
 }
 
+// view says how the client sees the testnet: nodes running, connected to
+// the client, in the client's dial backoff, in its routing table.
+func view(c *e2e.Cluster, h *dht.Host) string {
+	var alive, connected, backoff, inRT int
+	rt := map[peer.ID]bool{}
+	for _, p := range h.RoutingTablePeers() {
+		rt[p] = true
+	}
+	sw, _ := h.Libp2p().Network().(*swarm.Swarm)
+	for _, node := range c.Nodes {
+		if node.Alive() {
+			alive++
+		}
+		if h.Libp2p().Network().Connectedness(node.ID) == network.Connected {
+			connected++
+		}
+		if sw != nil && sw.Backoff().Backoff(node.ID, node.AddrInfo().Addrs[0]) {
+			backoff++
+		}
+		if rt[node.ID] {
+			inRT++
+		}
+	}
+	return fmt.Sprintf("nodes running %d, connected to the client %d, in its dial backoff %d, in its routing table %d", alive, connected, backoff, inRT)
+}
+
 func isRefusal(err error) bool {
 	var re *proto.RemoteError
 	return errors.As(err, &re) || errors.Is(err, dht.ErrBadProof)
@@ -549,8 +580,8 @@ func outcomeClass(err error) string {
 
 func short(err error) string {
 	s := err.Error()
-	if len(s) > 140 {
-		s = s[:140] + "…"
+	if len(s) > 220 {
+		s = s[:220] + "…"
 	}
 	return s
 }
