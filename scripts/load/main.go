@@ -54,6 +54,7 @@ type options struct {
 	nodes       int
 	samples     int
 	keep        bool
+	rate        float64
 }
 
 func main() {
@@ -70,6 +71,7 @@ func main() {
 	flag.IntVar(&o.nodes, "nodes", 20, "testnet size (testnet)")
 	flag.IntVar(&o.samples, "samples", 200, "grants placed and lookups made (testnet)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data directories and logs")
+	flag.Float64Var(&o.rate, "rate", 0, "total requests per second to aim at (0: as fast as the clients get answers)")
 	flag.Parse()
 	if o.cryptoDur == 0 {
 		o.cryptoDur = min(o.duration, 10*time.Second)
@@ -299,9 +301,22 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var every time.Duration
+			if o.rate > 0 {
+				every = time.Duration(float64(len(results)) / o.rate * float64(time.Second))
+			}
+			next := time.Now()
 			for n := 0; n < 1<<30; n++ {
 				if time.Now().After(stopAt) || ctx.Err() != nil {
 					return
+				}
+				if every > 0 {
+					next = next.Add(every)
+					if d := time.Until(next); d > 0 {
+						time.Sleep(d)
+					} else if d < -time.Second {
+						next = time.Now() // fell behind: do not burst to catch up
+					}
 				}
 				start := time.Now()
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -394,7 +409,11 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 	rps := float64(len(all)) / wall.Seconds()
 	nodeCores := (nodeCPU1 - nodeCPU0).Seconds() / wall.Seconds()
 	selfCores := (selfCPU1 - selfCPU0).Seconds() / wall.Seconds()
-	fmt.Printf("\nre-encrypt RPC load: %d clients × %d in flight, %s measured after %s warm-up\n", len(rs), o.inflight, wall.Round(time.Millisecond), o.warmup)
+	pace := "closed loop"
+	if o.rate > 0 {
+		pace = fmt.Sprintf("paced at %g req/s", o.rate)
+	}
+	fmt.Printf("\nre-encrypt RPC load: %d clients × %d in flight (%s), %s measured after %s warm-up\n", len(rs), o.inflight, pace, wall.Round(time.Millisecond), o.warmup)
 	fmt.Printf("  throughput     %8.0f req/s  (%d ok, %d errors: %s)\n", rps, len(all), errs, e2e.Summarize(outcomes))
 	if errSample != "" {
 		fmt.Printf("  an error: %s\n", errSample)
