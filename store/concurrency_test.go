@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bmatsuo/lmdb-go/lmdb"
 )
 
 // TestConcurrentReadersSeeWholeChanges flips one (owner, recipient, path)
@@ -100,4 +102,44 @@ func TestCloseWaitsForInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
+}
+
+// TestManyConcurrentReaders runs more simultaneous lookups than LMDB's
+// default reader table (126 slots): they must wait for a slot, not fail.
+func TestManyConcurrentReaders(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	owner, recipient := pk(alice), pk(bob)
+	mustPut(t, s, mkGrant(owner, recipient, "/", 1, t0.Add(time.Hour)), t0)
+	hs := pathHashes("/", "/a")
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	errc := make(chan error, 2000)
+	for range 2000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			err := s.view(func(txn *lmdb.Txn) error {
+				// Hold the transaction a little, as a slow consumer would.
+				time.Sleep(time.Millisecond)
+				_, err := txn.Get(s.grants, []byte("k"))
+				if lmdb.IsNotFound(err) {
+					err = nil
+				}
+				return err
+			})
+			if err == nil {
+				_, err = s.Lookup(&owner, &recipient, hs, t0)
+			}
+			if err != nil {
+				errc <- err
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
 }

@@ -92,7 +92,17 @@ type Store struct {
 	mapSize int64
 
 	meta, grants, tombs, seqs, deadlines lmdb.DBI
+
+	// readers bounds concurrent read transactions below LMDB's reader
+	// table size, so a burst of lookups waits instead of failing with
+	// MDB_READERS_FULL.
+	readers chan struct{}
 }
+
+const (
+	maxReaders     = 1024
+	maxReadersUsed = maxReaders - 24 // slack for Open, export and tools
+)
 
 // Open opens or creates the store in dir. The directory is created 0700 if
 // needed and holds data.mdb and lock.mdb (LMDB, directory mode, not
@@ -123,7 +133,7 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, log: opts.Logger, opts: opts, lock: lock}
+	s := &Store{dir: dir, log: opts.Logger, opts: opts, lock: lock, readers: make(chan struct{}, maxReadersUsed)}
 	defer func() {
 		if err != nil {
 			if s.env != nil {
@@ -148,6 +158,9 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 		return nil, fmt.Errorf("failed to create lmdb environment: %w", err)
 	}
 	if err := s.env.SetMaxDBs(8); err != nil {
+		return nil, fmt.Errorf("failed to configure lmdb: %w", err)
+	}
+	if err := s.env.SetMaxReaders(maxReaders); err != nil {
 		return nil, fmt.Errorf("failed to configure lmdb: %w", err)
 	}
 	if err := s.env.SetMapSize(opts.InitialMapSize); err != nil {
@@ -294,8 +307,13 @@ func (s *Store) Close() error {
 }
 
 // view runs fn in a read transaction whose Get results point into the map
-// (RawRead): fn must copy what it keeps, which sealer.open always does.
+// (RawRead): fn must copy what it keeps, which sealer.open always does. fn
+// must not call view or update (directly or through a public method): a
+// nested call could wait for a reader slot or for map growth that waits
+// for fn's own transaction.
 func (s *Store) view(fn func(*lmdb.Txn) error) error {
+	s.readers <- struct{}{}
+	defer func() { <-s.readers }()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
