@@ -143,7 +143,7 @@ func NewHeaderWithRand(rnd io.Reader, owner policy.PublicKey, path policy.Path, 
 
 	dataKey := make([]byte, DataKeySize)
 	if _, err := io.ReadFull(rnd, dataKey); err != nil {
-		return nil, nil, fmt.Errorf("failed to read randomness: %w", err)
+		return nil, nil, fmt.Errorf("kfile: failed to read randomness: %w", err)
 	}
 
 	raw := make([]byte, 0, fixedSize+len(ps)+1+nLevels*LevelSize+MACSize)
@@ -158,7 +158,7 @@ func NewHeaderWithRand(rnd io.Reader, owner policy.PublicKey, path policy.Path, 
 	for i, k := range levelKeys {
 		c, ct, err := rekey.EncryptWithRand(rnd, k, dataKey)
 		if err != nil {
-			return nil, nil, fmt.Errorf("failed to wrap the data key for level %d: %w", i, err)
+			return nil, nil, fmt.Errorf("kfile: failed to wrap the data key for level %d: %w", i, err)
 		}
 		if len(ct) != WrappedKeySize {
 			return nil, nil, fmt.Errorf("kfile: wrapped key of %d bytes, want %d", len(ct), WrappedKeySize)
@@ -209,7 +209,7 @@ func ReadHeader(r io.Reader) (*Header, error) {
 			}
 			return nil, fmt.Errorf("%w: %d bytes", ErrTruncated, n)
 		}
-		return nil, fmt.Errorf("failed to read header: %w", err)
+		return nil, fmt.Errorf("kfile: failed to read header: %w", err)
 	}
 	if string(fixed[:len(Magic)]) != Magic {
 		return nil, ErrNotKadreFile
@@ -217,7 +217,10 @@ func ReadHeader(r io.Reader) (*Header, error) {
 	// The version is checked before anything else is read so that a file
 	// of a later version, whose layout may differ, is reported as such.
 	if v := fixed[offVersion]; v != Version {
-		return nil, fmt.Errorf("%w: version %d (this kadre reads version %d; a newer kadre wrote the file)", ErrUnsupportedVersion, v, Version)
+		if v > Version {
+			return nil, fmt.Errorf("%w: version %d, written by a newer kadre (this one reads version %d)", ErrUnsupportedVersion, v, Version)
+		}
+		return nil, fmt.Errorf("%w: version %d (this kadre reads version %d)", ErrUnsupportedVersion, v, Version)
 	}
 	if err := readFull(r, fixed[offVersion+1:]); err != nil {
 		return nil, err
@@ -284,7 +287,7 @@ func readFull(r io.Reader, b []byte) error {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return fmt.Errorf("%w: the header ends early", ErrTruncated)
 		}
-		return fmt.Errorf("failed to read header: %w", err)
+		return fmt.Errorf("kfile: failed to read header: %w", err)
 	}
 	return nil
 }

@@ -109,7 +109,7 @@ func (r *Reader) next() error {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		r.ahead = false
 	default:
-		return fmt.Errorf("failed to read chunk %d: %w", r.counter, err)
+		return fmt.Errorf("kfile: failed to read chunk %d: %w", r.counter, err)
 	}
 	final := !r.ahead
 	if final && n < TagSize {

@@ -110,7 +110,7 @@ func (r *ReaderAt) load(i int64) error {
 		if err == nil || errors.Is(err, io.EOF) {
 			return fmt.Errorf("%w: chunk %d ends early (the file shrank?)", ErrTruncated, i)
 		}
-		return fmt.Errorf("failed to read chunk %d: %w", i, err)
+		return fmt.Errorf("kfile: failed to read chunk %d: %w", i, err)
 	}
 	pt, ok := r.s.open(r.pt[:0], ct, uint64(i), final)
 	if !ok {

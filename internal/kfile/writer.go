@@ -33,7 +33,7 @@ func NewWriter(w io.Writer, h *Header, dataKey []byte) (*Writer, error) {
 		return nil, err
 	}
 	if _, err := w.Write(h.raw); err != nil {
-		return nil, fmt.Errorf("failed to write header: %w", err)
+		return nil, fmt.Errorf("kfile: failed to write header: %w", err)
 	}
 	return &Writer{w: w, s: s, buf: make([]byte, 0, EncryptedChunkSize)}, nil
 }
@@ -157,7 +157,7 @@ func (w *Writer) seal(pt []byte, final bool) error {
 		return err
 	}
 	if _, err := w.w.Write(ct); err != nil {
-		w.err = fmt.Errorf("failed to write chunk %d: %w", w.counter, err)
+		w.err = fmt.Errorf("kfile: failed to write chunk %d: %w", w.counter, err)
 		return w.err
 	}
 	w.counter++
