@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,7 @@ import (
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/proto"
 	"github.com/kadre/kadre/rekey"
+	"github.com/kadre/kadre/store"
 )
 
 type options struct {
@@ -55,6 +57,7 @@ type options struct {
 	samples     int
 	keep        bool
 	rate        float64
+	profile     string
 }
 
 func main() {
@@ -71,6 +74,7 @@ func main() {
 	flag.IntVar(&o.nodes, "nodes", 20, "testnet size (testnet)")
 	flag.IntVar(&o.samples, "samples", 200, "grants placed and lookups made (testnet)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data directories and logs")
+	flag.StringVar(&o.profile, "profile", "", "run the node in this process instead and write a CPU profile of the measured window here (rpc)")
 	flag.Float64Var(&o.rate, "rate", 0, "total requests per second to aim at (0: as fast as the clients get answers)")
 	flag.Parse()
 	if o.cryptoDur == 0 {
@@ -167,21 +171,11 @@ type recipient struct {
 }
 
 func rpcLoad(ctx context.Context, o options, dir string) error {
-	port, err := e2e.FreePort()
+	node, err := startTarget(ctx, o, dir)
 	if err != nil {
 		return err
 	}
-	mport, err := e2e.FreePort()
-	if err != nil {
-		return err
-	}
-	node := &e2e.Node{Name: "node", Bin: o.bin, Dir: filepath.Join(dir, "node"), Port: port, MetricsPort: mport,
-		Extra: []string{"-peer-rate", fmt.Sprint(o.peerRate)}}
-	if err := node.Start(); err != nil {
-		return err
-	}
-	defer node.Stop()
-	fmt.Printf("node pid %d, -peer-rate %g (burst %g)\n", node.PID(), o.peerRate, 2*o.peerRate)
+	defer node.stop()
 
 	owner := e2e.NewKeyring()
 	ownerK := policy.IdentityOf(owner).IdentityKey
@@ -350,6 +344,16 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 	var samples []sample
 	samplerDone := make(chan struct{})
 	time.Sleep(o.warmup)
+	if o.profile != "" {
+		f, err := os.Create(o.profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	measuring.Store(true)
 	mStart := time.Now()
 	nodeCPU0, _ := e2e.CPUTime(node.PID())
@@ -384,6 +388,9 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 	}()
 	wg.Wait()
 	wall := time.Since(mStart)
+	if o.profile != "" {
+		pprof.StopCPUProfile()
+	}
 	nodeCPU1, _ := e2e.CPUTime(node.PID())
 	selfCPU1 := e2e.SelfCPUTime()
 	<-samplerDone
@@ -445,6 +452,69 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 		return errors.New("the node died during the load")
 	}
 	return nil
+}
+
+// target is the node under load: a `kadre run` process, or (-profile) a
+// node in this process.
+type target struct {
+	ID   peer.ID
+	proc *e2e.Node
+	ai   peer.AddrInfo
+	stop func()
+}
+
+func (t *target) AddrInfo() peer.AddrInfo { return t.ai }
+func (t *target) PID() int {
+	if t.proc == nil {
+		return os.Getpid()
+	}
+	return t.proc.PID()
+}
+func (t *target) Alive() bool { return t.proc == nil || t.proc.Alive() }
+func (t *target) Metric(ctx context.Context, name string) (float64, error) {
+	if t.proc == nil {
+		return 0, errors.New("in-process node")
+	}
+	return t.proc.Metric(ctx, name)
+}
+
+func startTarget(ctx context.Context, o options, dir string) (*target, error) {
+	if o.profile != "" {
+		id := rekey.GenerateSecretKey()
+		h, err := dht.New(ctx, dht.Config{Identity: id, Server: true})
+		if err != nil {
+			return nil, err
+		}
+		st, err := store.Open(filepath.Join(dir, "store"), store.Options{})
+		if err != nil {
+			h.Close()
+			return nil, err
+		}
+		svc, err := dht.NewService(h, dht.ServiceConfig{Store: st, Identity: id, PeerRate: o.peerRate})
+		if err != nil {
+			h.Close()
+			st.Close()
+			return nil, err
+		}
+		fmt.Printf("node in this process (-profile), -peer-rate %g; the RSS and CPU figures below are this whole process's\n", o.peerRate)
+		return &target{ID: h.ID(), ai: peer.AddrInfo{ID: h.ID(), Addrs: h.Libp2p().Addrs()},
+			stop: func() { svc.Close(); h.Close(); st.Close() }}, nil
+	}
+	port, err := e2e.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	mport, err := e2e.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	n := &e2e.Node{Name: "node", Bin: o.bin, Dir: filepath.Join(dir, "node"), Port: port, MetricsPort: mport,
+		Extra: []string{"-peer-rate", fmt.Sprint(o.peerRate)}}
+	if err := n.Start(); err != nil {
+		return nil, err
+	}
+	fmt.Printf("node pid %d, -peer-rate %g (burst %g)\n", n.PID(), o.peerRate, 2*o.peerRate)
+	return &target{ID: n.ID, proc: n, ai: n.AddrInfo(), stop: func() { n.Stop() }}, nil
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
