@@ -28,10 +28,12 @@
 // The data key is 32 random bytes, fresh per file; every level's capsule
 // wraps the same key, and the header ends with an HMAC-SHA256 of all its
 // other bytes under a key derived from the data key. Because HMAC-SHA256 is
-// committing, exactly one data key opens a header, so two recipients granted
-// different prefixes of one file cannot be shown different plaintexts by a
-// malicious owner (ChaCha20-Poly1305 alone is not key-committing), and a
-// wrong key or a modified header is refused before any body byte is read.
+// committing (finding a second data key that verifies a header means
+// breaking SHA-256), a header opens under one data key only, so two
+// recipients granted different prefixes of one file cannot be shown
+// different plaintexts by a malicious owner (ChaCha20-Poly1305 alone is not
+// key-committing), and a wrong key or a modified header is refused before
+// any body byte is read.
 // The body key is HKDF-SHA256 of the data key salted with SHA-256 of the
 // whole header, so the body is also bound to every header byte: a body
 // cannot be moved under another header, even one wrapping the same key.
