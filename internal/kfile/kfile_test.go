@@ -220,13 +220,37 @@ func TestIOContracts(t *testing.T) {
 	if err := iotest.TestReader(br, pt); err != nil {
 		t.Error(err)
 	}
-	ra, err := kfile.NewReaderAt(bytes.NewReader(file), int64(len(file)), f.h, f.key)
+	// Data returned together with io.EOF.
+	r = bytes.NewReader(file)
+	if _, err := kfile.ReadHeader(r); err != nil {
+		t.Fatal(err)
+	}
+	br, err = kfile.NewReader(iotest.DataErrReader(r), h, f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(br); err != nil || !bytes.Equal(got, pt) {
+		t.Errorf("DataErrReader: %v", err)
+	}
+	// A ReaderAt that reports io.EOF with the last full read, as the
+	// io.ReaderAt contract allows.
+	ra, err := kfile.NewReaderAt(eofReaderAt{bytes.NewReader(file)}, int64(len(file)), f.h, f.key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := iotest.TestReader(io.NewSectionReader(ra, 0, ra.Size()), pt); err != nil {
 		t.Error(err)
 	}
+}
+
+type eofReaderAt struct{ r *bytes.Reader }
+
+func (e eofReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := e.r.ReadAt(p, off)
+	if err == nil && off+int64(n) == e.r.Size() {
+		err = io.EOF
+	}
+	return n, err
 }
 
 func TestReadHeaderReadsExactlyTheHeader(t *testing.T) {
