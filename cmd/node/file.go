@@ -36,11 +36,7 @@ func cmdEncrypt(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return withHint(err, "paths look like /docs/report.txt")
 	}
-	home, err := u.dir()
-	if err != nil {
-		return err
-	}
-	keys, err := loadKeyring(e, home)
+	_, keys, err := u.keyring(e)
 	if err != nil {
 		return err
 	}
@@ -94,11 +90,7 @@ func cmdDecrypt(ctx context.Context, e *env, args []string) error {
 		}
 		return err
 	}
-	home, err := u.dir()
-	if err != nil {
-		return err
-	}
-	keys, err := loadKeyring(e, home)
+	_, keys, err := u.keyring(e)
 	if err != nil {
 		return err
 	}

@@ -71,11 +71,7 @@ func cmdIdentity(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	home, err := u.dir()
-	if err != nil {
-		return err
-	}
-	keys, err := loadKeyring(e, home)
+	home, keys, err := u.keyring(e)
 	if err != nil {
 		return err
 	}

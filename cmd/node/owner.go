@@ -115,13 +115,9 @@ func cmdGrant(ctx context.Context, e *env, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	recipient, err := policy.ParseIdentity(*to)
+	recipient, prefix, err := parseTarget(*to, *path)
 	if err != nil {
-		return withHint(err, "the recipient prints their identity with `kadre identity`")
-	}
-	prefix, err := policy.NormalizePath(*path)
-	if err != nil {
-		return withHint(err, "paths look like /docs or /home/ubuntu")
+		return err
 	}
 	if *m < 1 || *n < *m || *n > policy.MaxShares {
 		return withHint(fmt.Errorf("invalid threshold %d of %d", *m, *n), "need 1 ≤ m ≤ n ≤ %d", policy.MaxShares)
@@ -205,11 +201,7 @@ func cmdRevoke(ctx context.Context, e *env, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	recipient, err := policy.ParseIdentity(*to)
-	if err != nil {
-		return withHint(err, "use the identity the grant was made to (see `kadre grants`)")
-	}
-	prefix, err := policy.NormalizePath(*path)
+	recipient, prefix, err := parseTarget(*to, *path)
 	if err != nil {
 		return err
 	}
@@ -318,6 +310,19 @@ func cmdRevoke(ctx context.Context, e *env, args []string) error {
 			"run `kadre revoke` again when the unreachable holders are back")
 	}
 	return nil
+}
+
+// parseTarget parses the -to and -path of grant and revoke.
+func parseTarget(to, path string) (policy.Identity, policy.Path, error) {
+	recipient, err := policy.ParseIdentity(to)
+	if err != nil {
+		return policy.Identity{}, policy.Path{}, withHint(err, "the recipient prints their identity with `kadre identity`; `kadre grants` lists the ones you granted to")
+	}
+	prefix, err := policy.NormalizePath(path)
+	if err != nil {
+		return policy.Identity{}, policy.Path{}, withHint(err, "paths look like /docs or /home/ubuntu")
+	}
+	return recipient, prefix, nil
 }
 
 func withP2P(addrs []string, id string) []string {

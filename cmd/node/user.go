@@ -179,6 +179,16 @@ func loadKeyring(e *env, home string) (*rekey.Keyring, error) {
 	return rekey.NewKeyring(seed)
 }
 
+// keyring loads the user's identity from the home directory.
+func (u *userFlags) keyring(e *env) (string, *rekey.Keyring, error) {
+	home, err := u.dir()
+	if err != nil {
+		return "", nil, err
+	}
+	keys, err := loadKeyring(e, home)
+	return home, keys, err
+}
+
 // bootstrapAddrs are the -bootstrap flag or KADRE_BOOTSTRAP, else
 // client.json's "bootstrap".
 func (u *userFlags) bootstrapAddrs(home string) ([]string, error) {
@@ -205,11 +215,7 @@ type session struct {
 
 // connect loads the identity and joins the network as a light client.
 func (u *userFlags) connect(ctx context.Context, e *env) (*session, error) {
-	home, err := u.dir()
-	if err != nil {
-		return nil, err
-	}
-	keys, err := loadKeyring(e, home)
+	home, keys, err := u.keyring(e)
 	if err != nil {
 		return nil, err
 	}
