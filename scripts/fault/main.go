@@ -245,9 +245,13 @@ func run(ctx context.Context, o options) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		defer h.Close()
 		rs[i] = &recip{keys: k, id: policy.IdentityOf(k), host: h}
 	}
+	defer func() {
+		for _, r := range rs {
+			r.host.Close()
+		}
+	}()
 
 	ch := &chaos{o: o, c: c, rng: rand.New(rand.NewPCG(o.seed, 1)), down: map[int]bool{}}
 	stopChaos := make(chan struct{})
@@ -341,7 +345,16 @@ func run(ctx context.Context, o options) (bool, error) {
 		m, firstOK, decryptable, pct(firstOK, decryptable), finalOK, decryptable, o.retries, pct(finalOK, decryptable))
 	printCounts("first-attempt failures (error | per-node outcomes)", failReasons)
 
-	// Verification 1: every acknowledged fragment, asked of its holder.
+	// Verification 1: every acknowledged fragment, asked of its holder by
+	// a fresh client host of its recipient: the workload's hosts carry
+	// libp2p dial backoffs from the faults (see the placement errors),
+	// which say nothing about the fragments.
+	for _, r := range rs {
+		r.host.Close()
+		if r.host, err = e2e.NewClient(ctx, r.keys.Identity(), boot); err != nil {
+			return false, fmt.Errorf("fresh recipient host: %w", err)
+		}
+	}
 	kfragID := func(g *policy.Grant) [32]byte {
 		kf, err := rekey.ParseKeyFrag(g.KFrag)
 		if err != nil {
@@ -465,8 +478,12 @@ func run(ctx context.Context, o options) (bool, error) {
 	printCounts("missing", stWhy)
 
 	lost := max(netLost, stMissing)
-	fmt.Printf("\nRESULT: acknowledged fragments lost: %d (goal 0); decryption with ≤ %d holders down: %.2f %% first attempt, %.2f %% with retries (goal 100 %%)\n",
-		lost, n-m, pct(firstOK, decryptable), pct(finalOK, decryptable))
+	goal := "goal 100 %"
+	if o.maxDown > n-m {
+		goal = fmt.Sprintf("no goal: up to %d > n−m nodes down", o.maxDown)
+	}
+	fmt.Printf("\nRESULT: acknowledged fragments lost: %d (goal 0); decryption with at most %d nodes down at once: %.2f %% first attempt, %.2f %% with retries (%s)\n",
+		lost, o.maxDown, pct(firstOK, decryptable), pct(finalOK, decryptable), goal)
 	return lost == 0 && netUnreachable == 0 && (o.maxDown > n-m || finalOK == decryptable), nil
 }
 
