@@ -61,6 +61,9 @@ func (k keyFile) StorageKey(dir string, create bool) (*[KeySize]byte, error) {
 		return createKeyFile(path)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(filepath.Join(dir, SaltFileName)); serr == nil {
+			return nil, fmt.Errorf("failed to read key file %s: this store was created with a passphrase (%s is present): %w", path, SaltFileName, err)
+		}
 		return nil, fmt.Errorf("failed to read key file %s (the store exists; restore its key file): %w", path, err)
 	}
 	if err != nil {

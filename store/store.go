@@ -188,6 +188,14 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 	if err := s.openDBs(initialized); err != nil {
 		return nil, err
 	}
+	if !initialized {
+		// LMDB fsyncs its files but not the directory entries it
+		// created; without this, a power cut soon after the first writes
+		// could lose data.mdb itself on some file systems.
+		if err := syncDir(dir); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
