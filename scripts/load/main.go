@@ -58,6 +58,7 @@ type options struct {
 	keep        bool
 	rate        float64
 	profile     string
+	rounds      int
 }
 
 func main() {
@@ -74,6 +75,7 @@ func main() {
 	flag.IntVar(&o.nodes, "nodes", 20, "testnet size (testnet)")
 	flag.IntVar(&o.samples, "samples", 200, "grants placed and lookups made (testnet)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data directories and logs")
+	flag.IntVar(&o.rounds, "rounds", 5, "alternate crypto-only and load slices this many times (rpc)")
 	flag.StringVar(&o.profile, "profile", "", "run the node in this process instead and write a CPU profile of the measured window here (rpc)")
 	flag.Float64Var(&o.rate, "rate", 0, "total requests per second to aim at (0: as fast as the clients get answers)")
 	flag.Parse()
@@ -83,7 +85,7 @@ func main() {
 	if o.rssInterval == 0 {
 		o.rssInterval = max(time.Second, o.duration/10)
 	}
-	if o.clients < 1 || o.inflight < 1 || o.duration <= 0 || o.duration > time.Hour || o.samples < 1 || o.samples > 100_000 || o.nodes < 5 || o.nodes > 100 {
+	if o.clients < 1 || o.inflight < 1 || o.duration <= 0 || o.duration > time.Hour || o.samples < 1 || o.samples > 100_000 || o.nodes < 5 || o.nodes > 100 || o.rounds < 1 || o.rounds > 1000 {
 		fmt.Fprintln(os.Stderr, "load: flags out of range (clients, inflight ≥ 1; duration ≤ 1h; 5 ≤ nodes ≤ 100; 1 ≤ samples ≤ 100000)")
 		os.Exit(2)
 	}
@@ -128,10 +130,10 @@ func run(ctx context.Context, o options) error {
 	return fmt.Errorf("unknown -mode %q", o.mode)
 }
 
-// cryptoOnly runs fn on GOMAXPROCS goroutines for d and returns ops/s and
-// the CPU time per op (this process's user+system time, so that it does
-// not depend on what else the machine runs).
-func cryptoOnly(d time.Duration, fn func() error) (float64, time.Duration, error) {
+// cryptoOnly runs fn on GOMAXPROCS goroutines for d and returns the ops
+// done, the CPU time they took (this process's user+system time) and the
+// wall time.
+func cryptoOnly(d time.Duration, fn func() error) (int64, time.Duration, time.Duration, error) {
 	cpu0 := e2e.SelfCPUTime()
 	var ops atomic.Int64
 	var firstErr atomic.Value
@@ -156,10 +158,9 @@ func cryptoOnly(d time.Duration, fn func() error) (float64, time.Duration, error
 	}
 	wg.Wait()
 	if e, ok := firstErr.Load().(error); ok {
-		return 0, 0, e
+		return 0, 0, 0, e
 	}
-	n := max(ops.Load(), 1)
-	return float64(n) / time.Since(start).Seconds(), (e2e.SelfCPUTime() - cpu0) / time.Duration(n), nil
+	return ops.Load(), e2e.SelfCPUTime() - cpu0, time.Since(start), nil
 }
 
 type recipient struct {
@@ -222,7 +223,8 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 	}
 	fmt.Printf("setup: %d recipients with a 1-of-1 grant of /docs on the node; requests carry 4 levels, the node serves level %d; one cfrag verified and decrypted\n", len(rs), cf.Level)
 
-	// Crypto-only ceiling, same process, same cores, node idle.
+	// Crypto-only ceiling, same process, same cores, node idle: three
+	// variants, measured in slices between the load's slices.
 	vkf, err := policy.VerifyGrantKFrag(rs[0].grant)
 	if err != nil {
 		return err
@@ -263,23 +265,15 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 			return nil
 		}},
 	}
-	ceilings := make([]float64, len(variants))
-	cpuPerOp := make([]time.Duration, len(variants))
-	for i, v := range variants {
-		if ceilings[i], cpuPerOp[i], err = cryptoOnly(o.cryptoDur, v.fn); err != nil {
-			return fmt.Errorf("%s: %w", v.name, err)
-		}
-		fmt.Printf("crypto-only %-88s %7.0f ops/s, %4.0f µs CPU/op (%d workers, %s)\n", v.name, ceilings[i],
-			float64(cpuPerOp[i])/float64(time.Microsecond), runtime.GOMAXPROCS(0), o.cryptoDur)
-	}
-
-	// The load.
+	// The load: crypto-only slices of every variant and load slices
+	// alternate (-rounds), so that whatever else the machine runs weighs on
+	// both alike. The clients pause during the crypto-only slices.
 	reqs := make([]*proto.Envelope, len(rs))
 	for i, r := range rs {
 		reqs[i] = e2e.ReencryptRequest(ownerK, r.file.Levels)
 	}
-	var measuring atomic.Bool
-	stopAt := time.Now().Add(o.warmup + o.duration)
+	var measuring, paused, stopping atomic.Bool
+	paused.Store(true)
 	type result struct {
 		lat      e2e.Lat
 		outcomes map[string]int
@@ -301,8 +295,13 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 			}
 			next := time.Now()
 			for n := 0; n < 1<<30; n++ {
-				if time.Now().After(stopAt) || ctx.Err() != nil {
+				if stopping.Load() || ctx.Err() != nil {
 					return
+				}
+				if paused.Load() {
+					time.Sleep(2 * time.Millisecond)
+					next = time.Now()
+					continue
 				}
 				if every > 0 {
 					next = next.Add(every)
@@ -312,6 +311,7 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 						next = time.Now() // fell behind: do not burst to catch up
 					}
 				}
+				measured := measuring.Load()
 				start := time.Now()
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				resp, err := e2e.Call(cctx, r.host, node.ID, req)
@@ -321,7 +321,7 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 				if out == "ok" && resp.GetReencryptResponse() == nil {
 					out = "unexpected answer"
 				}
-				if !measuring.Load() {
+				if !measured {
 					continue
 				}
 				res.outcomes[out]++
@@ -343,6 +343,7 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 	}
 	var samples []sample
 	samplerDone := make(chan struct{})
+	paused.Store(false)
 	time.Sleep(o.warmup)
 	if o.profile != "" {
 		f, err := os.Create(o.profile)
@@ -354,10 +355,7 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 			return err
 		}
 	}
-	measuring.Store(true)
 	mStart := time.Now()
-	nodeCPU0, _ := e2e.CPUTime(node.PID())
-	selfCPU0 := e2e.SelfCPUTime()
 	go func() {
 		defer close(samplerDone)
 		t := time.NewTicker(o.rssInterval)
@@ -378,7 +376,7 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 			take()
 			select {
 			case <-t.C:
-				if time.Now().After(stopAt) {
+				if stopping.Load() {
 					return
 				}
 			case <-ctx.Done():
@@ -386,14 +384,49 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 			}
 		}
 	}()
+	var wall, nodeCPU, selfCPU time.Duration
+	ops := make([]int64, len(variants))
+	cryptoCPU := make([]time.Duration, len(variants))
+	cryptoWall := make([]time.Duration, len(variants))
+	for round := 0; round < o.rounds && ctx.Err() == nil; round++ {
+		paused.Store(true)
+		time.Sleep(20 * time.Millisecond) // requests in flight finish
+		for i, v := range variants {
+			n, cpu, el, err := cryptoOnly(o.cryptoDur/time.Duration(o.rounds), v.fn)
+			if err != nil {
+				stopping.Store(true)
+				return fmt.Errorf("%s: %w", v.name, err)
+			}
+			ops[i] += n
+			cryptoCPU[i] += cpu
+			cryptoWall[i] += el
+		}
+		n0, _ := e2e.CPUTime(node.PID())
+		s0 := e2e.SelfCPUTime()
+		t0 := time.Now()
+		measuring.Store(true)
+		paused.Store(false)
+		time.Sleep(o.duration / time.Duration(o.rounds))
+		measuring.Store(false)
+		wall += time.Since(t0)
+		n1, _ := e2e.CPUTime(node.PID())
+		nodeCPU += n1 - n0
+		selfCPU += e2e.SelfCPUTime() - s0
+	}
+	stopping.Store(true)
 	wg.Wait()
-	wall := time.Since(mStart)
 	if o.profile != "" {
 		pprof.StopCPUProfile()
 	}
-	nodeCPU1, _ := e2e.CPUTime(node.PID())
-	selfCPU1 := e2e.SelfCPUTime()
 	<-samplerDone
+	ceilings := make([]float64, len(variants))
+	cpuPerOp := make([]time.Duration, len(variants))
+	for i, v := range variants {
+		ceilings[i] = float64(ops[i]) / cryptoWall[i].Seconds()
+		cpuPerOp[i] = cryptoCPU[i] / time.Duration(max(ops[i], 1))
+		fmt.Printf("crypto-only %-88s %7.0f ops/s, %4.0f µs CPU/op (%d workers, %s in %d slices)\n", v.name, ceilings[i],
+			float64(cpuPerOp[i])/float64(time.Microsecond), runtime.GOMAXPROCS(0), cryptoWall[i].Round(time.Millisecond), o.rounds)
+	}
 
 	var all e2e.Lat
 	outcomes := map[string]int{}
@@ -414,13 +447,13 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 		}
 	}
 	rps := float64(len(all)) / wall.Seconds()
-	nodeCores := (nodeCPU1 - nodeCPU0).Seconds() / wall.Seconds()
-	selfCores := (selfCPU1 - selfCPU0).Seconds() / wall.Seconds()
+	nodeCores := nodeCPU.Seconds() / wall.Seconds()
+	selfCores := selfCPU.Seconds() / wall.Seconds()
 	pace := "closed loop"
 	if o.rate > 0 {
 		pace = fmt.Sprintf("paced at %g req/s", o.rate)
 	}
-	fmt.Printf("\nre-encrypt RPC load: %d clients × %d in flight (%s), %s measured after %s warm-up\n", len(rs), o.inflight, pace, wall.Round(time.Millisecond), o.warmup)
+	fmt.Printf("\nre-encrypt RPC load: %d clients × %d in flight (%s), %s measured in %d slices after %s warm-up\n", len(rs), o.inflight, pace, wall.Round(time.Millisecond), o.rounds, o.warmup)
 	fmt.Printf("  throughput     %8.0f req/s  (%d ok, %d errors: %s)\n", rps, len(all), errs, e2e.Summarize(outcomes))
 	if errSample != "" {
 		fmt.Printf("  an error: %s\n", errSample)
