@@ -691,6 +691,10 @@ func FuzzSetBytes(f *testing.F) {
 	f.Add(gc[:])
 	f.Add(append([]byte{4}, make([]byte, 64)...))
 	f.Add([]byte{2})
+	gu := append([]byte{4}, gc[1:]...)
+	var yb [32]byte
+	feBytes(&yb, &genY)
+	f.Add(append(gu, yb[:]...))
 	f.Add(append([]byte{3}, bigP.FillBytes(make([]byte, 32))...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p Point
@@ -699,7 +703,7 @@ func FuzzSetBytes(f *testing.F) {
 			if r != nil || !errors.Is(err, ErrInvalidPoint) {
 				t.Fatal("bad error result")
 			}
-			if len(b) == 33 && (b[0] == 2 || b[0] == 3) {
+			if (len(b) == 33 && (b[0] == 2 || b[0] == 3)) || (len(b) == 65 && b[0] == 4) {
 				if _, err2 := secp256k1.ParsePubKey(b); err2 == nil {
 					t.Fatal("refused a point decred accepts")
 				}
