@@ -16,7 +16,7 @@ import (
 	"github.com/bmatsuo/lmdb-go/lmdb"
 )
 
-// SchemaVersion is the on-disk schema this package writes (SPEC-store.md,
+// SchemaVersion is the on-disk schema this package writes (SPEC.md section 6,
 // "Schema versions and migration").
 const SchemaVersion = 1
 
