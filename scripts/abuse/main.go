@@ -90,6 +90,8 @@ func run(ctx context.Context, target, bin string, o e2e.AbuseOptions) (int, erro
 		ai = node.AddrInfo()
 		fmt.Printf("node %s (pid %d, default settings: -peer-rate 200)\n", ai.ID, node.PID())
 	}
+	la, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("date %s, loadavg %s", time.Now().UTC().Format(time.RFC3339), la)
 	start := time.Now()
 	res, fr, err := e2e.RunAbuse(ctx, ai, o)
 	if err != nil {
