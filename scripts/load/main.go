@@ -21,12 +21,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,21 +46,24 @@ import (
 )
 
 type options struct {
-	mode        string
-	bin         string
-	clients     int
-	inflight    int
-	duration    time.Duration
-	cryptoDur   time.Duration
-	warmup      time.Duration
-	peerRate    float64
-	rssInterval time.Duration
-	nodes       int
-	samples     int
-	keep        bool
-	rate        float64
-	profile     string
-	rounds      int
+	mode          string
+	bin           string
+	clients       int
+	inflight      int
+	duration      time.Duration
+	cryptoDur     time.Duration
+	warmup        time.Duration
+	peerRate      float64
+	rssInterval   time.Duration
+	nodes         int
+	samples       int
+	keep          bool
+	rate          float64
+	profile       string
+	rounds        int
+	target        string
+	targetPID     int
+	targetMetrics string
 }
 
 func main() {
@@ -75,6 +80,9 @@ func main() {
 	flag.IntVar(&o.nodes, "nodes", 20, "testnet size (testnet)")
 	flag.IntVar(&o.samples, "samples", 200, "grants placed and lookups made (testnet)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data directories and logs")
+	flag.StringVar(&o.target, "target", "", "multiaddr (with /p2p/) of a running node to load instead of starting one (rpc)")
+	flag.IntVar(&o.targetPID, "target-pid", 0, "process id of -target, for its CPU and RSS")
+	flag.StringVar(&o.targetMetrics, "target-metrics", "", "host:port of -target's metrics endpoint, for its heap and goroutines")
 	flag.IntVar(&o.rounds, "rounds", 5, "alternate crypto-only and load slices this many times (rpc)")
 	flag.StringVar(&o.profile, "profile", "", "run the node in this process instead and write a CPU profile of the measured window here (rpc)")
 	flag.Float64Var(&o.rate, "rate", 0, "total requests per second to aim at (0: as fast as the clients get answers)")
@@ -487,31 +495,58 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 	return nil
 }
 
-// target is the node under load: a `kadre run` process, or (-profile) a
-// node in this process.
+// target is the node under load: a `kadre run` process this program
+// started, a node in this process (-profile), or a running node (-target).
 type target struct {
-	ID   peer.ID
-	proc *e2e.Node
-	ai   peer.AddrInfo
-	stop func()
+	ID      peer.ID
+	proc    *e2e.Node
+	ai      peer.AddrInfo
+	pid     int       // 0: unknown (a -target without -target-pid)
+	metrics *e2e.Node // for /metrics; nil: none
+	stop    func()
 }
 
 func (t *target) AddrInfo() peer.AddrInfo { return t.ai }
 func (t *target) PID() int {
-	if t.proc == nil {
-		return os.Getpid()
+	if t.proc != nil {
+		return t.proc.PID()
 	}
-	return t.proc.PID()
+	return t.pid
 }
-func (t *target) Alive() bool { return t.proc == nil || t.proc.Alive() }
-func (t *target) Metric(ctx context.Context, name string) (float64, error) {
-	if t.proc == nil {
-		return 0, errors.New("in-process node")
+func (t *target) Alive() bool {
+	if t.proc != nil {
+		return t.proc.Alive()
 	}
-	return t.proc.Metric(ctx, name)
+	if t.pid != 0 {
+		return syscall.Kill(t.pid, 0) == nil
+	}
+	return true
+}
+func (t *target) Metric(ctx context.Context, name string) (float64, error) {
+	if t.metrics == nil {
+		return 0, errors.New("no metrics endpoint")
+	}
+	return t.metrics.Metric(ctx, name)
 }
 
 func startTarget(ctx context.Context, o options, dir string) (*target, error) {
+	if o.target != "" {
+		ais, err := dht.ParseAddrs([]string{o.target})
+		if err != nil {
+			return nil, err
+		}
+		t := &target{ID: ais[0].ID, ai: ais[0], pid: o.targetPID, stop: func() {}}
+		if o.targetMetrics != "" {
+			_, port, err := net.SplitHostPort(o.targetMetrics)
+			if err != nil {
+				return nil, fmt.Errorf("-target-metrics: %w", err)
+			}
+			p, _ := strconv.Atoi(port)
+			t.metrics = &e2e.Node{MetricsPort: p}
+		}
+		fmt.Printf("node %s (given; pid %d; its -peer-rate limits each client, kadre's default is 200/s)\n", t.ID, t.pid)
+		return t, nil
+	}
 	if o.profile != "" {
 		id := rekey.GenerateSecretKey()
 		h, err := dht.New(ctx, dht.Config{Identity: id, Server: true})
@@ -530,7 +565,7 @@ func startTarget(ctx context.Context, o options, dir string) (*target, error) {
 			return nil, err
 		}
 		fmt.Printf("node in this process (-profile), -peer-rate %g; the RSS and CPU figures below are this whole process's\n", o.peerRate)
-		return &target{ID: h.ID(), ai: peer.AddrInfo{ID: h.ID(), Addrs: h.Libp2p().Addrs()},
+		return &target{ID: h.ID(), ai: peer.AddrInfo{ID: h.ID(), Addrs: h.Libp2p().Addrs()}, pid: os.Getpid(),
 			stop: func() { svc.Close(); h.Close(); st.Close() }}, nil
 	}
 	port, err := e2e.FreePort()
@@ -547,7 +582,7 @@ func startTarget(ctx context.Context, o options, dir string) (*target, error) {
 		return nil, err
 	}
 	fmt.Printf("node pid %d, -peer-rate %g (burst %g)\n", n.PID(), o.peerRate, 2*o.peerRate)
-	return &target{ID: n.ID, proc: n, ai: n.AddrInfo(), stop: func() { n.Stop() }}, nil
+	return &target{ID: n.ID, proc: n, metrics: n, ai: n.AddrInfo(), stop: func() { n.Stop() }}, nil
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
