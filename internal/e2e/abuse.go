@@ -33,6 +33,10 @@ type AbuseOptions struct {
 	// FloodIdleStreams is how many streams the flooding peer opens and
 	// leaves silent during the flood. Default 48.
 	FloodIdleStreams int
+	// SybilPeers, if > 0, adds a case: that many fresh identities each hold
+	// dht.MaxStreamsPerPeer silent streams while bob asks for
+	// re-encryptions. Default 0 (off).
+	SybilPeers int
 	// FloodP99Max is the largest honest p99 during the flood that passes.
 	// Default 250 ms.
 	FloodP99Max time.Duration
@@ -610,7 +614,67 @@ func (a *abuser) flood(ctx context.Context, flF *File) *FloodReport {
 	a.row(ctx, fmt.Sprintf("%d silent streams from one peer (limit %d)", a.o.FloodIdleStreams, dht.MaxStreamsPerPeer),
 		fmt.Sprintf("≤%d held, rest reset(0x1002)", dht.MaxStreamsPerPeer), summarize(fr.IdleStreams),
 		fmt.Sprintf("honest %s while held, honest errors %d %s", held.Summary(), herr, summarize(herrs)), pass)
+	if a.o.SybilPeers > 0 {
+		a.sybils(ctx, measure)
+	}
 	return fr
+}
+
+// sybils: many fresh identities, each within its own per-peer stream
+// limit, hold silent streams together; bob must still be served.
+func (a *abuser) sybils(ctx context.Context, measure func(time.Time, map[string]int) Lat) {
+	var hosts []host.Host
+	defer func() {
+		for _, h := range hosts {
+			h.Close()
+		}
+	}()
+	outcomes := map[string]int{}
+	var streams []network.Stream
+	for range a.o.SybilPeers {
+		h, err := NewRawHost(ctx, rekey.GenerateSecretKey(), peer.AddrInfo{ID: a.target, Addrs: a.hosts["bob"].Libp2p().Peerstore().Addrs(a.target)})
+		if err != nil {
+			outcomes["host failed"]++
+			continue
+		}
+		hosts = append(hosts, h)
+		for range dht.MaxStreamsPerPeer {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			s, err := h.NewStream(cctx, a.target, dht.RPCProtocol)
+			cancel()
+			if err == nil {
+				_, err = s.Write([]byte{0x80})
+			}
+			if err != nil {
+				outcomes["open failed"]++
+				continue
+			}
+			streams = append(streams, s)
+		}
+	}
+	herrs := map[string]int{}
+	held := measure(time.Now().Add(a.o.FloodDuration/2), herrs)
+	for _, s := range streams {
+		s.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+		_, err := s.Read(make([]byte, 1))
+		var se *network.StreamError
+		switch {
+		case errors.As(err, &se):
+			outcomes[fmt.Sprintf("reset(0x%x)", uint32(se.ErrorCode))]++
+		case isTimeout(err):
+			outcomes["held"]++
+		default:
+			outcomes["other"]++
+		}
+		s.Reset()
+	}
+	herr := 0
+	for _, v := range herrs {
+		herr += v
+	}
+	a.row(ctx, fmt.Sprintf("%d peers × %d silent streams", a.o.SybilPeers, dht.MaxStreamsPerPeer),
+		"honest client still served", summarize(outcomes),
+		fmt.Sprintf("honest %s while held, honest errors %d %s", held.Summary(), herr, summarize(herrs)), herr == 0 && len(held) > 0)
 }
 
 // summarize prints a count map in a stable order.

@@ -35,6 +35,7 @@ func main() {
 	workers := flag.Int("flood-workers", 128, "concurrent request loops of the flooding peer")
 	idle := flag.Int("idle-streams", 48, "silent streams the flooding peer holds open")
 	p99max := flag.Duration("flood-p99-max", 250*time.Millisecond, "largest honest p99 during the flood that passes")
+	sybils := flag.Int("sybils", 40, "peers that each hold the per-peer maximum of silent streams at once (0: skip the case)")
 	verbose := flag.Bool("v", false, "print progress")
 	flag.Parse()
 
@@ -43,7 +44,7 @@ func main() {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	code, err := run(ctx, *target, *bin, e2e.AbuseOptions{FloodDuration: *flood, FloodWorkers: *workers,
-		FloodIdleStreams: *idle, FloodP99Max: *p99max, Logf: logf(*verbose)})
+		FloodIdleStreams: *idle, FloodP99Max: *p99max, SybilPeers: *sybils, Logf: logf(*verbose)})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "abuse:", err)
 		os.Exit(2)
