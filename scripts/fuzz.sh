@@ -64,11 +64,15 @@ for t in "${TARGETS[@]}"; do
   findings=0
   result=ok
   if [ $rc -ne 0 ]; then
-    status=1
     if [ -n "$crasher" ]; then
-      findings=1; result="FAIL: $pkg/$crasher"
+      status=1; findings=1; result="FAIL: $pkg/$crasher"
+    elif grep -q '^    context deadline exceeded$' "$log"; then
+      # Go's fuzzing coordinator can fail with this when -fuzztime ends
+      # while a worker is busy (golang/go#75804, fixed in go1.27): no
+      # failing input was written, so it is not a finding.
+      result="ok, but go reported 'context deadline exceeded' at the end (golang/go#75804, no failing input)"
     else
-      result="ERROR (see $log)"
+      status=1; result="ERROR (see $log)"
     fi
   elif [ -z "$execs" ]; then
     status=1; result="ERROR: no fuzz progress line (see $log)"
