@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -95,7 +96,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	limits.AddProtocolLimit(RPCProtocol,
-		rcmgr.BaseLimit{StreamsInbound: 1024, StreamsOutbound: 1024, Streams: 2048, Memory: 256 << 20},
+		rcmgr.BaseLimit{StreamsInbound: 4096, StreamsOutbound: 1024, Streams: 5120, Memory: 256 << 20},
 		rcmgr.BaseLimitIncrease{})
 	limits.AddProtocolPeerLimit(RPCProtocol,
 		rcmgr.BaseLimit{StreamsInbound: MaxStreamsPerPeer, StreamsOutbound: 64, Streams: MaxStreamsPerPeer + 64, Memory: 64 << 20},
@@ -247,6 +248,7 @@ func (h *Host) ClosestPeers(ctx context.Context, key []byte, k int) ([]peer.ID, 
 		ps = append(ps, h.h.ID())
 	}
 	ps = kb.SortClosestPeers(ps, kb.ConvertKey(string(key)))
+	h.reconnect(ctx, ps)
 	out := make([]peer.ID, 0, k)
 	seen := map[peer.ID]bool{}
 	for _, p := range ps {
@@ -263,6 +265,27 @@ func (h *Host) ClosestPeers(ctx context.Context, key []byte, k int) ([]peer.ID, 
 		}
 	}
 	return out, nil
+}
+
+// reconnect dials, in parallel and for at most a second, the peers of ps
+// this host is not connected to, bypassing the swarm's dial backoff: a
+// lookup's own dials fail at once for a node that restarted after a failed
+// dial, which would otherwise be left out for minutes.
+func (h *Host) reconnect(ctx context.Context, ps []peer.ID) {
+	cctx, cancel := context.WithTimeout(network.WithForceDirectDial(ctx, "kadre reconnect"), time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		if p == h.h.ID() || h.h.Network().Connectedness(p) == network.Connected {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.h.Connect(cctx, peer.AddrInfo{ID: p})
+		}()
+	}
+	wg.Wait()
 }
 
 // SortByDistance sorts peers by XOR distance to key, nearest first.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
 	"github.com/kadre/kadre/proto"
 )
@@ -31,7 +33,19 @@ func (h *Host) call(ctx context.Context, p peer.ID, req *proto.Envelope) (*proto
 	if err := proto.ValidateRequest(req); err != nil {
 		return nil, fmt.Errorf("dht: refusing to send an invalid request: %w", err)
 	}
-	s, err := h.h.NewStream(ctx, p, RPCProtocol)
+	// A node that restarted is in the swarm's dial backoff for up to
+	// minutes after a failed dial; every call has a deadline of its own,
+	// so dial it anyway.
+	dctx := network.WithForceDirectDial(ctx, "kadre rpc")
+	s, err := h.h.NewStream(dctx, p, RPCProtocol)
+	if errors.Is(err, swarm.ErrNoAddresses) {
+		// The peerstore forgot the peer's addresses (they expire after a
+		// disconnection): ask the DHT, then try once more.
+		if ai, ferr := h.kad.FindPeer(ctx, p); ferr == nil && len(ai.Addrs) > 0 {
+			h.h.Peerstore().AddAddrs(p, ai.Addrs, peerstore.TempAddrTTL)
+			s, err = h.h.NewStream(dctx, p, RPCProtocol)
+		}
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			// A dead peer: drop it now rather than at the next refresh.

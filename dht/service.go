@@ -31,6 +31,10 @@ type ServiceConfig struct {
 	MaxGrantDuration time.Duration
 	// Capacity is how many grants the node keeps at most. Default 1,000,000.
 	Capacity uint64
+	// RequestReadTimeout bounds the arrival of a request (at most 16 KiB)
+	// after its stream opened, so that silent streams are cut off quickly.
+	// Default 2 s.
+	RequestReadTimeout time.Duration
 	// RequestTimeout bounds reading a request, handling it and writing the
 	// answer. Default 10 s.
 	RequestTimeout time.Duration
@@ -83,6 +87,9 @@ func NewService(h *Host, cfg ServiceConfig) (*Service, error) {
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.RequestReadTimeout == 0 {
+		cfg.RequestReadTimeout = min(2*time.Second, cfg.RequestTimeout)
 	}
 	if cfg.PeerRate == 0 {
 		cfg.PeerRate = 200
@@ -162,7 +169,7 @@ func (s *Service) handle(st network.Stream) {
 		return
 	}
 	defer s.wg.Done()
-	st.SetDeadline(start.Add(s.cfg.RequestTimeout))
+	st.SetDeadline(start.Add(s.cfg.RequestReadTimeout))
 	ctx, cancel := context.WithDeadline(context.Background(), start.Add(s.cfg.RequestTimeout))
 	defer cancel()
 
@@ -170,6 +177,7 @@ func (s *Service) handle(st network.Stream) {
 	kind := "unknown"
 	var resp *proto.Envelope
 	req, err := proto.ReadRequest(bufio.NewReaderSize(st, 4096))
+	st.SetDeadline(start.Add(s.cfg.RequestTimeout))
 	switch {
 	case errors.Is(err, io.EOF) && req == nil:
 		st.Reset()
@@ -343,7 +351,7 @@ func (s *Service) storeGrant(b []byte, kind policy.ReceiptKind) (*policy.Receipt
 			return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 		}
 	}
-	s.kfrags.put(rec.ID, vkf)
+	s.kfrags.put(rec.ID, g, vkf)
 	s.announce(Locator(g.Owner, g.Recipient.IdentityKey))
 	rc := &policy.Receipt{Kind: kind, Node: s.nodeKey, Owner: g.Owner, PathHash: g.PathHash,
 		Sequence: g.Sequence, Subject: g.ID(), IssuedAt: uint64(now.Unix())}
@@ -391,19 +399,20 @@ func (s *Service) reencrypt(remote crypto.PubKey, r *proto.ReencryptRequest) (*p
 			return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 		}
 	}
-	g, err := policy.ParseGrant(m.Grant.Record)
-	if err != nil {
-		return nil, fmt.Errorf("%w: stored grant: %w", proto.ErrInternal, err)
-	}
-	if err := policy.CheckServable(g, owner, hashes[m.Level], raw, now); err != nil {
-		return nil, fmt.Errorf("%w: stored grant does not serve this request: %w", proto.ErrInternal, err)
-	}
-	vkf := s.kfrags.get(m.Grant.ID)
-	if vkf == nil {
+	// A grant ID names one immutable record, so its parse and its verified
+	// kfrag are cached together.
+	g, vkf := s.kfrags.get(m.Grant.ID)
+	if g == nil {
+		if g, err = policy.ParseGrant(m.Grant.Record); err != nil {
+			return nil, fmt.Errorf("%w: stored grant: %w", proto.ErrInternal, err)
+		}
 		if vkf, err = policy.VerifyGrantKFrag(g); err != nil {
 			return nil, fmt.Errorf("%w: stored kfrag: %w", proto.ErrInternal, err)
 		}
-		s.kfrags.put(m.Grant.ID, vkf)
+		s.kfrags.put(m.Grant.ID, g, vkf)
+	}
+	if err := policy.CheckServable(g, owner, hashes[m.Level], raw, now); err != nil {
+		return nil, fmt.Errorf("%w: stored grant does not serve this request: %w", proto.ErrInternal, err)
 	}
 	capsule, err := rekey.ParseCapsule(levels[m.Level].GetCapsule())
 	if err != nil {
@@ -562,26 +571,33 @@ func (l *peerLimiter) allow(p peer.ID, now time.Time) bool {
 	return true
 }
 
-// kfragCache keeps verified kfrags by grant ID, so that a node verifies a
-// stored kfrag once rather than on every request. Grant IDs commit to the
-// kfrag (through its hash in the signed body), so an ID names one kfrag.
+// kfragCache keeps parsed grants and their verified kfrags by grant ID, so
+// that a node parses and verifies a stored grant once rather than on every
+// request. Grant IDs commit to the kfrag (through its hash in the signed
+// body), so an ID names one grant and one kfrag.
 type kfragCache struct {
 	mu  sync.Mutex
 	max int
-	m   map[policy.RecordID]*rekey.VerifiedKeyFrag
+	m   map[policy.RecordID]cachedGrant
+}
+
+type cachedGrant struct {
+	grant *policy.Grant
+	kfrag *rekey.VerifiedKeyFrag
 }
 
 func newKFragCache(max int) *kfragCache {
-	return &kfragCache{max: max, m: map[policy.RecordID]*rekey.VerifiedKeyFrag{}}
+	return &kfragCache{max: max, m: map[policy.RecordID]cachedGrant{}}
 }
 
-func (c *kfragCache) get(id [32]byte) *rekey.VerifiedKeyFrag {
+func (c *kfragCache) get(id [32]byte) (*policy.Grant, *rekey.VerifiedKeyFrag) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m[id]
+	e := c.m[id]
+	return e.grant, e.kfrag
 }
 
-func (c *kfragCache) put(id [32]byte, v *rekey.VerifiedKeyFrag) {
+func (c *kfragCache) put(id [32]byte, g *policy.Grant, v *rekey.VerifiedKeyFrag) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {
@@ -590,7 +606,7 @@ func (c *kfragCache) put(id [32]byte, v *rekey.VerifiedKeyFrag) {
 			break
 		}
 	}
-	c.m[id] = v
+	c.m[id] = cachedGrant{grant: g, kfrag: v}
 }
 
 func (c *kfragCache) drop(id [32]byte) {

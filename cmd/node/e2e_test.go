@@ -127,6 +127,11 @@ func startCluster(t *testing.T, size int, extra ...string) *cluster {
 			c.boot = append(c.boot, n.addrs...)
 		}
 	}
+	// The CLI may bootstrap from any node: tests stop some of them.
+	c.boot = nil
+	for _, n := range c.nodes {
+		c.boot = append(c.boot, n.addrs...)
+	}
 	// Every node finds every other one within a few refreshes; the first
 	// CLI call also waits for its own routing table.
 	time.Sleep(500 * time.Millisecond)

@@ -51,7 +51,7 @@ func TestAbuseQuick(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	res, fr, err := RunAbuse(ctx, n.AddrInfo(), AbuseOptions{
-		FloodDuration: 1500 * time.Millisecond, FloodWorkers: 64, FloodIdleStreams: 40,
+		FloodDuration: 1500 * time.Millisecond, FloodWorkers: 64, FloodIdleStreams: 40, SybilPeers: 24,
 		// Generous: the test shares the machine with other packages' tests.
 		FloodP99Max: time.Second,
 	})
