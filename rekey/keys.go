@@ -227,6 +227,71 @@ func (s *Signer) SignWithRand(r io.Reader, msg []byte) (*Signature, error) {
 	return s.signDigest(&digest, extra[:]), nil
 }
 
+// signDigests signs several digests deterministically (RFC 6979), sharing
+// one field inversion for the nonce points' x coordinates and one scalar
+// inversion for the nonces (Montgomery's trick, constant time); the
+// signatures are those signDigest makes one by one.
+func (s *Signer) signDigests(digests [][32]byte) []Signature {
+	n := len(digests)
+	skBytes := s.sk.s.Bytes()
+	ks := make([]curve.Scalar, n)
+	Rs := make([]curve.Point, n)
+	ptrs := make([]*curve.Point, n)
+	for i := range digests {
+		ks[i] = *secp256k1.NonceRFC6979(skBytes[:], digests[i][:], nil, nil, 0)
+		Rs[i].ScalarBaseMult(&ks[i])
+		ptrs[i] = &Rs[i]
+	}
+	defer func() {
+		for i := range ks {
+			ks[i].Zero()
+		}
+	}()
+	enc, err := curve.BatchCompressed(ptrs)
+	if err != nil {
+		// R = identity needs k = 0, which RFC 6979 never returns; sign one
+		// by one, which handles every corner.
+		return s.signEach(digests)
+	}
+	// Invert every nonce at once: prefix products, one inversion, peel.
+	prefix := make([]curve.Scalar, n)
+	var acc, inv curve.Scalar
+	acc.SetInt(1)
+	for i := range ks {
+		prefix[i].Set(&acc)
+		acc.Mul(&ks[i])
+	}
+	curve.InvertScalar(&inv, &acc)
+	sigs := make([]Signature, n)
+	for i := n - 1; i >= 0; i-- {
+		var kinv, z curve.Scalar
+		kinv.Mul2(&inv, &prefix[i])
+		inv.Mul(&ks[i])
+		sig := &sigs[i]
+		sig.r.SetByteSlice(enc[i][1:])
+		z.SetBytes(&digests[i])
+		sig.s.Mul2(&sig.r, &s.sk.s).Add(&z).Mul(&kinv)
+		kinv.Zero()
+		if sig.r.IsZero() || sig.s.IsZero() {
+			return s.signEach(digests)
+		}
+		if sig.s.IsOverHalfOrder() {
+			sig.s.Negate()
+		}
+	}
+	acc.Zero()
+	inv.Zero()
+	return sigs
+}
+
+func (s *Signer) signEach(digests [][32]byte) []Signature {
+	sigs := make([]Signature, len(digests))
+	for i := range digests {
+		sigs[i] = *s.signDigest(&digests[i], nil)
+	}
+	return sigs
+}
+
 func (s *Signer) signDigest(digest *[32]byte, extra []byte) *Signature {
 	skBytes := s.sk.s.Bytes()
 	var z curve.Scalar

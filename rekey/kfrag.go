@@ -2,6 +2,7 @@ package rekey
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -254,18 +255,25 @@ func GenerateKFragsWithRand(rnd io.Reader, delegatingSK *SecretKey, receivingPK 
 		// probability 2^-256 per kfrag; the reference would panic.
 		return nil, fmt.Errorf("rekey: failed to generate kfrags: %w", err)
 	}
+	var dk, rk *PublicKey
+	if signDelegating {
+		dk = pkA
+	}
+	if signReceiving {
+		rk = receivingPK
+	}
+	// Both signatures of every kfrag, in one batch: receiver then proxy.
+	digests := make([][32]byte, 0, 2*shares)
 	for i, vk := range out {
 		kf := &vk.kf
 		kf.commitment, kf.commitmentB = commitments[i], comB[i]
-		kf.sigReceiver = *signer.Sign(kfragMessage(&kf.id, &kf.commitmentB, &precB, pkA, receivingPK))
-		var dk, rk *PublicKey
-		if signDelegating {
-			dk = pkA
-		}
-		if signReceiving {
-			rk = receivingPK
-		}
-		kf.sigProxy = *signer.Sign(kfragMessage(&kf.id, &kf.commitmentB, &precB, dk, rk))
+		digests = append(digests,
+			sha256.Sum256(kfragMessage(&kf.id, &kf.commitmentB, &precB, pkA, receivingPK)),
+			sha256.Sum256(kfragMessage(&kf.id, &kf.commitmentB, &precB, dk, rk)))
+	}
+	sigs := signer.signDigests(digests)
+	for i, vk := range out {
+		vk.kf.sigReceiver, vk.kf.sigProxy = sigs[2*i], sigs[2*i+1]
 	}
 	return out, nil
 }

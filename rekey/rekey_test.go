@@ -368,3 +368,22 @@ func TestKeyring(t *testing.T) {
 		t.Fatal("31-byte seed accepted")
 	}
 }
+
+// Batch signing gives exactly the signatures of one-by-one signing.
+func TestSignDigestsMatchesSign(t *testing.T) {
+	p := newParty(t, "signer")
+	var digests [][32]byte
+	for i := 0; i < 9; i++ {
+		digests = append(digests, sha256.Sum256([]byte{byte(i)}))
+	}
+	batch := p.signer.signDigests(digests)
+	for i := range digests {
+		one := p.signer.signDigest(&digests[i], nil)
+		if !bytes.Equal(batch[i].Bytes(), one.Bytes()) {
+			t.Fatalf("signature %d differs", i)
+		}
+	}
+	if got := p.signer.signDigests(nil); len(got) != 0 {
+		t.Fatal("signatures of nothing")
+	}
+}
