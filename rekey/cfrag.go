@@ -155,10 +155,8 @@ func ReencryptWithRand(rnd io.Reader, c *Capsule, kfrag *VerifiedKeyFrag) (*Veri
 	defer t.Zero()
 	vc := &VerifiedCapsuleFrag{}
 	cf := &vc.cf
-	cf.e1.ScalarMult(&kf.key, &c.e)
-	cf.v1.ScalarMult(&kf.key, &c.v)
-	cf.e2.ScalarMult(&t, &c.e)
-	cf.v2.ScalarMult(&t, &c.v)
+	curve.ScalarMultPair(&cf.e1, &cf.e2, &kf.key, &t, &c.e)
+	curve.ScalarMultPair(&cf.v1, &cf.v2, &kf.key, &t, &c.v)
 	cf.u2.ScalarMultTable(&t, params().uTable)
 	cf.u1, cf.u1B = kf.commitment, kf.commitmentB
 	enc, err := curve.BatchCompressed([]*curve.Point{&cf.e1, &cf.v1, &cf.e2, &cf.v2, &cf.u2})

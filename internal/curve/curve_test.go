@@ -733,3 +733,39 @@ func dbl(p *Point) *Point {
 	projDouble(&r.p, &p.p)
 	return r
 }
+
+// ScalarMultPair equals two ScalarMult calls, for random and edge scalars
+// and for the identity as the base.
+func TestScalarMultPair(t *testing.T) {
+	var zero, one, nm1 Scalar
+	one.SetInt(1)
+	nm1.SetInt(1)
+	nm1.Negate()
+	p := NewIdentityPoint().ScalarBaseMult(randomScalarForPair(t))
+	scalars := []*Scalar{&zero, &one, &nm1}
+	for i := 0; i < 20; i++ {
+		scalars = append(scalars, randomScalarForPair(t))
+	}
+	for _, base := range []*Point{p, NewIdentityPoint(), NewGeneratorPoint()} {
+		for i := 0; i+1 < len(scalars); i++ {
+			var a, b, wa, wb Point
+			ScalarMultPair(&a, &b, scalars[i], scalars[i+1], base)
+			wa.ScalarMult(scalars[i], base)
+			wb.ScalarMult(scalars[i+1], base)
+			if !a.Equal(&wa) || !b.Equal(&wb) {
+				t.Fatalf("ScalarMultPair differs from ScalarMult at %d", i)
+			}
+		}
+	}
+}
+
+func randomScalarForPair(t *testing.T) *Scalar {
+	t.Helper()
+	var b [32]byte
+	for i := range b {
+		b[i] = byte(rand.Uint32())
+	}
+	var s Scalar
+	s.SetBytes(&b)
+	return &s
+}
