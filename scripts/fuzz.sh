@@ -7,10 +7,12 @@
 #   scripts/fuzz.sh -t 10s          # or FUZZ_BUDGET=10s
 #   scripts/fuzz.sh -p 1            # fuzzing workers (or FUZZ_PARALLEL; default: GOMAXPROCS)
 #   scripts/fuzz.sh -t 5s Capsule   # only targets whose name contains "Capsule"
-#   scripts/fuzz.sh -m 5s           # bound minimization of new inputs (or FUZZ_MINIMIZE; go's default 60s)
+#   scripts/fuzz.sh -m 60s          # time to minimize each new input (or FUZZ_MINIMIZE; default 5s)
 #
-# Executions made while the engine minimizes a new input are not counted in
-# go's progress lines (they show 0/sec), so short budgets undercount.
+# Minimization is bounded to 5 s by default (go's default is 60 s): go's
+# progress lines do not count executions while it minimizes (they show
+# 0/sec), and a 60 s minimization of a large seed ate whole budgets
+# (FuzzReadFrame: 107 executions in 30 s, 125,905 in 10 s with -m 2s).
 #
 # Full logs go to FUZZ_LOG_DIR (default /tmp/kadre-fuzz-logs). A finding is
 # a failing input: `go test` writes it under the package's
@@ -20,9 +22,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${FUZZ_BUDGET:-30s}
 PAR=${FUZZ_PARALLEL:-}
-MIN=${FUZZ_MINIMIZE:-}
+MIN=${FUZZ_MINIMIZE:-5s}
 LOGS=${FUZZ_LOG_DIR:-/tmp/kadre-fuzz-logs}
-usage() { sed -n '2,20p' "$0"; exit 2; }
+usage() { sed -n '2,23p' "$0"; exit 2; }
 while getopts "t:p:m:h" o; do
   case $o in
     t) BUDGET=$OPTARG ;;
@@ -42,7 +44,7 @@ mapfile -t TARGETS < <(grep -rn --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]
   | sed -E 's#^ #. #; s#/ # #' | sort)
 
 [ ${#TARGETS[@]} -gt 0 ] || { echo "fuzz: no fuzz targets found" >&2; exit 1; }
-echo "fuzz: ${#TARGETS[@]} targets, budget $BUDGET each, parallel ${PAR:-GOMAXPROCS=$(nproc)}, minimize ${MIN:-60s}, $(date -u +%FT%TZ), loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "fuzz: ${#TARGETS[@]} targets, budget $BUDGET each, parallel ${PAR:-GOMAXPROCS=$(nproc)}, minimize $MIN, $(date -u +%FT%TZ), loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-16s %-28s %12s %10s %8s %9s  %s\n' package target execs execs/s new findings result
 status=0
 total=0
