@@ -631,26 +631,55 @@ func (a *abuser) sybils(ctx context.Context, measure func(time.Time, map[string]
 	}()
 	outcomes := map[string]int{}
 	var streams []network.Stream
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	addrs := a.hosts["bob"].Libp2p().Peerstore().Addrs(a.target)
+	// Connect every identity first, then open all streams at once, so
+	// that they are held together (the node resets a silent stream after
+	// its request deadline).
 	for range a.o.SybilPeers {
-		h, err := NewRawHost(ctx, rekey.GenerateSecretKey(), peer.AddrInfo{ID: a.target, Addrs: a.hosts["bob"].Libp2p().Peerstore().Addrs(a.target)})
+		h, err := NewRawHost(ctx, rekey.GenerateSecretKey(), peer.AddrInfo{ID: a.target, Addrs: addrs})
 		if err != nil {
-			outcomes["host failed"]++
+			outcomes["connect failed"]++
 			continue
 		}
 		hosts = append(hosts, h)
+	}
+	for _, h := range hosts {
 		for range dht.MaxStreamsPerPeer {
-			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			s, err := h.NewStream(cctx, a.target, dht.RPCProtocol)
-			cancel()
-			if err == nil {
-				_, err = s.Write([]byte{0x80})
-			}
-			if err != nil {
-				outcomes["open failed"]++
-				continue
-			}
-			streams = append(streams, s)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				s, err := h.NewStream(cctx, a.target, dht.RPCProtocol)
+				cancel()
+				if err == nil {
+					_, err = s.Write([]byte{0x80})
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					outcomes["open failed"]++
+					return
+				}
+				streams = append(streams, s)
+			}()
 		}
+	}
+	wg.Wait()
+	// A newcomer (not yet connected) asks for node info meanwhile.
+	newcomer := "ok"
+	if h, err := NewRawHost(ctx, rekey.GenerateSecretKey(), peer.AddrInfo{ID: a.target, Addrs: addrs}); err != nil {
+		newcomer = "cannot connect: " + err.Error()
+		if len(newcomer) > 200 {
+			newcomer = newcomer[:200] + "…"
+		}
+	} else {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		resp, err := Call(cctx, h, a.target, nodeInfoReq())
+		cancel()
+		newcomer = Outcome(resp, err)
+		h.Close()
 	}
 	herrs := map[string]int{}
 	held := measure(time.Now().Add(a.o.FloodDuration/2), herrs)
@@ -674,7 +703,7 @@ func (a *abuser) sybils(ctx context.Context, measure func(time.Time, map[string]
 	}
 	a.row(ctx, fmt.Sprintf("%d peers × %d silent streams", a.o.SybilPeers, dht.MaxStreamsPerPeer),
 		"honest client still served", summarize(outcomes),
-		fmt.Sprintf("honest %s while held, honest errors %d %s", held.Summary(), herr, summarize(herrs)), herr == 0 && len(held) > 0)
+		fmt.Sprintf("honest %s while held, honest errors %d %s; a newcomer's node info: %s", held.Summary(), herr, summarize(herrs), newcomer), herr == 0 && len(held) > 0)
 }
 
 // summarize prints a count map in a stable order.

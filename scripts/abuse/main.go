@@ -131,8 +131,8 @@ func run(ctx context.Context, target, bin string, o e2e.AbuseOptions) (int, erro
 
 func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > 160 {
-		s = s[:160] + "…"
+	if len(s) > 400 {
+		s = s[:400] + "…"
 	}
 	return s
 }
