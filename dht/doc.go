@@ -26,5 +26,5 @@ const Version = "0.1.0"
 // MaxStreamsPerPeer bounds concurrent inbound RPC streams of one peer; the
 // resource manager resets the excess. With the 2 s request-read deadline
 // and 4,096 inbound RPC streams per node, holding every stream of a node
-// silent takes 256 identities renewing their streams every 2 s.
-const MaxStreamsPerPeer = 16
+// silent takes 512 identities renewing their streams every 2 s.
+const MaxStreamsPerPeer = 8

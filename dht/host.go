@@ -101,11 +101,17 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	limits.AddProtocolPeerLimit(RPCProtocol,
 		rcmgr.BaseLimit{StreamsInbound: MaxStreamsPerPeer, StreamsOutbound: 64, Streams: MaxStreamsPerPeer + 64, Memory: 64 << 20},
 		rcmgr.BaseLimitIncrease{})
+	// Connections are what a crowd of identities exhausts first: allow
+	// at least 512 inbound, and trim idle ones well before that limit (the
+	// connection manager's high-water mark must be below it, or it never
+	// frees a slot for a newcomer).
+	limits.SystemBaseLimit.ConnsInbound = max(limits.SystemBaseLimit.ConnsInbound, 512)
+	limits.SystemBaseLimit.Conns = max(limits.SystemBaseLimit.Conns, 1024)
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
 	if err != nil {
 		return nil, fmt.Errorf("failed to create resource manager: %w", err)
 	}
-	cm, err := connmgr.NewConnManager(100, 400, connmgr.WithGracePeriod(time.Minute))
+	cm, err := connmgr.NewConnManager(128, 192, connmgr.WithGracePeriod(10*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("failed to create connection manager: %w", err)
 	}
