@@ -55,14 +55,8 @@ func TestChurnDiscovery(t *testing.T) {
 	owner, bob := newKeyring(t), newKeyring(t)
 	bobID := policy.IdentityOf(bob)
 	ownerKey := policy.IdentityOf(owner).IdentityKey
-	grants, err := policy.NewGrants(owner, grantParams(bobID, "/", 1, net.clock.Now().Add(time.Hour)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, err := net.client(owner).Place(ctx, grants, PlaceOptions{Now: net.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	grants := net.newGrants(owner, bobID, "/", 1, time.Hour)
+	pl := net.place(owner, grants, PlaceOptions{})
 	loc := Locator(ownerKey, bobID.IdentityKey)
 	nearest := pl.Holders[0]
 	for _, h := range pl.Holders {
@@ -124,14 +118,8 @@ func TestRetireHandoff(t *testing.T) {
 	owner, bob := newKeyring(t), newKeyring(t)
 	bobID := policy.IdentityOf(bob)
 	ownerKey := policy.IdentityOf(owner).IdentityKey
-	grants, err := policy.NewGrants(owner, grantParams(bobID, "/docs", 1, net.clock.Now().Add(24*time.Hour)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, err := net.client(owner).Place(ctx, grants, PlaceOptions{Now: net.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	grants := net.newGrants(owner, bobID, "/docs", 1, 24*time.Hour)
+	pl := net.place(owner, grants, PlaceOptions{})
 	bobHost := net.client(bob)
 	file := encryptFor(t, owner, bobID, "/docs/a.txt")
 	decrypt := func(step string) *Collection {

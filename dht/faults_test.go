@@ -67,14 +67,8 @@ func TestFaultyHolders(t *testing.T) {
 			owner, bob := newKeyring(t), newKeyring(t)
 			bobID := policy.IdentityOf(bob)
 			ownerKey := policy.IdentityOf(owner).IdentityKey
-			grants, err := policy.NewGrants(owner, grantParams(bobID, "/", 1, net.clock.Now().Add(time.Hour)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			pl, err := net.client(owner).Place(ctx, grants, PlaceOptions{Now: net.clock.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
+			grants := net.newGrants(owner, bobID, "/", 1, time.Hour)
+			pl := net.place(owner, grants, PlaceOptions{})
 			bad := map[peer.ID]bool{}
 			for _, h := range pl.Holders { // n − m = 2 of them, never the bootstrap node
 				if len(bad) < 2 && h != net.nodes[0].host.ID() {

@@ -153,6 +153,29 @@ func grantParams(recipient policy.Identity, prefix string, seq uint64, expiry ti
 		Threshold: 3, Shares: 5, Sequence: seq, Expiry: uint64(expiry.Unix())}
 }
 
+// newGrants splits a 3-of-5 grant of prefix from owner to recipient,
+// sequence seq, living ttl.
+func (n *testNet) newGrants(owner *rekey.Keyring, to policy.Identity, prefix string, seq uint64, ttl time.Duration) []*policy.Grant {
+	n.t.Helper()
+	gs, err := policy.NewGrants(owner, grantParams(to, prefix, seq, n.clock.Now().Add(ttl)))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return gs
+}
+
+// place places a grant from the owner's client and requires every fragment
+// to find a node.
+func (n *testNet) place(owner *rekey.Keyring, grants []*policy.Grant, opt PlaceOptions) *Placement {
+	n.t.Helper()
+	opt.Now = n.clock.Now
+	pl, err := n.client(owner).Place(context.Background(), grants, opt)
+	if err != nil {
+		n.t.Fatalf("place: %v (%+v)", err, pl)
+	}
+	return pl
+}
+
 func (n *testNet) nodeOf(p peer.ID) *testNode {
 	for _, tn := range n.nodes {
 		if tn.host.ID() == p {
