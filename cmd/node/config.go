@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/kadre/kadre/dht"
 )
 
@@ -102,6 +104,11 @@ func (c *NodeConfig) Validate() error {
 	}
 	if len(c.Listen) == 0 {
 		errs = append(errs, errors.New("listen is empty: a node must listen"))
+	}
+	for _, a := range c.Listen {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			errs = append(errs, fmt.Errorf("listen address %q: %w (e.g. /ip4/0.0.0.0/tcp/4710)", a, err))
+		}
 	}
 	if _, err := dht.ParseAddrs(c.Bootstrap); err != nil {
 		errs = append(errs, fmt.Errorf("bootstrap: %w", err))
