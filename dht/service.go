@@ -69,7 +69,9 @@ type Service struct {
 	mu       sync.Mutex
 	closed   bool
 	retiring bool
-	closing  chan struct{}
+	// ctx ends when the service closes; background work derives from it.
+	ctx    context.Context
+	cancel context.CancelFunc
 	provides chan []byte
 }
 
@@ -115,10 +117,11 @@ func NewService(h *Host, cfg ServiceConfig) (*Service, error) {
 		limiter:  newPeerLimiter(cfg.PeerRate, cfg.PeerBurst),
 		slots:    make(chan struct{}, cfg.MaxConcurrent),
 		kfrags:   newKFragCache(4096),
-		closing:  make(chan struct{}),
 		provides: make(chan []byte, 1024),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if id, err := PeerIDOf(s.nodeKey); err != nil || id != h.ID() {
+		s.cancel()
 		return nil, errors.New("dht: the service identity is not the host's")
 	}
 	h.h.SetStreamHandler(RPCProtocol, s.handle)
@@ -136,7 +139,7 @@ func (s *Service) Close() error {
 		return nil
 	}
 	s.closed = true
-	close(s.closing)
+	s.cancel()
 	s.mu.Unlock()
 	s.h.h.RemoveStreamHandler(RPCProtocol)
 	s.wg.Wait()
@@ -496,11 +499,10 @@ func (s *Service) provideLoop() {
 	defer s.wg.Done()
 	for {
 		select {
-		case <-s.closing:
+		case <-s.ctx.Done():
 			return
 		case loc := <-s.provides:
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			go func() { <-s.closing; cancel() }()
+			ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 			if err := s.h.Provide(ctx, loc); err != nil {
 				s.log.Debug("provide failed", "err", err)
 			}
