@@ -70,8 +70,8 @@ type Service struct {
 	closed   bool
 	retiring bool
 	// ctx ends when the service closes; background work derives from it.
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx      context.Context
+	cancel   context.CancelFunc
 	provides chan []byte
 }
 
