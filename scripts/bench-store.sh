@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench-store.sh: the store benchmarks at 1k, 100k and 1M stored grants
-# (store/BENCH-store.md records the figures). Building the 1M store takes
+# (BENCHMARKS.md §3 records the figures). Building the 1M store takes
 # about a minute; the whole run a few minutes.
 #
 #   scripts/bench-store.sh                      # all sizes
