@@ -375,10 +375,11 @@ func (s *Service) reencrypt(remote crypto.PubKey, r *proto.ReencryptRequest) (*p
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", policy.ErrNotRecipient, err)
 	}
-	recipient, err := policy.ParsePublicKey(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", policy.ErrNotRecipient, err)
+	// libp2p parsed and checked the key in the handshake.
+	if len(raw) != policy.PublicKeySize {
+		return nil, fmt.Errorf("%w: %d-byte key", policy.ErrNotRecipient, len(raw))
 	}
+	recipient := policy.PublicKey(raw)
 	owner, err := policy.ParsePublicKey(r.GetOwner())
 	if err != nil {
 		return nil, fmt.Errorf("%w: owner key: %w", proto.ErrMalformed, err)

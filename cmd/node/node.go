@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -350,6 +351,9 @@ func (n *node) serveHTTP(addr string) error {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(n.status())
 	})
+	// Profiles for operators, on the local address only.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("POST /retire", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case n.retireReq <- struct{}{}:
