@@ -187,7 +187,7 @@ func (h *Host) Bootstrap(ctx context.Context) error {
 		}
 		connected++
 	}
-	if len(h.cfg.Bootstrap) > 0 && connected == 0 && !(len(h.cfg.Bootstrap) == 1 && h.cfg.Bootstrap[0].ID == h.h.ID()) {
+	if connected == 0 && len(errs) > 0 {
 		return fmt.Errorf("dht: no bootstrap peer reachable: %w", errors.Join(errs...))
 	}
 	if connected == 0 {
