@@ -253,15 +253,16 @@ func (h *Host) ClosestPeers(ctx context.Context, key []byte, k int) ([]peer.ID, 
 	if h.cfg.Server {
 		ps = append(ps, h.h.ID())
 	}
-	ps = kb.SortClosestPeers(ps, kb.ConvertKey(string(key)))
+	// Routing tables lag behind churn: a node that restarted may be in no
+	// table yet, but this host still knows it speaks kadre's DHT.
+	ps = append(ps, h.knownServers()...)
+	ps = kb.SortClosestPeers(unique(ps), kb.ConvertKey(string(key)))
+	if len(ps) > 2*k {
+		ps = ps[:2*k]
+	}
 	h.reconnect(ctx, ps)
 	out := make([]peer.ID, 0, k)
-	seen := map[peer.ID]bool{}
 	for _, p := range ps {
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
 		if p != h.h.ID() && h.h.Network().Connectedness(p) != network.Connected {
 			continue
 		}
@@ -271,6 +272,35 @@ func (h *Host) ClosestPeers(ctx context.Context, key []byte, k int) ([]peer.ID, 
 		}
 	}
 	return out, nil
+}
+
+// unique drops repeated peers, keeping the first of each.
+func unique(ps []peer.ID) []peer.ID {
+	seen := make(map[peer.ID]bool, len(ps))
+	out := ps[:0]
+	for _, p := range ps {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// knownServers lists the peers of the peerstore known to speak kadre's DHT
+// protocol (learned from identify), connected or not.
+func (h *Host) knownServers() []peer.ID {
+	var out []peer.ID
+	proto := ProtocolPrefix + "/kad/1.0.0"
+	for _, p := range h.h.Peerstore().Peers() {
+		if p == h.h.ID() {
+			continue
+		}
+		if ok, err := h.h.Peerstore().SupportsProtocols(p, proto); err == nil && len(ok) > 0 {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // reconnect dials, in parallel and for at most a second, the peers of ps
