@@ -409,8 +409,13 @@ func cmdGrants(ctx context.Context, e *env, args []string) error {
 		if g.Announced != nil {
 			announced = fmt.Sprint(len(g.Announced))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d-of-%d\t%d\t%s\t%s\t%s\n", g.Path, shortID(g.Recipient), g.Threshold, g.Shares,
-			len(g.Holders), announced, g.Expires.Local().Format("2006-01-02 15:04"), state)
+		split, expires := "-", "-"
+		if g.Shares > 0 { // a revocation of a grant this home never recorded has neither
+			split = fmt.Sprintf("%d-of-%d", g.Threshold, g.Shares)
+			expires = g.Expires.Local().Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", g.Path, shortID(g.Recipient), split,
+			len(g.Holders), announced, expires, state)
 	}
 	return tw.Flush()
 }
