@@ -188,19 +188,30 @@ func (c *Collection) Level() int {
 	return c.CFrags[0].Level
 }
 
-// Decrypt combines the collection's cfrags and opens ct, the ciphertext
-// made under capsule, the capsule of level Level().
-func (c *Collection) Decrypt(receiving *rekey.SecretKey, capsule *rekey.Capsule, ct []byte) ([]byte, error) {
+// Material returns what rekey.DecryptReencrypted needs besides the
+// recipient's key, the capsule and the ciphertext: the grant's delegating
+// key and the collection's verified cfrags.
+func (c *Collection) Material() (*rekey.PublicKey, []*rekey.VerifiedCapsuleFrag, error) {
 	if len(c.CFrags) == 0 {
-		return nil, ErrNotEnoughCFrags
+		return nil, nil, ErrNotEnoughCFrags
 	}
 	delegating, err := c.CFrags[0].Grant.DelegatingKey.Rekey()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	vcs := make([]*rekey.VerifiedCapsuleFrag, len(c.CFrags))
 	for i, cf := range c.CFrags {
 		vcs[i] = cf.CFrag
+	}
+	return delegating, vcs, nil
+}
+
+// Decrypt combines the collection's cfrags and opens ct, the ciphertext
+// made under capsule, the capsule of level Level().
+func (c *Collection) Decrypt(receiving *rekey.SecretKey, capsule *rekey.Capsule, ct []byte) ([]byte, error) {
+	delegating, vcs, err := c.Material()
+	if err != nil {
+		return nil, err
 	}
 	return rekey.DecryptReencrypted(receiving, delegating, capsule, vcs, ct)
 }

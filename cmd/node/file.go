@@ -147,13 +147,9 @@ func (u *userFlags) fetchKey(ctx context.Context, e *env, keys *rekey.Keyring, h
 		return nil, withHint(fmt.Errorf("cannot decrypt %s: %w", h.Path(), err), "%s", collectHint(col))
 	}
 	lvl := col.Level()
-	delegating, err := col.CFrags[0].Grant.DelegatingKey.Rekey()
+	delegating, vcs, err := col.Material()
 	if err != nil {
 		return nil, err
-	}
-	vcs := make([]*rekey.VerifiedCapsuleFrag, len(col.CFrags))
-	for i, cf := range col.CFrags {
-		vcs[i] = cf.CFrag
 	}
 	if verbose {
 		fmt.Fprintf(e.stderr, "kadre: using the grant on %s (%d-of-%d) from %s\n", h.Path().Prefixes()[lvl],
