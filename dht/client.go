@@ -145,17 +145,7 @@ func (h *Host) Reencrypt(ctx context.Context, p peer.ID, owner policy.PublicKey,
 	if err := policy.VerifyServedGrant(g, owner, me, levels[lvl].PathHash); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadProof, err)
 	}
-	cf, err := rekey.ParseCapsuleFrag(r.GetCfrag())
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadProof, err)
-	}
-	verifying, err1 := g.VerifyingKey.Rekey()
-	delegating, err2 := g.DelegatingKey.Rekey()
-	receiving, err3 := g.Recipient.ReceivingKey.Rekey()
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadProof, err)
-	}
-	vcf, err := cf.Verify(levels[lvl].Capsule, verifying, delegating, receiving)
+	vcf, err := policy.VerifyCFrag(g, levels[lvl].Capsule, r.GetCfrag())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadProof, err)
 	}
