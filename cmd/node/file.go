@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kadre/kadre/dht"
-	"github.com/kadre/kadre/internal/kfile"
+	"github.com/kadre/kadre/kfile"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/rekey"
 )

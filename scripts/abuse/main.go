@@ -25,7 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kadre/kadre/dht"
-	"github.com/kadre/kadre/internal/e2e"
+	"github.com/kadre/kadre/internal/testnet"
 )
 
 func main() {
@@ -43,7 +43,7 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	code, err := run(ctx, *target, *bin, e2e.AbuseOptions{FloodDuration: *flood, FloodWorkers: *workers,
+	code, err := run(ctx, *target, *bin, testnet.AbuseOptions{FloodDuration: *flood, FloodWorkers: *workers,
 		FloodIdleStreams: *idle, FloodP99Max: *p99max, SybilPeers: *sybils, Logf: logf(*verbose)})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "abuse:", err)
@@ -59,9 +59,9 @@ func logf(on bool) func(string, ...any) {
 	return func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
 }
 
-func run(ctx context.Context, target, bin string, o e2e.AbuseOptions) (int, error) {
+func run(ctx context.Context, target, bin string, o testnet.AbuseOptions) (int, error) {
 	var ai peer.AddrInfo
-	var node *e2e.Node
+	var node *testnet.Node
 	if target != "" {
 		ais, err := dht.ParseAddrs([]string{target})
 		if err != nil {
@@ -75,15 +75,15 @@ func run(ctx context.Context, target, bin string, o e2e.AbuseOptions) (int, erro
 		}
 		defer os.RemoveAll(dir)
 		if bin == "" {
-			if bin, err = e2e.BuildKadre(dir); err != nil {
+			if bin, err = testnet.BuildKadre(dir); err != nil {
 				return 0, err
 			}
 		}
-		port, err := e2e.FreePort()
+		port, err := testnet.FreePort()
 		if err != nil {
 			return 0, err
 		}
-		node = &e2e.Node{Name: "target", Bin: bin, Dir: filepath.Join(dir, "node"), Port: port}
+		node = &testnet.Node{Name: "target", Bin: bin, Dir: filepath.Join(dir, "node"), Port: port}
 		if err := node.Start(); err != nil {
 			return 0, err
 		}
@@ -94,7 +94,7 @@ func run(ctx context.Context, target, bin string, o e2e.AbuseOptions) (int, erro
 	la, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("date %s, loadavg %s", time.Now().UTC().Format(time.RFC3339), la)
 	start := time.Now()
-	res, fr, err := e2e.RunAbuse(ctx, ai, o)
+	res, fr, err := testnet.RunAbuse(ctx, ai, o)
 	if err != nil {
 		return 0, err
 	}
@@ -111,10 +111,10 @@ func run(ctx context.Context, target, bin string, o e2e.AbuseOptions) (int, erro
 	}
 	tw.Flush()
 	if fr != nil {
-		fmt.Printf("\nflood (%s): attacker outcomes %s\n", fr.Duration, e2e.Summarize(fr.Attacker))
+		fmt.Printf("\nflood (%s): attacker outcomes %s\n", fr.Duration, testnet.Summarize(fr.Attacker))
 		fmt.Printf("honest re-encrypt latency without the flood: %s\n", fr.Baseline.Summary())
-		fmt.Printf("honest re-encrypt latency during the flood:  %s, errors: %s\n", fr.During.Summary(), e2e.Summarize(fr.HonestErrors))
-		fmt.Printf("silent streams: %s\n", e2e.Summarize(fr.IdleStreams))
+		fmt.Printf("honest re-encrypt latency during the flood:  %s, errors: %s\n", fr.During.Summary(), testnet.Summarize(fr.HonestErrors))
+		fmt.Printf("silent streams: %s\n", testnet.Summarize(fr.IdleStreams))
 	}
 	if node != nil {
 		if !node.Alive() {

@@ -46,7 +46,7 @@ import (
 
 	"golang.org/x/crypto/chacha20poly1305"
 
-	"github.com/kadre/kadre/internal/kfile"
+	"github.com/kadre/kadre/kfile"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/rekey"
 )

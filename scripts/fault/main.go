@@ -33,7 +33,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
 	"github.com/kadre/kadre/dht"
-	"github.com/kadre/kadre/internal/e2e"
+	"github.com/kadre/kadre/internal/testnet"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/proto"
 	"github.com/kadre/kadre/rekey"
@@ -110,7 +110,7 @@ type grantRec struct {
 	grants   []*policy.Grant
 	holders  []peer.ID // per fragment; "" if no receipt
 	placeErr error
-	file     *e2e.File
+	file     *testnet.File
 	// first attempt, then after retries
 	firstErr, finalErr error
 	attempts           int
@@ -130,7 +130,7 @@ func (g *grantRec) acked() int {
 // chaos kills and restarts nodes.
 type chaos struct {
 	o       options
-	c       *e2e.Cluster
+	c       *testnet.Cluster
 	rng     *rand.Rand
 	mu      sync.Mutex
 	down    map[int]bool // killed, not yet back
@@ -212,7 +212,7 @@ func run(ctx context.Context, o options) (bool, error) {
 		defer os.RemoveAll(dir)
 	}
 	if o.bin == "" {
-		if o.bin, err = e2e.BuildKadre(dir); err != nil {
+		if o.bin, err = testnet.BuildKadre(dir); err != nil {
 			return false, err
 		}
 	}
@@ -220,7 +220,7 @@ func run(ctx context.Context, o options) (bool, error) {
 	fmt.Printf("date %s, loadavg %s", time.Now().UTC().Format(time.RFC3339), la)
 	fmt.Printf("fault: %d grants %d-of-%d, %d nodes, %d workers, kill -9 every ~%s, down %s..%s, at most %d down at once, seed %d\n",
 		o.grants, m, n, o.nodes, o.workers, o.killEvery, o.downMin, o.downMax, o.maxDown, o.seed)
-	c, err := e2e.StartCluster(e2e.ClusterOptions{Bin: o.bin, Dir: filepath.Join(dir, "nodes"), Size: o.nodes, Metrics: true})
+	c, err := testnet.StartCluster(testnet.ClusterOptions{Bin: o.bin, Dir: filepath.Join(dir, "nodes"), Size: o.nodes, Metrics: true})
 	if err != nil {
 		return false, err
 	}
@@ -229,19 +229,19 @@ func run(ctx context.Context, o options) (bool, error) {
 		return false, err
 	}
 	boot := c.Bootstrap(3)
-	placer, err := e2e.NewClient(ctx, e2e.NewKeyring().Identity(), boot)
+	placer, err := testnet.NewClient(ctx, testnet.NewKeyring().Identity(), boot)
 	if err != nil {
 		return false, err
 	}
 	defer placer.Close()
 	owners := make([]*rekey.Keyring, o.owners)
 	for i := range owners {
-		owners[i] = e2e.NewKeyring()
+		owners[i] = testnet.NewKeyring()
 	}
 	rs := make([]*recip, o.recipients)
 	for i := range rs {
-		k := e2e.NewKeyring()
-		h, err := e2e.NewClient(ctx, k.Identity(), boot)
+		k := testnet.NewKeyring()
+		h, err := testnet.NewClient(ctx, k.Identity(), boot)
 		if err != nil {
 			return false, err
 		}
@@ -326,7 +326,7 @@ func run(ctx context.Context, o options) (bool, error) {
 			if g.firstErr == nil {
 				firstOK++
 			} else {
-				failReasons[short(g.firstErr)+" | "+e2e.Summarize(g.outcomes)]++
+				failReasons[short(g.firstErr)+" | "+testnet.Summarize(g.outcomes)]++
 			}
 			if g.finalErr == nil {
 				finalOK++
@@ -351,7 +351,7 @@ func run(ctx context.Context, o options) (bool, error) {
 	// which say nothing about the fragments.
 	for _, r := range rs {
 		r.host.Close()
-		if r.host, err = e2e.NewClient(ctx, r.keys.Identity(), boot); err != nil {
+		if r.host, err = testnet.NewClient(ctx, r.keys.Identity(), boot); err != nil {
 			return false, fmt.Errorf("fresh recipient host: %w", err)
 		}
 	}
@@ -488,11 +488,11 @@ func run(ctx context.Context, o options) (bool, error) {
 }
 
 // workload places one grant and decrypts a file under it as the recipient.
-func workload(ctx context.Context, o options, c *e2e.Cluster, i int, owner *rekey.Keyring, r *recip, placer *dht.Host) *grantRec {
+func workload(ctx context.Context, o options, c *testnet.Cluster, i int, owner *rekey.Keyring, r *recip, placer *dht.Host) *grantRec {
 	g := &grantRec{owner: owner, r: r, holders: make([]peer.ID, n)}
 	prefix := fmt.Sprintf("/fault/g%d", i)
 	var err error
-	if g.grants, err = e2e.Grants(owner, r.id, prefix, m, n, 1, 24*time.Hour); err != nil {
+	if g.grants, err = testnet.Grants(owner, r.id, prefix, m, n, 1, 24*time.Hour); err != nil {
 		g.placeErr = err
 		return g
 	}
@@ -510,7 +510,7 @@ func workload(ctx context.Context, o options, c *e2e.Cluster, i int, owner *reke
 			}
 		}
 	}
-	if g.file, err = e2e.EncryptFor(owner, r.id.IdentityKey, prefix+"/file.txt"); err != nil {
+	if g.file, err = testnet.EncryptFor(owner, r.id.IdentityKey, prefix+"/file.txt"); err != nil {
 		g.firstErr, g.finalErr = err, err
 		return g
 	}
@@ -549,7 +549,7 @@ func workload(ctx context.Context, o options, c *e2e.Cluster, i int, owner *reke
 
 // view says how the client sees the testnet: nodes running, connected to
 // the client, in the client's dial backoff, in its routing table.
-func view(c *e2e.Cluster, h *dht.Host) string {
+func view(c *testnet.Cluster, h *dht.Host) string {
 	var alive, connected, backoff, inRT int
 	rt := map[peer.ID]bool{}
 	for _, p := range h.RoutingTablePeers() {

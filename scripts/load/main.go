@@ -38,7 +38,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kadre/kadre/dht"
-	"github.com/kadre/kadre/internal/e2e"
+	"github.com/kadre/kadre/internal/testnet"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/proto"
 	"github.com/kadre/kadre/rekey"
@@ -118,7 +118,7 @@ func run(ctx context.Context, o options) error {
 		defer os.RemoveAll(dir)
 	}
 	if o.bin == "" {
-		if o.bin, err = e2e.BuildKadre(dir); err != nil {
+		if o.bin, err = testnet.BuildKadre(dir); err != nil {
 			return err
 		}
 	}
@@ -128,12 +128,12 @@ func run(ctx context.Context, o options) error {
 	case "rpc":
 		return rpcLoad(ctx, o, dir)
 	case "testnet":
-		return testnet(ctx, o, dir)
+		return testnetLoad(ctx, o, dir)
 	case "all":
 		if err := rpcLoad(ctx, o, filepath.Join(dir, "rpc")); err != nil {
 			return err
 		}
-		return testnet(ctx, o, filepath.Join(dir, "testnet"))
+		return testnetLoad(ctx, o, filepath.Join(dir, "testnet"))
 	}
 	return fmt.Errorf("unknown -mode %q", o.mode)
 }
@@ -142,7 +142,7 @@ func run(ctx context.Context, o options) error {
 // done, the CPU time they took (this process's user+system time) and the
 // wall time.
 func cryptoOnly(d time.Duration, fn func() error) (int64, time.Duration, time.Duration, error) {
-	cpu0 := e2e.SelfCPUTime()
+	cpu0 := testnet.SelfCPUTime()
 	var ops atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
@@ -168,14 +168,14 @@ func cryptoOnly(d time.Duration, fn func() error) (int64, time.Duration, time.Du
 	if e, ok := firstErr.Load().(error); ok {
 		return 0, 0, 0, e
 	}
-	return ops.Load(), e2e.SelfCPUTime() - cpu0, time.Since(start), nil
+	return ops.Load(), testnet.SelfCPUTime() - cpu0, time.Since(start), nil
 }
 
 type recipient struct {
 	keys  *rekey.Keyring
 	id    policy.Identity
 	grant *policy.Grant
-	file  *e2e.File
+	file  *testnet.File
 	host  host.Host
 }
 
@@ -186,18 +186,18 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 	}
 	defer node.stop()
 
-	owner := e2e.NewKeyring()
+	owner := testnet.NewKeyring()
 	ownerK := policy.IdentityOf(owner).IdentityKey
-	oh, err := e2e.NewClient(ctx, owner.Identity(), []peer.AddrInfo{node.AddrInfo()})
+	oh, err := testnet.NewClient(ctx, owner.Identity(), []peer.AddrInfo{node.AddrInfo()})
 	if err != nil {
 		return err
 	}
 	defer oh.Close()
 	rs := make([]*recipient, o.clients)
 	for i := range rs {
-		r := &recipient{keys: e2e.NewKeyring()}
+		r := &recipient{keys: testnet.NewKeyring()}
 		r.id = policy.IdentityOf(r.keys)
-		gs, err := e2e.Grants(owner, r.id, "/docs", 1, 1, 1, 24*time.Hour)
+		gs, err := testnet.Grants(owner, r.id, "/docs", 1, 1, 1, 24*time.Hour)
 		if err != nil {
 			return err
 		}
@@ -205,17 +205,17 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 		if _, err := oh.StoreGrant(ctx, node.ID, r.grant); err != nil {
 			return fmt.Errorf("store grant %d: %w", i, err)
 		}
-		if r.file, err = e2e.EncryptFor(owner, r.id.IdentityKey, "/docs/q3/report.txt"); err != nil {
+		if r.file, err = testnet.EncryptFor(owner, r.id.IdentityKey, "/docs/q3/report.txt"); err != nil {
 			return err
 		}
-		if r.host, err = e2e.NewRawHost(ctx, r.keys.Identity(), node.AddrInfo()); err != nil {
+		if r.host, err = testnet.NewRawHost(ctx, r.keys.Identity(), node.AddrInfo()); err != nil {
 			return err
 		}
 		defer r.host.Close()
 		rs[i] = r
 	}
 	// One verified round trip and decryption: the load is the real thing.
-	vh, err := e2e.NewClient(ctx, rs[0].keys.Identity(), []peer.AddrInfo{node.AddrInfo()})
+	vh, err := testnet.NewClient(ctx, rs[0].keys.Identity(), []peer.AddrInfo{node.AddrInfo()})
 	if err != nil {
 		return err
 	}
@@ -278,12 +278,12 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 	// both alike. The clients pause during the crypto-only slices.
 	reqs := make([]*proto.Envelope, len(rs))
 	for i, r := range rs {
-		reqs[i] = e2e.ReencryptRequest(ownerK, r.file.Levels)
+		reqs[i] = testnet.ReencryptRequest(ownerK, r.file.Levels)
 	}
 	var measuring, paused, stopping atomic.Bool
 	paused.Store(true)
 	type result struct {
-		lat      e2e.Lat
+		lat      testnet.Lat
 		outcomes map[string]int
 		sample   string
 	}
@@ -322,10 +322,10 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 				measured := measuring.Load()
 				start := time.Now()
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				resp, err := e2e.Call(cctx, r.host, node.ID, req)
+				resp, err := testnet.Call(cctx, r.host, node.ID, req)
 				cancel()
 				d := time.Since(start)
-				out := e2e.Outcome(resp, err)
+				out := testnet.Outcome(resp, err)
 				if out == "ok" && resp.GetReencryptResponse() == nil {
 					out = "unexpected answer"
 				}
@@ -370,7 +370,7 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 		defer t.Stop()
 		take := func() {
 			s := sample{at: time.Since(mStart).Round(time.Second)}
-			s.rss, _ = e2e.RSS(node.PID())
+			s.rss, _ = testnet.RSS(node.PID())
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			s.goroutines, _ = node.Metric(sctx, "go_goroutines")
 			s.heap, _ = node.Metric(sctx, "go_memstats_heap_inuse_bytes")
@@ -409,17 +409,17 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 			cryptoCPU[i] += cpu
 			cryptoWall[i] += el
 		}
-		n0, _ := e2e.CPUTime(node.PID())
-		s0 := e2e.SelfCPUTime()
+		n0, _ := testnet.CPUTime(node.PID())
+		s0 := testnet.SelfCPUTime()
 		t0 := time.Now()
 		measuring.Store(true)
 		paused.Store(false)
 		time.Sleep(o.duration / time.Duration(o.rounds))
 		measuring.Store(false)
 		wall += time.Since(t0)
-		n1, _ := e2e.CPUTime(node.PID())
+		n1, _ := testnet.CPUTime(node.PID())
 		nodeCPU += n1 - n0
-		selfCPU += e2e.SelfCPUTime() - s0
+		selfCPU += testnet.SelfCPUTime() - s0
 	}
 	stopping.Store(true)
 	wg.Wait()
@@ -436,7 +436,7 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 			float64(cpuPerOp[i])/float64(time.Microsecond), runtime.GOMAXPROCS(0), cryptoWall[i].Round(time.Millisecond), o.rounds)
 	}
 
-	var all e2e.Lat
+	var all testnet.Lat
 	outcomes := map[string]int{}
 	var errSample string
 	for _, r := range results {
@@ -462,11 +462,11 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 		pace = fmt.Sprintf("paced at %g req/s", o.rate)
 	}
 	fmt.Printf("\nre-encrypt RPC load: %d clients × %d in flight (%s), %s measured in %d slices after %s warm-up\n", len(rs), o.inflight, pace, wall.Round(time.Millisecond), o.rounds, o.warmup)
-	fmt.Printf("  throughput     %8.0f req/s  (%d ok, %d errors: %s)\n", rps, len(all), errs, e2e.Summarize(outcomes))
+	fmt.Printf("  throughput     %8.0f req/s  (%d ok, %d errors: %s)\n", rps, len(all), errs, testnet.Summarize(outcomes))
 	if errSample != "" {
 		fmt.Printf("  an error: %s\n", errSample)
 	}
-	fmt.Printf("  latency        p50 %s  p99 %s  max %s\n", e2e.Ms(all.Pct(50)), e2e.Ms(all.Pct(99)), e2e.Ms(all.Max()))
+	fmt.Printf("  latency        p50 %s  p99 %s  max %s\n", testnet.Ms(all.Pct(50)), testnet.Ms(all.Pct(99)), testnet.Ms(all.Max()))
 	fmt.Printf("  CPU            node %.2f cores (%.0f µs/req), load generator %.2f cores (%.0f µs/req)\n",
 		nodeCores, nodeCores*1e6/rps, selfCores, selfCores*1e6/rps)
 	nodePerReq := nodeCores * 1e6 / rps
@@ -499,10 +499,10 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 // started, a node in this process (-profile), or a running node (-target).
 type target struct {
 	ID      peer.ID
-	proc    *e2e.Node
+	proc    *testnet.Node
 	ai      peer.AddrInfo
 	pid     int       // 0: unknown (a -target without -target-pid)
-	metrics *e2e.Node // for /metrics; nil: none
+	metrics *testnet.Node // for /metrics; nil: none
 	stop    func()
 }
 
@@ -542,7 +542,7 @@ func startTarget(ctx context.Context, o options, dir string) (*target, error) {
 				return nil, fmt.Errorf("-target-metrics: %w", err)
 			}
 			p, _ := strconv.Atoi(port)
-			t.metrics = &e2e.Node{MetricsPort: p}
+			t.metrics = &testnet.Node{MetricsPort: p}
 		}
 		fmt.Printf("node %s (given; pid %d; its -peer-rate limits each client, kadre's default is 200/s)\n", t.ID, t.pid)
 		return t, nil
@@ -568,15 +568,15 @@ func startTarget(ctx context.Context, o options, dir string) (*target, error) {
 		return &target{ID: h.ID(), ai: peer.AddrInfo{ID: h.ID(), Addrs: h.Libp2p().Addrs()}, pid: os.Getpid(),
 			stop: func() { svc.Close(); h.Close(); st.Close() }}, nil
 	}
-	port, err := e2e.FreePort()
+	port, err := testnet.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	mport, err := e2e.FreePort()
+	mport, err := testnet.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	n := &e2e.Node{Name: "node", Bin: o.bin, Dir: filepath.Join(dir, "node"), Port: port, MetricsPort: mport,
+	n := &testnet.Node{Name: "node", Bin: o.bin, Dir: filepath.Join(dir, "node"), Port: port, MetricsPort: mport,
 		Extra: []string{"-peer-rate", fmt.Sprint(o.peerRate)}}
 	if err := n.Start(); err != nil {
 		return nil, err
@@ -587,11 +587,11 @@ func startTarget(ctx context.Context, o options, dir string) (*target, error) {
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
-// testnet measures, on a testnet of o.nodes processes, the latency of
+// testnetLoad measures, on a testnet of o.nodes processes, the latency of
 // placing 3-of-5 grants, of DHT lookups and of collecting cfrags.
-func testnet(ctx context.Context, o options, dir string) error {
+func testnetLoad(ctx context.Context, o options, dir string) error {
 	start := time.Now()
-	c, err := e2e.StartCluster(e2e.ClusterOptions{Bin: o.bin, Dir: dir, Size: o.nodes, Metrics: true})
+	c, err := testnet.StartCluster(testnet.ClusterOptions{Bin: o.bin, Dir: dir, Size: o.nodes, Metrics: true})
 	if err != nil {
 		return err
 	}
@@ -601,14 +601,14 @@ func testnet(ctx context.Context, o options, dir string) error {
 	}
 	fmt.Printf("testnet: %d node processes up and converged in %s\n", o.nodes, time.Since(start).Round(time.Millisecond))
 	boot := c.Bootstrap(3)
-	placer, err := e2e.NewClient(ctx, e2e.NewKeyring().Identity(), boot)
+	placer, err := testnet.NewClient(ctx, testnet.NewKeyring().Identity(), boot)
 	if err != nil {
 		return err
 	}
 	defer placer.Close()
-	bob := e2e.NewKeyring()
+	bob := testnet.NewKeyring()
 	bobID := policy.IdentityOf(bob)
-	bh, err := e2e.NewClient(ctx, bob.Identity(), boot)
+	bh, err := testnet.NewClient(ctx, bob.Identity(), boot)
 	if err != nil {
 		return err
 	}
@@ -620,14 +620,14 @@ func testnet(ctx context.Context, o options, dir string) error {
 
 	// Grants: a new owner per sample (the placer host carries owner-signed
 	// grants; any host can), so every locator differs.
-	var split, place e2e.Lat
+	var split, place testnet.Lat
 	owners := make([]*rekey.Keyring, 0, o.samples)
 	placeErrs := map[string]int{}
 	exact := 0
 	for i := 0; i < o.samples && ctx.Err() == nil; i++ {
-		owner := e2e.NewKeyring()
+		owner := testnet.NewKeyring()
 		t0 := time.Now()
-		gs, err := e2e.Grants(owner, bobID, "/docs", 3, 5, 1, 24*time.Hour)
+		gs, err := testnet.Grants(owner, bobID, "/docs", 3, 5, 1, 24*time.Hour)
 		if err != nil {
 			return err
 		}
@@ -652,7 +652,7 @@ func testnet(ctx context.Context, o options, dir string) error {
 	fmt.Printf("  holders = the 5 XOR-closest of the %d nodes: %d of %d\n", o.nodes, exact, len(place))
 
 	// Lookups from bob's host.
-	var closest, holders, collect e2e.Lat
+	var closest, holders, collect testnet.Lat
 	lookErrs, colErrs := map[string]int{}, map[string]int{}
 	for i := 0; i < o.samples && ctx.Err() == nil; i++ {
 		key := make([]byte, 32)
@@ -679,7 +679,7 @@ func testnet(ctx context.Context, o options, dir string) error {
 		} else {
 			holders = append(holders, d)
 		}
-		f, err := e2e.EncryptFor(owner, bobID.IdentityKey, fmt.Sprintf("/docs/f%d.txt", i))
+		f, err := testnet.EncryptFor(owner, bobID.IdentityKey, fmt.Sprintf("/docs/f%d.txt", i))
 		if err != nil {
 			return err
 		}

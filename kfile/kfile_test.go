@@ -11,7 +11,7 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/kadre/kadre/internal/kfile"
+	"github.com/kadre/kadre/kfile"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/rekey"
 )

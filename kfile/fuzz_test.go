@@ -6,7 +6,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/kadre/kadre/internal/kfile"
+	"github.com/kadre/kadre/kfile"
 )
 
 // FuzzReadHeader: the parser never panics, and a header it accepts is the

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/kadre/kadre/internal/kfile"
+	"github.com/kadre/kadre/kfile"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/rekey"
 )

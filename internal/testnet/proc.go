@@ -1,11 +1,11 @@
-// Package e2e is the harness of kadre's reliability tooling: real `kadre
+// Package testnet is the harness of kadre's reliability tooling: real `kadre
 // run` processes on 127.0.0.1 (start, kill -9, restart from the data
 // directory, RSS), light clients, raw RPC frames, and the abuse checks
 // that scripts/abuse runs and that this package's test runs quickly.
 //
 // Every loop here is bounded in count and time, and all traffic goes to
 // 127.0.0.1.
-package e2e
+package testnet
 
 import (
 	"bufio"
