@@ -501,7 +501,7 @@ type target struct {
 	ID      peer.ID
 	proc    *testnet.Node
 	ai      peer.AddrInfo
-	pid     int       // 0: unknown (a -target without -target-pid)
+	pid     int           // 0: unknown (a -target without -target-pid)
 	metrics *testnet.Node // for /metrics; nil: none
 	stop    func()
 }
