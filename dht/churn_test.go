@@ -157,7 +157,7 @@ func TestRetireHandoff(t *testing.T) {
 			t.Fatalf("hand-off receipt: %v", err)
 		}
 		newHolders[to] = true
-		if _, err := tn.store.Get((*[33]byte)(&grants[i].Owner), (*[33]byte)(&bobID.IdentityKey), (*[32]byte)(&grants[i].PathHash)); err == nil {
+		if _, err := tn.store.Grant(grants[i].StorageKey()); err == nil {
 			t.Fatal("the retired node still holds its fragment")
 		}
 		tn.stop()

@@ -298,7 +298,7 @@ func TestNetworkStory(t *testing.T) {
 	}
 	// Bob is refused as revoked, everywhere.
 	for h := range holders {
-		if _, err := bobHost.Reencrypt(ctx, h, ownerKey, bobID, file.levels); !errors.Is(err, proto.ErrRevoked) {
+		if _, err := bobHost.Reencrypt(ctx, h, ownerKey, bobID, file.levels); !errors.Is(err, policy.ErrRevoked) {
 			t.Fatalf("after revocation at %s: %v", h, err)
 		}
 	}
@@ -307,7 +307,7 @@ func TestNetworkStory(t *testing.T) {
 	}
 	// Replaying the revoked grant is refused.
 	for i, h := range pl.Holders {
-		if _, err := ownerHost.StoreGrant(ctx, h, grants[i]); !errors.Is(err, policy.ErrStaleSequence) && !errors.Is(err, proto.ErrRevoked) {
+		if _, err := ownerHost.StoreGrant(ctx, h, grants[i]); !errors.Is(err, policy.ErrStaleSequence) && !errors.Is(err, policy.ErrRevoked) {
 			t.Fatalf("replayed grant at %s: %v", h, err)
 		}
 	}
@@ -383,7 +383,7 @@ func TestStoreGrantRefusals(t *testing.T) {
 	if _, err := c.Revoke(ctx, node, rev); !errors.Is(err, policy.ErrBadSignature) {
 		t.Fatalf("revocation signed by another key: %v", err)
 	}
-	if _, err := net.nodes[1].store.Get((*[33]byte)(&gs[0].Owner), (*[33]byte)(&bobID.IdentityKey), (*[32]byte)(&gs[0].PathHash)); err != nil {
+	if _, err := net.nodes[1].store.Grant(gs[0].StorageKey()); err != nil {
 		t.Fatalf("the fragment is gone after a forged revocation: %v", err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/proto"
-	"github.com/kadre/kadre/store"
 )
 
 // Moved is one fragment a retiring node handed off.
@@ -40,39 +39,39 @@ func (s *Service) Retire(ctx context.Context) (*RetireReport, error) {
 	s.mu.Unlock()
 	rep := &RetireReport{Kept: map[policy.RecordID]error{}}
 	now := s.cfg.Now()
-	var held []store.Grant
-	if err := s.cfg.Store.ForEachGrant(func(g store.Grant) error {
+	var held []*policy.Grant
+	if err := s.cfg.Store.ForEachGrant(func(rec []byte) error {
+		g, err := policy.ParseGrant(rec)
+		if err != nil {
+			return fmt.Errorf("stored grant: %w", err)
+		}
 		held = append(held, g)
 		return nil
 	}); err != nil {
 		return rep, err
 	}
-	for _, sg := range held {
+	for _, g := range held {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		if !now.Before(sg.Expires) {
+		id := g.ID()
+		if policy.ValidateLive(g.Expiry, now) != nil {
 			rep.Expired++
-			continue
-		}
-		g, err := policy.ParseGrant(sg.Record)
-		if err != nil {
-			rep.Kept[sg.ID] = err
 			continue
 		}
 		to, rc, err := s.handoff(ctx, g)
 		if err != nil {
-			rep.Kept[sg.ID] = err
-			s.log.Warn("fragment not handed off", "grant", policy.RecordID(sg.ID), "err", err)
+			rep.Kept[id] = err
+			s.log.Warn("fragment not handed off", "grant", id, "err", err)
 			continue
 		}
-		if err := s.cfg.Store.DeleteGrant(&sg.Owner, &sg.Recipient, &sg.PathHash, sg.ID); err != nil && !errors.Is(err, store.ErrNotGranted) {
-			rep.Kept[sg.ID] = err
+		if err := s.cfg.Store.DeleteGrant(g.StorageKey(), id); err != nil && !errors.Is(err, policy.ErrNotGranted) {
+			rep.Kept[id] = err
 			continue
 		}
-		s.kfrags.drop(sg.ID)
-		rep.Moved = append(rep.Moved, Moved{GrantID: sg.ID, To: to, Receipt: rc})
-		s.log.Info("fragment handed off", "grant", policy.RecordID(sg.ID), "to", to)
+		s.kfrags.drop(id)
+		rep.Moved = append(rep.Moved, Moved{GrantID: id, To: to, Receipt: rc})
+		s.log.Info("fragment handed off", "grant", id, "to", to)
 	}
 	return rep, nil
 }
@@ -118,11 +117,12 @@ func (s *Service) handoff(ctx context.Context, g *policy.Grant) (peer.ID, *polic
 func (s *Service) Reprovide(ctx context.Context) (int, error) {
 	seen := map[string]bool{}
 	now := s.cfg.Now()
-	err := s.cfg.Store.ForEachGrant(func(g store.Grant) error {
-		if !now.Before(g.Expires) {
+	err := s.cfg.Store.ForEachGrant(func(rec []byte) error {
+		g, err := policy.ParseGrant(rec)
+		if err != nil || policy.ValidateLive(g.Expiry, now) != nil {
 			return nil
 		}
-		loc := Locator(g.Owner, g.Recipient)
+		loc := Locator(g.Owner, g.Recipient.IdentityKey)
 		if seen[string(loc)] {
 			return nil
 		}

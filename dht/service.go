@@ -17,13 +17,41 @@ import (
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/proto"
 	"github.com/kadre/kadre/rekey"
-	"github.com/kadre/kadre/store"
 )
+
+// Store keeps a node's fragments, tombstones and sequence marks (SPEC.md
+// §6). Package store is the implementation (LMDB, encrypted at rest); the
+// service takes it through this interface so that the programs that use
+// only the client side of this package never link it.
+type Store interface {
+	// PutGrant stores a validated grant under g.StorageKey() after the
+	// sequence and tombstone checks; errors match policy.ErrStaleSequence,
+	// policy.ErrRevoked and policy.ErrExpired.
+	PutGrant(g *policy.Grant, now time.Time) error
+	// Grant returns the record held for key, or an error matching
+	// policy.ErrNotGranted.
+	Grant(key policy.StorageKey) ([]byte, error)
+	// Lookup finds the deepest live grant of owner to recipient among
+	// levels (root first); when none is live, level is the deepest level
+	// that had anything and err matches policy.ErrRevoked or
+	// policy.ErrExpired, or policy.ErrNotGranted.
+	Lookup(owner, recipient policy.PublicKey, levels []policy.PathHash, now time.Time) (level int, id policy.RecordID, record []byte, err error)
+	// Revoke applies a validated revocation; held says whether a fragment
+	// was deleted, deleted names it.
+	Revoke(r *policy.Revocation, now, keepUntil time.Time) (deleted policy.RecordID, held bool, err error)
+	// DeleteGrant drops the grant held for key if it is still id (a
+	// fragment handed off), keeping the sequence mark.
+	DeleteGrant(key policy.StorageKey, id policy.RecordID) error
+	// ForEachGrant calls fn with every stored grant record.
+	ForEachGrant(fn func(record []byte) error) error
+	// Counts returns the number of grants and tombstones stored.
+	Counts() (grants, tombstones uint64, err error)
+}
 
 // ServiceConfig configures a node's RPC service.
 type ServiceConfig struct {
 	// Store keeps the node's fragments. Required.
-	Store *store.Store
+	Store Store
 	// Identity is the node's key: the host's identity, and the signer of
 	// receipts and node info. Required.
 	Identity *rekey.SecretKey
@@ -313,48 +341,34 @@ func (s *Service) storeGrant(b []byte, kind policy.ReceiptKind) (*policy.Receipt
 	if err != nil {
 		return nil, err
 	}
-	vkf, err := policy.ValidateGrantForStore(g, now, s.cfg.MaxGrantDuration, 0)
+	vkf, err := policy.ValidateGrantForStore(g, now, s.cfg.MaxGrantDuration)
 	if err != nil {
 		return nil, err
 	}
-	rec := store.Grant{
-		Owner:     g.Owner,
-		Recipient: g.Recipient.IdentityKey,
-		PathHash:  g.PathHash,
-		ID:        g.ID(),
-		Seq:       g.Sequence,
-		Expires:   g.ExpiryTime(),
-		Record:    g.Bytes(),
-	}
-	st, err := s.cfg.Store.Stats()
+	grants, _, err := s.cfg.Store.Counts()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}
-	if uint64(st.Grants) >= s.cfg.Capacity {
-		return nil, fmt.Errorf("%w: %d of %d slots used", proto.ErrCapacity, st.Grants, s.cfg.Capacity)
+	if grants >= s.cfg.Capacity {
+		return nil, fmt.Errorf("%w: %d of %d slots used", proto.ErrCapacity, grants, s.cfg.Capacity)
 	}
-	if err := s.cfg.Store.PutGrant(rec, now); err != nil {
+	if err := s.cfg.Store.PutGrant(g, now); err != nil {
 		switch {
-		case errors.Is(err, store.ErrStale):
-			held, gerr := s.cfg.Store.Get(&rec.Owner, &rec.Recipient, &rec.PathHash)
-			if gerr == nil && held.Seq == g.Sequence {
-				if held.ID != rec.ID {
+		case errors.Is(err, policy.ErrStaleSequence):
+			if held, herr := s.heldGrant(g.StorageKey()); herr == nil && held.Sequence == g.Sequence {
+				if held.ID() != g.ID() {
 					return nil, fmt.Errorf("%w: sequence %d", proto.ErrAlreadyHeld, g.Sequence)
 				}
 				break // the same grant again: answer as before
 			}
-			return nil, fmt.Errorf("%w: %w", policy.ErrStaleSequence, err)
-		case errors.Is(err, store.ErrRevoked):
-			return nil, fmt.Errorf("%w: %w", proto.ErrRevoked, err)
-		case errors.Is(err, store.ErrExpired):
-			return nil, fmt.Errorf("%w: %w", policy.ErrExpired, err)
-		case errors.Is(err, store.ErrTooLong):
-			return nil, fmt.Errorf("%w: %w", policy.ErrExpiryTooLong, err)
+			return nil, err
+		case errors.Is(err, policy.ErrRevoked), errors.Is(err, policy.ErrExpired):
+			return nil, err
 		default:
 			return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 		}
 	}
-	s.kfrags.put(rec.ID, g, vkf)
+	s.kfrags.put(g.ID(), g, vkf)
 	s.announce(Locator(g.Owner, g.Recipient.IdentityKey))
 	rc := &policy.Receipt{Kind: kind, Node: s.nodeKey, Owner: g.Owner, PathHash: g.PathHash,
 		Sequence: g.Sequence, Subject: g.ID(), IssuedAt: uint64(now.Unix())}
@@ -362,6 +376,15 @@ func (s *Service) storeGrant(b []byte, kind policy.ReceiptKind) (*policy.Receipt
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}
 	return rc, nil
+}
+
+// heldGrant parses the grant the store holds for key.
+func (s *Service) heldGrant(key policy.StorageKey) (*policy.Grant, error) {
+	rec, err := s.cfg.Store.Grant(key)
+	if err != nil {
+		return nil, err
+	}
+	return policy.ParseGrant(rec)
 }
 
 // reencrypt serves the deepest level with a live grant for the
@@ -385,19 +408,16 @@ func (s *Service) reencrypt(remote crypto.PubKey, r *proto.ReencryptRequest) (*p
 		return nil, fmt.Errorf("%w: owner key: %w", proto.ErrMalformed, err)
 	}
 	levels := r.GetLevels()
-	hashes := make([][policy.PathHashSize]byte, len(levels))
+	hashes := make([]policy.PathHash, len(levels))
 	for i, l := range levels {
-		hashes[i] = [policy.PathHashSize]byte(l.GetPathHash())
+		hashes[i] = policy.PathHash(l.GetPathHash())
 	}
-	m, err := s.cfg.Store.Lookup((*[33]byte)(&owner), (*[33]byte)(&recipient), hashes, now)
+	level, id, record, err := s.cfg.Store.Lookup(owner, recipient, hashes, now)
 	if err != nil {
-		var le *store.LookupError
 		switch {
-		case errors.As(err, &le) && errors.Is(err, store.ErrRevoked):
-			return nil, fmt.Errorf("%w (level %d)", proto.ErrRevoked, le.Level)
-		case errors.As(err, &le) && errors.Is(err, store.ErrExpired):
-			return nil, fmt.Errorf("%w (level %d)", policy.ErrExpired, le.Level)
-		case errors.Is(err, store.ErrNotGranted):
+		case errors.Is(err, policy.ErrRevoked), errors.Is(err, policy.ErrExpired):
+			return nil, fmt.Errorf("%w (level %d)", err, level)
+		case errors.Is(err, policy.ErrNotGranted):
 			return nil, policy.ErrNotGranted
 		default:
 			return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
@@ -405,25 +425,25 @@ func (s *Service) reencrypt(remote crypto.PubKey, r *proto.ReencryptRequest) (*p
 	}
 	// A grant ID names one immutable record, so its parse and its verified
 	// kfrag are cached together.
-	g, vkf := s.kfrags.get(m.Grant.ID)
+	g, vkf := s.kfrags.get(id)
 	if g == nil {
-		if g, err = policy.ParseGrant(m.Grant.Record); err != nil {
+		if g, err = policy.ParseGrant(record); err != nil {
 			return nil, fmt.Errorf("%w: stored grant: %w", proto.ErrInternal, err)
 		}
 		if vkf, err = policy.VerifyGrantKFrag(g); err != nil {
 			return nil, fmt.Errorf("%w: stored kfrag: %w", proto.ErrInternal, err)
 		}
-		s.kfrags.put(m.Grant.ID, g, vkf)
+		s.kfrags.put(id, g, vkf)
 	}
-	if err := policy.CheckServable(g, owner, hashes[m.Level], raw, now); err != nil {
+	if err := policy.CheckServable(g, owner, hashes[level], raw, now); err != nil {
 		return nil, fmt.Errorf("%w: stored grant does not serve this request: %w", proto.ErrInternal, err)
 	}
-	capsule, err := rekey.ParseCapsule(levels[m.Level].GetCapsule())
+	capsule, err := rekey.ParseCapsule(levels[level].GetCapsule())
 	if err != nil {
-		return nil, fmt.Errorf("%w: capsule of level %d: %w", proto.ErrMalformed, m.Level, err)
+		return nil, fmt.Errorf("%w: capsule of level %d: %w", proto.ErrMalformed, level, err)
 	}
 	cf := rekey.Reencrypt(capsule, vkf)
-	return &proto.ReencryptResponse{Level: uint32(m.Level), Cfrag: cf.Bytes(), Grant: g.PublicBytes()}, nil
+	return &proto.ReencryptResponse{Level: uint32(level), Cfrag: cf.Bytes(), Grant: g.PublicBytes()}, nil
 }
 
 // revoke applies an owner-signed revocation and answers with a receipt.
@@ -433,25 +453,22 @@ func (s *Service) revoke(b []byte) (*policy.Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := policy.ValidateRevocation(r, 0); err != nil {
+	if err := policy.ValidateRevocation(r); err != nil {
 		return nil, err
 	}
-	t, err := s.cfg.Store.Revoke(store.Revocation{
-		Owner: r.Owner, Recipient: r.Recipient, PathHash: r.PathHash, Seq: r.Sequence, At: now,
-		// A grant this revocation ends was accepted with at most this
-		// node's maximum duration: keep the tombstone that long.
-		KeepUntil: now.Add(s.cfg.MaxGrantDuration),
-	})
+	// A grant this revocation ends was accepted with at most this node's
+	// maximum duration: keep the tombstone that long.
+	deleted, held, err := s.cfg.Store.Revoke(r, now, now.Add(s.cfg.MaxGrantDuration))
 	if err != nil {
-		if errors.Is(err, store.ErrStale) {
-			return nil, fmt.Errorf("%w: %w", policy.ErrStaleSequence, err)
+		if errors.Is(err, policy.ErrStaleSequence) {
+			return nil, err
 		}
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}
 	kind := policy.ReceiptRevokedNotHeld
-	if t.Deleted {
+	if held {
 		kind = policy.ReceiptRevoked
-		s.kfrags.drop(t.DeletedID)
+		s.kfrags.drop(deleted)
 	}
 	rc := &policy.Receipt{Kind: kind, Node: s.nodeKey, Owner: r.Owner, PathHash: r.PathHash,
 		Sequence: r.Sequence, Subject: r.ID(), IssuedAt: uint64(now.Unix())}
@@ -463,13 +480,13 @@ func (s *Service) revoke(b []byte) (*policy.Receipt, error) {
 
 // nodeInfo signs the node's current advertisement.
 func (s *Service) nodeInfo() (*policy.NodeInfo, error) {
-	st, err := s.cfg.Store.Stats()
+	grants, _, err := s.cfg.Store.Counts()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}
 	free := uint64(0)
-	if uint64(st.Grants) < s.cfg.Capacity && !s.isRetiring() {
-		free = s.cfg.Capacity - uint64(st.Grants)
+	if grants < s.cfg.Capacity && !s.isRetiring() {
+		free = s.cfg.Capacity - grants
 	}
 	ni := &policy.NodeInfo{
 		Node:             s.nodeKey,

@@ -40,7 +40,7 @@ func BenchmarkValidateGrantForStore(b *testing.B) {
 	g := newFixture(b).grants[0]
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := ValidateGrantForStore(g, testNow, 48*time.Hour, 0); err != nil {
+		if _, err := ValidateGrantForStore(g, testNow, 48*time.Hour); err != nil {
 			b.Fatal(err)
 		}
 	}

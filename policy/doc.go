@@ -8,7 +8,7 @@
 //
 //	owner:     NormalizePath → NewGrants (one signed Grant per kfrag) → Grant.Bytes
 //	           Revocation.Sign → VerifyReceiptForRevocation, CountRevocationReceipts
-//	node:      ParseGrant → ValidateGrantForStore (expiry, signature, sequence, kfrag)
+//	node:      ParseGrant → ValidateGrantForStore (expiry, signature, kfrag); the store applies ValidateSequence
 //	           ParseRevocation → ValidateRevocation
 //	           SelectGrant (deepest-first search, recipient check) → rekey.Reencrypt
 //	recipient: PathHashes → request; ParsePublicGrant → VerifyServedGrant → VerifyCFrag

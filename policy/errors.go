@@ -52,6 +52,10 @@ var (
 	// key, the delegating key and the recipient's receiving key.
 	ErrBadKFrag = errors.New("policy: key fragment does not verify")
 
+	// ErrRevoked means the owner revoked the grant: a lookup met its
+	// tombstone, or a grant being stored is at or below one.
+	ErrRevoked = errors.New("policy: grant revoked by its owner")
+
 	// ErrNotRecipient means the peer asking is not the grant's recipient.
 	ErrNotRecipient = errors.New("policy: requester is not the grant's recipient")
 

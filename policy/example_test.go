@@ -75,7 +75,7 @@ func ExampleNewGrants() {
 		if err != nil {
 			panic(err)
 		}
-		_, err = policy.ValidateGrantForStore(parsed, now, 90*24*time.Hour, 0)
+		_, err = policy.ValidateGrantForStore(parsed, now, 90*24*time.Hour)
 		fmt.Println(len(wire), err)
 	}
 	// Output:

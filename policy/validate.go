@@ -93,14 +93,14 @@ func VerifyGrantKFrag(g *Grant) (*rekey.VerifiedKeyFrag, error) {
 	return vkf, nil
 }
 
-// ValidateGrantForStore runs every check a node makes before storing a
-// grant (StoreGrant, or a hand-off from another node), cheapest and
-// stateless first: expiry against now and the node's maxDuration, the
-// owner's signature, the sequence number against last (the last one seen
-// for g.StorageKey(), 0 if none; after a revocation, the tombstone's), and
-// the kfrag. The signature is checked before the sequence so that an
+// ValidateGrantForStore runs every stateless check a node makes before
+// storing a grant (StoreGrant, or a hand-off from another node), cheapest
+// first: field domains, expiry against now and the node's maxDuration, the
+// owner's signature, and the kfrag. The sequence rule (ValidateSequence)
+// needs the node's state and is applied by the store in the transaction
+// that writes the grant, after the signature was checked here, so that an
 // unauthenticated request cannot probe which storage keys a node knows.
-func ValidateGrantForStore(g *Grant, now time.Time, maxDuration time.Duration, last uint64) (*rekey.VerifiedKeyFrag, error) {
+func ValidateGrantForStore(g *Grant, now time.Time, maxDuration time.Duration) (*rekey.VerifiedKeyFrag, error) {
 	if err := g.checkFields(); err != nil {
 		return nil, err
 	}
@@ -110,25 +110,20 @@ func ValidateGrantForStore(g *Grant, now time.Time, maxDuration time.Duration, l
 	if err := g.VerifySignature(); err != nil {
 		return nil, err
 	}
-	if err := ValidateSequence(g.Sequence, last); err != nil {
-		return nil, err
-	}
 	return VerifyGrantKFrag(g)
 }
 
-// ValidateRevocation runs the checks a node makes before applying a
-// revocation: the owner's signature, then the sequence number against last
-// (for r.StorageKey()). Applying it means deleting the fragment, recording
-// r.Sequence as the new last sequence (the tombstone) and answering with a
-// ReceiptRevoked or ReceiptRevokedNotHeld.
-func ValidateRevocation(r *Revocation, last uint64) error {
+// ValidateRevocation runs the stateless checks a node makes before applying
+// a revocation: field domains and the owner's signature. Applying it (the
+// store, in one transaction) checks the sequence number (ValidateSequence),
+// deletes the fragment, records r.Sequence as the new last sequence (the
+// tombstone), and the node answers with a ReceiptRevoked or
+// ReceiptRevokedNotHeld.
+func ValidateRevocation(r *Revocation) error {
 	if err := r.checkFields(); err != nil {
 		return err
 	}
-	if err := r.VerifySignature(); err != nil {
-		return err
-	}
-	return ValidateSequence(r.Sequence, last)
+	return r.VerifySignature()
 }
 
 // AuthorizeRecipient checks that the peer asking for re-encryption is the

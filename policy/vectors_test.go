@@ -126,7 +126,7 @@ func TestVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ValidateGrantForStore(g, now, 48*time.Hour, 0); err != nil {
+	if _, err := ValidateGrantForStore(g, now, 48*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if g.ID().String() != v.GrantID || !bytes.Equal(g.Bytes(), gb) || g.Owner != IdentityOf(owner).IdentityKey || g.DelegatingKey != PublicKeyOf(DelegatingKey(owner, prefix).PublicKey()) {
@@ -142,7 +142,7 @@ func TestVectors(t *testing.T) {
 
 	rb := unhex(t, v.Revocation)
 	r, err := ParseRevocation(rb)
-	if err != nil || ValidateRevocation(r, g.Sequence) != nil || r.ID().String() != v.RevocationID || !bytes.Equal(r.Bytes(), rb) {
+	if err != nil || ValidateRevocation(r) != nil || r.ID().String() != v.RevocationID || !bytes.Equal(r.Bytes(), rb) {
 		t.Fatalf("revocation: %v", err)
 	}
 	if d := signingDigest(LabelRevocation, r.BodyBytes()); hex.EncodeToString(d[:]) != v.RevocationDig {
@@ -169,7 +169,7 @@ func TestVectors(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, err = ValidateGrantForStore(x, now, 48*time.Hour, 0)
+			_, err = ValidateGrantForStore(x, now, 48*time.Hour)
 			return err
 		},
 		"revocation": func(b []byte) error {
@@ -177,7 +177,7 @@ func TestVectors(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			return ValidateRevocation(x, 0)
+			return ValidateRevocation(x)
 		},
 		"store receipt": func(b []byte) error {
 			x, err := ParseReceipt(b)

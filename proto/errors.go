@@ -10,7 +10,7 @@ import (
 )
 
 // Sentinel errors of the wire layer. Node handlers also return the ones
-// without a policy counterpart (ErrRevoked, ErrCapacity, …), wrapping their
+// without a policy counterpart (ErrCapacity, ErrAlreadyHeld, …), wrapping their
 // cause, so that Refuse picks the right Code.
 var (
 	ErrMalformed          = errors.New("proto: malformed message")
@@ -21,7 +21,6 @@ var (
 	// another request id, or another message type than the request's.
 	ErrUnexpectedResponse = errors.New("proto: response does not answer the request")
 
-	ErrRevoked     = errors.New("proto: grant revoked by its owner")
 	ErrRateLimited = errors.New("proto: rate limited, retry later")
 	ErrCapacity    = errors.New("proto: node has no free slot")
 	ErrAlreadyHeld = errors.New("proto: node already holds a fragment of this grant")
@@ -42,7 +41,7 @@ var codeSentinels = []struct {
 	{Code_UNKNOWN_TYPE, []error{ErrUnknownType}},
 	{Code_BAD_SIGNATURE, []error{policy.ErrBadSignature}},
 	{Code_STALE_SEQUENCE, []error{policy.ErrStaleSequence}},
-	{Code_REVOKED, []error{ErrRevoked}},
+	{Code_REVOKED, []error{policy.ErrRevoked}},
 	{Code_EXPIRED, []error{policy.ErrExpired}},
 	{Code_NOT_GRANTED, []error{policy.ErrNotGranted}},
 	{Code_NOT_RECIPIENT, []error{policy.ErrNotRecipient}},

@@ -315,7 +315,7 @@ func TestRefuseAndRemoteError(t *testing.T) {
 		{fmt.Errorf("%w: level 3 expired", policy.ErrNotGranted), Code_NOT_GRANTED, policy.ErrNotGranted, true},
 		{fmt.Errorf("lmdb: MDB_CORRUPTED at page 42"), Code_INTERNAL, ErrInternal, true},
 		{fmt.Errorf("%w: 1000 of 1000 used", ErrCapacity), Code_CAPACITY, ErrCapacity, false},
-		{fmt.Errorf("%w: tombstone 9", ErrRevoked), Code_REVOKED, ErrRevoked, false},
+		{fmt.Errorf("%w: tombstone 9", policy.ErrRevoked), Code_REVOKED, policy.ErrRevoked, false},
 		{policy.ErrUnknownAlgorithm, Code_UNKNOWN_ALGORITHM, policy.ErrUnknownAlgorithm, false},
 		{policy.ErrBadThreshold, Code_BAD_THRESHOLD, policy.ErrBadThreshold, false},
 		{policy.ErrExpired, Code_EXPIRED, policy.ErrExpired, false},

@@ -38,7 +38,7 @@ type benchKey struct {
 	ph               [32]byte
 }
 
-func benchGrant(rng *rand.Rand, k benchKey, seq uint64) Grant {
+func benchGrant(rng *rand.Rand, k benchKey, seq uint64) entry {
 	rec := make([]byte, benchRecordSize)
 	for i := 0; i < len(rec); i += 8 {
 		v := rng.Uint64()
@@ -46,7 +46,7 @@ func benchGrant(rng *rand.Rand, k benchKey, seq uint64) Grant {
 			rec[i+j] = byte(v >> (8 * j))
 		}
 	}
-	return Grant{Owner: k.owner, Recipient: k.recipient, PathHash: k.ph, ID: sha256.Sum256(rec),
+	return entry{Owner: k.owner, Recipient: k.recipient, PathHash: k.ph, ID: sha256.Sum256(rec),
 		Seq: seq, Expires: t0.Add(365 * 24 * time.Hour), Record: rec}
 }
 
@@ -153,7 +153,7 @@ func BenchmarkStore(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				k := &sample[order[i%len(order)]]
 				t := time.Now()
-				if _, err := s.Get(&k.owner, &k.recipient, &k.ph); err != nil {
+				if _, err := s.get(&k.owner, &k.recipient, &k.ph); err != nil {
 					b.Fatal(err)
 				}
 				lat = append(lat, time.Since(t))
@@ -197,7 +197,7 @@ func BenchmarkStore(b *testing.B) {
 					for i := 0; b.Loop(); i++ {
 						q := &queries[i%len(queries)]
 						t := time.Now()
-						m, err := s.Lookup(&q.owner, &q.recipient, q.hs, t0)
+						m, err := s.lookup(&q.owner, &q.recipient, q.hs, t0)
 						lat = append(lat, time.Since(t))
 						if err != nil {
 							b.Fatal(err)
@@ -216,7 +216,7 @@ func BenchmarkStore(b *testing.B) {
 			for b.Loop() {
 				g := benchGrant(rng, randKey(rng), 1)
 				t := time.Now()
-				if err := s.PutGrant(g, t0); err != nil {
+				if err := s.putGrant(g, t0); err != nil {
 					b.Fatal(err)
 				}
 				lat = append(lat, time.Since(t))
@@ -238,7 +238,7 @@ func BenchmarkStore(b *testing.B) {
 				}
 				revoked++
 				t := time.Now()
-				if _, err := s.Revoke(Revocation{Owner: k.owner, Recipient: k.recipient, PathHash: k.ph, Seq: 2, At: t0}); err != nil {
+				if _, err := s.revoke(revocation{Owner: k.owner, Recipient: k.recipient, PathHash: k.ph, Seq: 2, At: t0}); err != nil {
 					b.Fatal(err)
 				}
 				lat = append(lat, time.Since(t))

@@ -32,7 +32,7 @@ func TestConcurrentReadersSeeWholeChanges(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for !stop.Load() {
-				m, err := s.Lookup(&owner, &recipient, hs, t0)
+				m, err := s.lookup(&owner, &recipient, hs, t0)
 				lookups.Add(1)
 				switch {
 				case err == nil:
@@ -80,9 +80,9 @@ func TestCloseWaitsForInFlight(t *testing.T) {
 			for i := 0; ; i++ {
 				var err error
 				if w%2 == 0 {
-					err = s.PutGrant(mkGrant(owner, recipient, "/w"+itoa(w)+"/"+itoa(i), 1, t0.Add(time.Hour)), t0)
+					err = s.putGrant(mkGrant(owner, recipient, "/w"+itoa(w)+"/"+itoa(i), 1, t0.Add(time.Hour)), t0)
 				} else {
-					_, err = s.Lookup(&owner, &recipient, hs, t0)
+					_, err = s.lookup(&owner, &recipient, hs, t0)
 					if errors.Is(err, ErrNotGranted) {
 						err = nil
 					}
@@ -129,7 +129,7 @@ func TestManyConcurrentReaders(t *testing.T) {
 				return err
 			})
 			if err == nil {
-				_, err = s.Lookup(&owner, &recipient, hs, t0)
+				_, err = s.lookup(&owner, &recipient, hs, t0)
 			}
 			if err != nil {
 				errc <- err

@@ -23,7 +23,7 @@ const (
 
 // crashGrant is the i-th grant the child writes; every fourth step also
 // revokes the grant written two steps earlier.
-func crashGrant(i int) Grant {
+func crashGrant(i int) entry {
 	return mkGrant(pk(byte(i%5)), pk(bob), "/crash/"+strconv.Itoa(i), 1, t0.Add(100*365*24*time.Hour))
 }
 
@@ -45,14 +45,14 @@ func TestCrashChild(t *testing.T) {
 	}
 	fmt.Println("ready")
 	for i := start; ; i++ {
-		if err := s.PutGrant(crashGrant(i), t0); err != nil {
+		if err := s.putGrant(crashGrant(i), t0); err != nil {
 			fmt.Printf("error %v\n", err)
 			os.Exit(2)
 		}
 		fmt.Printf("g %d\n", i)
 		if j, ok := crashRevokes(i); ok {
 			g := crashGrant(j)
-			if _, err := s.Revoke(Revocation{Owner: g.Owner, Recipient: g.Recipient, PathHash: g.PathHash, Seq: 2, At: t0}); err != nil {
+			if _, err := s.revoke(revocation{Owner: g.Owner, Recipient: g.Recipient, PathHash: g.PathHash, Seq: 2, At: t0}); err != nil {
 				fmt.Printf("error %v\n", err)
 				os.Exit(2)
 			}
@@ -170,7 +170,7 @@ func verifyCrashStore(t *testing.T, dir string, acked, revoked map[int]bool) {
 	defer s.Close()
 	for i := range acked {
 		g := crashGrant(i)
-		got, err := s.Get(&g.Owner, &g.Recipient, &g.PathHash)
+		got, err := s.get(&g.Owner, &g.Recipient, &g.PathHash)
 		if err == nil {
 			if revoked[i] {
 				t.Fatalf("grant %d: acknowledged revocation lost", i)
@@ -178,7 +178,7 @@ func verifyCrashStore(t *testing.T, dir string, acked, revoked map[int]bool) {
 			if got.Seq != g.Seq || got.ID != g.ID || !bytes.Equal(got.Record, g.Record) || !got.Expires.Equal(g.Expires) {
 				t.Fatalf("grant %d: stored %+v, want %+v", i, got, g)
 			}
-			if _, err := s.Lookup(&g.Owner, &g.Recipient, [][32]byte{ph("/"), g.PathHash}, t0); err != nil {
+			if _, err := s.lookup(&g.Owner, &g.Recipient, [][32]byte{ph("/"), g.PathHash}, t0); err != nil {
 				t.Fatalf("grant %d: Lookup: %v", i, err)
 			}
 			continue
@@ -188,14 +188,14 @@ func verifyCrashStore(t *testing.T, dir string, acked, revoked map[int]bool) {
 		}
 		// Gone is only right if it was revoked, acknowledged or not: the
 		// tombstone must name exactly this grant.
-		ts, err := s.GetTombstone(&g.Owner, &g.Recipient, &g.PathHash)
+		ts, err := s.getTombstone(&g.Owner, &g.Recipient, &g.PathHash)
 		if err != nil || ts.Seq != 2 || !ts.Deleted || ts.DeletedID != g.ID {
 			t.Fatalf("acknowledged grant %d lost (tombstone %+v, %v)", i, ts, err)
 		}
 	}
 	for j := range revoked {
 		g := crashGrant(j)
-		if _, err := s.GetTombstone(&g.Owner, &g.Recipient, &g.PathHash); err != nil {
+		if _, err := s.getTombstone(&g.Owner, &g.Recipient, &g.PathHash); err != nil {
 			t.Fatalf("acknowledged revocation %d lost: %v", j, err)
 		}
 	}

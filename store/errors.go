@@ -1,32 +1,35 @@
 package store
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/kadre/kadre/policy"
+)
 
 // Sentinel errors. Callers test them with errors.Is; the messages are meant to
 // be shown to a node operator or relayed (for the lookup ones) to a recipient.
+// The four that enforce a policy rule (not granted, revoked, expired, stale)
+// also match that rule's policy sentinel, so the node maps them to wire codes
+// without knowing this package.
 var (
 	// ErrNotGranted means no grant is stored for the key or any level of the
 	// path asked about.
-	ErrNotGranted = errors.New("store: not granted")
+	ErrNotGranted = ruleError("store: not granted", policy.ErrNotGranted)
 
 	// ErrRevoked means the deepest level that had anything was revoked by the
 	// owner, or that a grant being stored was already revoked (its sequence
 	// number is not newer than the tombstone's).
-	ErrRevoked = errors.New("store: grant revoked by its owner")
+	ErrRevoked = ruleError("store: grant revoked by its owner", policy.ErrRevoked)
 
 	// ErrExpired means the deepest level that had anything holds only an
 	// expired grant, or that a grant being stored has already expired.
-	ErrExpired = errors.New("store: grant expired")
+	ErrExpired = ruleError("store: grant expired", policy.ErrExpired)
 
 	// ErrStale means a grant or revocation carries a sequence number that is
 	// not greater than the last one seen for the same owner and path hash:
 	// it is a replay or arrived out of order, and the owner must re-sign it
 	// with a higher sequence number.
-	ErrStale = errors.New("store: sequence number not newer than the last one seen (replay or out of order)")
-
-	// ErrTooLong means a grant expires later than Options.MaxGrantLifetime
-	// allows; the owner must grant a shorter period.
-	ErrTooLong = errors.New("store: grant lasts longer than this node keeps grants")
+	ErrStale = ruleError("store: sequence number not newer than the last one seen (replay or out of order)", policy.ErrStaleSequence)
 
 	// ErrInvalid means the caller passed a value the store cannot hold
 	// (empty or oversized record, zero sequence number, bad path list).
@@ -55,3 +58,15 @@ var (
 	// with another export key, or was modified. It is deliberately opaque.
 	ErrBadExport = errors.New("store: export stream failed authentication")
 )
+
+// rule is a store sentinel that also matches the policy sentinel of the rule
+// it enforces.
+type rule struct {
+	msg    string
+	policy error
+}
+
+func ruleError(msg string, policyErr error) error { return &rule{msg: msg, policy: policyErr} }
+
+func (e *rule) Error() string { return e.msg }
+func (e *rule) Unwrap() error { return e.policy }

@@ -1,14 +1,23 @@
 package store_test
 
 import (
-	"crypto/sha256"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/kadre/kadre/policy"
+	"github.com/kadre/kadre/rekey"
 	"github.com/kadre/kadre/store"
 )
+
+func keyring() *rekey.Keyring {
+	seed := make([]byte, rekey.SeedSize)
+	rand.Read(seed)
+	k, _ := rekey.NewKeyring(seed)
+	return k
+}
 
 // A grant on /docs serves a request for /docs/report.txt; after the owner
 // revokes it, the deepest level that had anything says why access ends.
@@ -22,31 +31,33 @@ func Example() {
 	}
 	defer s.Close()
 
-	var owner, recipient [33]byte
-	owner[0], recipient[0] = 2, 3
-	// In kadre the policy package computes these as HMAC-SHA3-256 of each
-	// path prefix; any 32 bytes do here.
-	levels := [][32]byte{sha256.Sum256([]byte("/")), sha256.Sum256([]byte("/docs")), sha256.Sum256([]byte("/docs/report.txt"))}
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-
-	record := []byte("owner-signed grant record")
-	err = s.PutGrant(store.Grant{
-		Owner: owner, Recipient: recipient, PathHash: levels[1],
-		ID: sha256.Sum256(record), Seq: 1, Expires: now.Add(24 * time.Hour), Record: record,
-	}, now)
+	alice, bob := keyring(), keyring()
+	owner, recipient := policy.IdentityOf(alice), policy.IdentityOf(bob)
+	now := time.Now()
+	grants, err := policy.NewGrants(alice, policy.GrantParams{
+		Recipient: recipient, Prefix: policy.MustNormalizePath("/docs"),
+		Threshold: 1, Shares: 1, Sequence: 1, Expiry: uint64(now.Add(24 * time.Hour).Unix()),
+	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	m, err := s.Lookup(&owner, &recipient, levels, now)
-	fmt.Println("level", m.Level, err)
+	if err := s.PutGrant(grants[0], now); err != nil {
+		fmt.Println(err)
+		return
+	}
+	levels := policy.PathHashes(owner.IdentityKey, recipient.IdentityKey, policy.MustNormalizePath("/docs/report.txt"))
+	level, _, _, err := s.Lookup(owner.IdentityKey, recipient.IdentityKey, levels, now)
+	fmt.Println("level", level, err)
 
-	ts, err := s.Revoke(store.Revocation{Owner: owner, Recipient: recipient, PathHash: levels[1], Seq: 2, At: now})
-	fmt.Println("deleted", ts.Deleted, err)
-	_, err = s.Lookup(&owner, &recipient, levels, now)
-	fmt.Println(errors.Is(err, store.ErrRevoked), err)
+	rev := &policy.Revocation{Owner: owner.IdentityKey, Recipient: recipient.IdentityKey,
+		PathHash: grants[0].PathHash, Sequence: 2, IssuedAt: uint64(now.Unix())}
+	_, held, err := s.Revoke(rev, now, now.Add(24*time.Hour))
+	fmt.Println("deleted", held, err)
+	level, _, _, err = s.Lookup(owner.IdentityKey, recipient.IdentityKey, levels, now)
+	fmt.Println(level, errors.Is(err, store.ErrRevoked), errors.Is(err, policy.ErrRevoked), err)
 	// Output:
 	// level 1 <nil>
 	// deleted true <nil>
-	// true store: grant revoked by its owner (path level 1)
+	// 1 true true store: grant revoked by its owner (path level 1)
 }

@@ -219,7 +219,7 @@ func decodeRecord(kind byte, pt []byte) (record, bool) {
 type ExportStats struct {
 	Grants, Tombstones, Seqs int
 	// Skipped counts imported records refused by the store's rules
-	// (stale, revoked, expired, too long). Records identical to what is
+	// (stale, revoked, expired). Records identical to what is
 	// stored count as imported.
 	Skipped int
 }
@@ -310,7 +310,7 @@ func (s *Store) Export(w io.Writer, key *[KeySize]byte, keep func(owner *[OwnerS
 
 // Import reads an export made with the same key and applies it with the
 // same rules as PutGrant and Revoke: grants that are stale, revoked,
-// expired at now or too long, and tombstones older than what this store
+// expired at now, and tombstones older than what this store
 // has seen, are skipped and counted; sequence marks only ever rise. Records
 // are applied in transactions of up to 1024; an export no longer than that
 // is authenticated to its end before anything is written, a longer one may
@@ -403,7 +403,7 @@ func (s *Store) applyBatch(batch []record, now time.Time, total *ExportStats) er
 
 func isRuleError(err error) bool {
 	return errors.Is(err, ErrStale) || errors.Is(err, ErrRevoked) || errors.Is(err, ErrExpired) ||
-		errors.Is(err, ErrTooLong) || errors.Is(err, ErrInvalid)
+		errors.Is(err, ErrInvalid)
 }
 
 // raiseMark merges an imported mark: the sequence number and retention

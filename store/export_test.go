@@ -16,7 +16,7 @@ func exportKey(b byte) *[KeySize]byte {
 func TestExportImportRoundTrip(t *testing.T) {
 	src := openTest(t, t.TempDir(), Options{})
 	owner, recipient := pk(alice), pk(bob)
-	var grants []Grant
+	var grants []entry
 	for i := range 40 {
 		g := mkGrant(owner, recipient, "/f"+itoa(i), uint64(i+1), t0.Add(time.Duration(i+1)*time.Hour))
 		mustPut(t, src, g, t0)
@@ -43,7 +43,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Fatalf("import stats = %+v", ist)
 	}
 	for i, g := range grants {
-		got, err := dst.Lookup(&owner, &recipient, [][32]byte{g.PathHash}, t0)
+		got, err := dst.lookup(&owner, &recipient, [][32]byte{g.PathHash}, t0)
 		if i == 3 {
 			wantErr(t, err, ErrRevoked)
 			continue
@@ -55,8 +55,8 @@ func TestExportImportRoundTrip(t *testing.T) {
 	// The imported marks still refuse replays.
 	stale := grants[5]
 	stale.ID[0] ^= 1
-	wantErr(t, dst.PutGrant(stale, t0), ErrStale)
-	wantErr(t, dst.PutGrant(grants[3], t0), ErrRevoked)
+	wantErr(t, dst.putGrant(stale, t0), ErrStale)
+	wantErr(t, dst.putGrant(grants[3], t0), ErrRevoked)
 	// Importing the same stream again changes nothing.
 	if _, err := dst.Import(bytes.NewReader(buf.Bytes()), exportKey(1), t0); err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func TestExportOneGrantHandOff(t *testing.T) {
 	if err != nil || ist.Skipped != 2 {
 		t.Fatalf("Import over a newer revocation = %+v, %v", ist, err)
 	}
-	_, err = dst.Lookup(&owner, &recipient, [][32]byte{keep.PathHash}, t0)
+	_, err = dst.lookup(&owner, &recipient, [][32]byte{keep.PathHash}, t0)
 	wantErr(t, err, ErrRevoked)
 
 	// An expired grant is not imported either.
@@ -148,7 +148,7 @@ func TestImportRejectsTampering(t *testing.T) {
 func TestImportBatches(t *testing.T) {
 	src := openTest(t, t.TempDir(), Options{})
 	owner, recipient := pk(alice), pk(bob)
-	gs := make([]Grant, 2500)
+	gs := make([]entry, 2500)
 	for i := range gs {
 		gs[i] = mkGrant(owner, recipient, "/many/"+itoa(i), 1, t0.Add(time.Hour))
 	}

@@ -136,7 +136,7 @@ func FuzzImportApply(f *testing.F) {
 			t.Fatalf("Import: %v", err)
 		}
 		owner, recipient := g.Owner, g.Recipient
-		if _, err := s.Lookup(&owner, &recipient, [][32]byte{ph("/"), g.PathHash}, t0); err != nil &&
+		if _, err := s.lookup(&owner, &recipient, [][32]byte{ph("/"), g.PathHash}, t0); err != nil &&
 			!errors.Is(err, ErrNotGranted) && !errors.Is(err, ErrRevoked) && !errors.Is(err, ErrExpired) {
 			t.Fatalf("Lookup after import: %v", err)
 		}

@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/bmatsuo/lmdb-go/lmdb"
+
+	"github.com/kadre/kadre/policy"
 )
 
 // Grant is one stored key fragment: an opaque, owner-signed record that the
 // policy layer validated, with the fields the store needs to enforce the
 // rules. Its identity is (Owner, Recipient, PathHash).
-type Grant struct {
+type entry struct {
 	Owner     [OwnerSize]byte
 	Recipient [RecipientSize]byte
 	PathHash  [PathHashSize]byte
@@ -28,7 +30,7 @@ type Grant struct {
 }
 
 // Revocation asks to delete a grant and remember that it was revoked.
-type Revocation struct {
+type revocation struct {
 	Owner     [OwnerSize]byte
 	Recipient [RecipientSize]byte
 	PathHash  [PathHashSize]byte
@@ -45,7 +47,7 @@ type Revocation struct {
 }
 
 // Tombstone records a revocation; it is what a revocation receipt names.
-type Tombstone struct {
+type tombstone struct {
 	Owner     [OwnerSize]byte
 	Recipient [RecipientSize]byte
 	PathHash  [PathHashSize]byte
@@ -59,24 +61,24 @@ type Tombstone struct {
 }
 
 // Match is the result of a successful Lookup.
-type Match struct {
-	Grant Grant
+type match struct {
+	Grant entry
 	// Level is the index in the path hash list (0 = root) of the grant.
 	Level int
 }
 
-// LookupError is returned by Lookup when no level holds a live grant but
+// lookupError is returned by Lookup when no level holds a live grant but
 // some level held a revoked or expired one. It wraps ErrRevoked or
 // ErrExpired; Level is the deepest level that had anything.
-type LookupError struct {
+type lookupError struct {
 	Level int
 	Err   error
 }
 
-func (e *LookupError) Error() string { return fmt.Sprintf("%v (path level %d)", e.Err, e.Level) }
-func (e *LookupError) Unwrap() error { return e.Err }
+func (e *lookupError) Error() string { return fmt.Sprintf("%v (path level %d)", e.Err, e.Level) }
+func (e *lookupError) Unwrap() error { return e.Err }
 
-func (s *Store) checkGrant(g *Grant, now time.Time) error {
+func (s *Store) checkGrant(g *entry, now time.Time) error {
 	switch {
 	case len(g.Record) == 0 || len(g.Record) > MaxRecordSize:
 		return fmt.Errorf("%w: record of %d bytes (want 1 to %d)", ErrInvalid, len(g.Record), MaxRecordSize)
@@ -84,8 +86,6 @@ func (s *Store) checkGrant(g *Grant, now time.Time) error {
 		return fmt.Errorf("%w: sequence number 0 (they start at 1)", ErrInvalid)
 	case expiredAt(g.Expires.Unix(), now):
 		return ErrExpired
-	case s.opts.MaxGrantLifetime > 0 && g.Expires.After(now.Add(s.opts.MaxGrantLifetime)):
-		return fmt.Errorf("%w: expires %s, limit %s", ErrTooLong, g.Expires.UTC().Format(time.RFC3339), s.opts.MaxGrantLifetime)
 	}
 	return nil
 }
@@ -94,15 +94,14 @@ func (s *Store) checkGrant(g *Grant, now time.Time) error {
 // sequence number is newer than everything seen for (owner, path hash),
 // revocations included. It fails with ErrStale for an older or equal
 // sequence number, ErrRevoked if a tombstone for the same key has an equal
-// or newer one, ErrExpired if g is expired at now, and ErrTooLong if it
-// outlives Options.MaxGrantLifetime. Putting exactly the grant already
+// or newer one and ErrExpired if g is expired at now. Putting exactly the grant already
 // stored (same Seq and ID) succeeds without a write, so a retry whose
 // acknowledgement was lost is not an error. A newer grant replaces the
 // stored one and clears the tombstone for the same key.
 //
 // The caller (the policy layer) must have verified the owner's signature on
 // the record: the store trusts the fields it is given.
-func (s *Store) PutGrant(g Grant, now time.Time) error {
+func (s *Store) putGrant(g entry, now time.Time) error {
 	if err := s.checkGrant(&g, now); err != nil {
 		return fmt.Errorf("failed to put grant: %w", err)
 	}
@@ -128,7 +127,7 @@ func (s *Store) putGrantTxn(txn *lmdb.Txn, k *entryKeys, sg *storedGrant, sealed
 	if err != nil {
 		return err
 	}
-	if hasMark && sg.seq <= mark.seq {
+	if hasMark && policy.ValidateSequence(sg.seq, mark.seq) != nil {
 		if hasOld && old.seq == sg.seq && old.id == sg.id {
 			return nil
 		}
@@ -253,14 +252,14 @@ func (s *Store) getTomb(txn *lmdb.Txn, gk []byte) (storedTomb, bool, error) {
 // returns its tombstone again, so a retried request gets its receipt. A
 // revocation for which no grant is stored is still recorded: it refuses the
 // grant if it arrives later.
-func (s *Store) Revoke(r Revocation) (Tombstone, error) {
+func (s *Store) revoke(r revocation) (tombstone, error) {
 	if r.Seq == 0 {
-		return Tombstone{}, fmt.Errorf("failed to revoke grant: %w: sequence number 0", ErrInvalid)
+		return tombstone{}, fmt.Errorf("failed to revoke grant: %w: sequence number 0", ErrInvalid)
 	}
 	if r.At.IsZero() {
 		// The tombstone's retention counts from At: a zero time would
 		// make it prunable at once.
-		return Tombstone{}, fmt.Errorf("failed to revoke grant: %w: zero revocation time", ErrInvalid)
+		return tombstone{}, fmt.Errorf("failed to revoke grant: %w: zero revocation time", ErrInvalid)
 	}
 	k := makeKeys(&r.Owner, &r.Recipient, &r.PathHash)
 	var out storedTomb
@@ -271,7 +270,7 @@ func (s *Store) Revoke(r Revocation) (Tombstone, error) {
 		return err
 	})
 	if err != nil {
-		return Tombstone{}, fmt.Errorf("failed to revoke grant: %w", err)
+		return tombstone{}, fmt.Errorf("failed to revoke grant: %w", err)
 	}
 	return tombstoneFrom(k.t(), out), nil
 }
@@ -284,7 +283,7 @@ func (s *Store) revokeTxn(txn *lmdb.Txn, k *entryKeys, t storedTomb, keep int64)
 	if err != nil {
 		return t, err
 	}
-	if hasMark && t.seq <= mark.seq {
+	if hasMark && policy.ValidateSequence(t.seq, mark.seq) != nil {
 		old, hasTomb, err := s.getTomb(txn, tk)
 		if err != nil {
 			return t, err
@@ -314,18 +313,18 @@ func (s *Store) revokeTxn(txn *lmdb.Txn, k *entryKeys, t storedTomb, keep int64)
 	return t, s.putMark(txn, mk, mark, hasMark, t.seq, keep)
 }
 
-func tombstoneFrom(tk []byte, t storedTomb) Tombstone {
+func tombstoneFrom(tk []byte, t storedTomb) tombstone {
 	owner, recipient, ph, _ := splitTombKey(tk)
-	return Tombstone{
+	return tombstone{
 		Owner: owner, Recipient: recipient, PathHash: ph,
 		Seq: t.seq, RevokedAt: unixTime(t.revokedAt),
 		Deleted: t.deleted, DeletedSeq: t.deletedSeq, DeletedID: t.deletedID,
 	}
 }
 
-func grantFrom(gk []byte, g storedGrant) Grant {
+func grantFrom(gk []byte, g storedGrant) entry {
 	owner, recipient, ph, _ := splitGrantKey(gk)
-	return Grant{
+	return entry{
 		Owner: owner, Recipient: recipient, PathHash: ph,
 		ID: g.id, Seq: g.seq, Expires: unixTime(g.expires), Record: g.record,
 	}
@@ -333,7 +332,7 @@ func grantFrom(gk []byte, g storedGrant) Grant {
 
 // Get returns the grant stored for (owner, recipient, path hash), live or
 // not, or ErrNotGranted. Serving decisions use Lookup.
-func (s *Store) Get(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, pathHash *[PathHashSize]byte) (Grant, error) {
+func (s *Store) get(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, pathHash *[PathHashSize]byte) (entry, error) {
 	var gkb [grantKeyLen]byte
 	gk := grantKey(&gkb, owner, recipient, pathHash)
 	var g storedGrant
@@ -344,17 +343,17 @@ func (s *Store) Get(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, path
 		return err
 	})
 	if err != nil {
-		return Grant{}, fmt.Errorf("failed to get grant: %w", err)
+		return entry{}, fmt.Errorf("failed to get grant: %w", err)
 	}
 	if !found {
-		return Grant{}, ErrNotGranted
+		return entry{}, ErrNotGranted
 	}
 	return grantFrom(gk, g), nil
 }
 
 // GetTombstone returns the tombstone for (owner, recipient, path hash), or
 // ErrNotGranted if there is none.
-func (s *Store) GetTombstone(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, pathHash *[PathHashSize]byte) (Tombstone, error) {
+func (s *Store) getTombstone(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, pathHash *[PathHashSize]byte) (tombstone, error) {
 	var tkb [grantKeyLen]byte
 	tk := tombKey(&tkb, owner, recipient, pathHash)
 	var t storedTomb
@@ -365,10 +364,10 @@ func (s *Store) GetTombstone(owner *[OwnerSize]byte, recipient *[RecipientSize]b
 		return err
 	})
 	if err != nil {
-		return Tombstone{}, fmt.Errorf("failed to get tombstone: %w", err)
+		return tombstone{}, fmt.Errorf("failed to get tombstone: %w", err)
 	}
 	if !found {
-		return Tombstone{}, ErrNotGranted
+		return tombstone{}, ErrNotGranted
 	}
 	return tombstoneFrom(tk, t), nil
 }
@@ -380,15 +379,15 @@ func (s *Store) GetTombstone(owner *[OwnerSize]byte, recipient *[RecipientSize]b
 // Access is the union of grants: a revoked or expired deeper level does not
 // hide a live shallower grant (revoking /a/b ends only that grant). When no
 // level is live, the error describes the deepest level that had anything:
-// a *LookupError wrapping ErrRevoked or ErrExpired, or ErrNotGranted if no
+// a *lookupError wrapping ErrRevoked or ErrExpired, or ErrNotGranted if no
 // level had anything. A value that fails authentication fails the lookup
 // with ErrCorrupt rather than being skipped, so tampering cannot widen
 // access.
-func (s *Store) Lookup(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, pathHashes [][PathHashSize]byte, now time.Time) (Match, error) {
+func (s *Store) lookup(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, pathHashes [][PathHashSize]byte, now time.Time) (match, error) {
 	if len(pathHashes) == 0 || len(pathHashes) > MaxDepth {
-		return Match{}, fmt.Errorf("failed to look up grant: %w: %d path levels (want 1 to %d)", ErrInvalid, len(pathHashes), MaxDepth)
+		return match{}, fmt.Errorf("failed to look up grant: %w: %d path levels (want 1 to %d)", ErrInvalid, len(pathHashes), MaxDepth)
 	}
-	var m Match
+	var m match
 	var lookupErr error
 	var gkb [grantKeyLen]byte
 	err := s.view(func(txn *lmdb.Txn) error {
@@ -412,7 +411,7 @@ func (s *Store) Lookup(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, p
 				return err
 			}
 			if !expiredAt(g.expires, now) {
-				m = Match{Grant: grantFrom(gk, g), Level: n - 1}
+				m = match{Grant: grantFrom(gk, g), Level: n - 1}
 				return nil
 			}
 			expiredLevel = n - 1
@@ -438,7 +437,7 @@ func (s *Store) Lookup(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, p
 				return err
 			}
 			if !expiredAt(g.expires, now) {
-				m = Match{Grant: grantFrom(gk, g), Level: i}
+				m = match{Grant: grantFrom(gk, g), Level: i}
 				return nil
 			}
 			if expiredLevel < 0 {
@@ -455,19 +454,19 @@ func (s *Store) Lookup(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, p
 				return err
 			}
 			if found {
-				lookupErr = &LookupError{Level: i, Err: ErrRevoked}
+				lookupErr = &lookupError{Level: i, Err: ErrRevoked}
 				return nil
 			}
 		}
 		if expiredLevel >= 0 {
-			lookupErr = &LookupError{Level: expiredLevel, Err: ErrExpired}
+			lookupErr = &lookupError{Level: expiredLevel, Err: ErrExpired}
 		} else {
 			lookupErr = ErrNotGranted
 		}
 		return nil
 	})
 	if err != nil {
-		return Match{}, fmt.Errorf("failed to look up grant: %w", err)
+		return match{}, fmt.Errorf("failed to look up grant: %w", err)
 	}
 	return m, lookupErr
 }

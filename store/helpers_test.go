@@ -74,22 +74,22 @@ func recordFor(owner, recipient [33]byte, h [32]byte, seq uint64) []byte {
 	return rec[:700]
 }
 
-func mkGrant(owner, recipient [33]byte, path string, seq uint64, expires time.Time) Grant {
+func mkGrant(owner, recipient [33]byte, path string, seq uint64, expires time.Time) entry {
 	h := ph(path)
 	rec := recordFor(owner, recipient, h, seq)
-	return Grant{Owner: owner, Recipient: recipient, PathHash: h, ID: sha256.Sum256(rec), Seq: seq, Expires: expires, Record: rec}
+	return entry{Owner: owner, Recipient: recipient, PathHash: h, ID: sha256.Sum256(rec), Seq: seq, Expires: expires, Record: rec}
 }
 
-func mustPut(t testing.TB, s *Store, g Grant, now time.Time) {
+func mustPut(t testing.TB, s *Store, g entry, now time.Time) {
 	t.Helper()
-	if err := s.PutGrant(g, now); err != nil {
+	if err := s.putGrant(g, now); err != nil {
 		t.Fatalf("PutGrant(seq %d): %v", g.Seq, err)
 	}
 }
 
-func mustRevoke(t testing.TB, s *Store, owner, recipient [33]byte, path string, seq uint64, at time.Time) Tombstone {
+func mustRevoke(t testing.TB, s *Store, owner, recipient [33]byte, path string, seq uint64, at time.Time) tombstone {
 	t.Helper()
-	ts, err := s.Revoke(Revocation{Owner: owner, Recipient: recipient, PathHash: ph(path), Seq: seq, At: at})
+	ts, err := s.revoke(revocation{Owner: owner, Recipient: recipient, PathHash: ph(path), Seq: seq, At: at})
 	if err != nil {
 		t.Fatalf("Revoke(seq %d): %v", seq, err)
 	}
@@ -131,7 +131,7 @@ func wantErr(t testing.TB, err, target error) {
 
 // bulkPut stores grants in one write transaction with PutGrant's rules, for
 // tests that need many grants quickly (each PutGrant is an fsync).
-func bulkPut(t testing.TB, s *Store, gs []Grant, now time.Time) {
+func bulkPut(t testing.TB, s *Store, gs []entry, now time.Time) {
 	t.Helper()
 	err := s.update(func(txn *lmdb.Txn) error {
 		for i := range gs {

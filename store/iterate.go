@@ -12,10 +12,10 @@ import (
 // that a long walk never pins old LMDB pages. fn may call other store
 // methods. A value that fails authentication stops the walk with
 // ErrCorrupt.
-func (s *Store) ForEachGrant(fn func(Grant) error) error {
+func (s *Store) forEachGrant(fn func(entry) error) error {
 	var after []byte
 	for {
-		var batch []Grant
+		var batch []entry
 		err := s.view(func(txn *lmdb.Txn) error {
 			cur, err := txn.OpenCursor(s.grants)
 			if err != nil {
@@ -65,7 +65,7 @@ var ErrChanged = errors.New("store: the stored grant changed")
 // its ID is id, in one write transaction, without a tombstone: the grant
 // was not revoked, it moved (a hand-off to another node). The sequence
 // mark stays, so the grant cannot come back here by replay.
-func (s *Store) DeleteGrant(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, pathHash *[PathHashSize]byte, id [IDSize]byte) error {
+func (s *Store) deleteGrant(owner *[OwnerSize]byte, recipient *[RecipientSize]byte, pathHash *[PathHashSize]byte, id [IDSize]byte) error {
 	k := makeKeys(owner, recipient, pathHash)
 	err := s.update(func(txn *lmdb.Txn) error {
 		g, found, err := s.getGrant(txn, k.g())

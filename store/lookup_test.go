@@ -49,7 +49,7 @@ func TestLookupDeepestFirst(t *testing.T) {
 		ops       []op
 		wantLevel int   // when wantErr is nil
 		wantErr   error // ErrNotGranted, ErrRevoked or ErrExpired
-		errLevel  int   // LookupError.Level for revoked/expired
+		errLevel  int   // lookupError.Level for revoked/expired
 	}{
 		{name: "root only", ops: []op{grantOp(alice, bob, "/", 1)}, wantLevel: 0},
 		{name: "middle only", ops: []op{grantOp(alice, bob, "/a", 1)}, wantLevel: 1},
@@ -112,7 +112,7 @@ func TestLookupDeepestFirst(t *testing.T) {
 				mustPut(t, s, mkGrant(owner, recipient, o.path, o.seq, t0.Add(o.expires)), now)
 			}
 			owner, recipient := pk(alice), pk(bob)
-			m, err := s.Lookup(&owner, &recipient, pathHashes(query...), t0)
+			m, err := s.lookup(&owner, &recipient, pathHashes(query...), t0)
 			if tt.wantErr == nil {
 				if err != nil {
 					t.Fatalf("Lookup: %v, want level %d", err, tt.wantLevel)
@@ -132,7 +132,7 @@ func TestLookupDeepestFirst(t *testing.T) {
 			if tt.wantErr == ErrNotGranted {
 				return
 			}
-			var le *LookupError
+			var le *lookupError
 			if !errors.As(err, &le) || le.Level != tt.errLevel {
 				t.Fatalf("Lookup error = %#v, want level %d", err, tt.errLevel)
 			}
@@ -145,10 +145,10 @@ func TestLookupExpiryBoundary(t *testing.T) {
 	owner, recipient := pk(alice), pk(bob)
 	mustPut(t, s, mkGrant(owner, recipient, "/", 1, t0), t0.Add(-time.Hour))
 	hs := pathHashes("/")
-	if _, err := s.Lookup(&owner, &recipient, hs, t0.Add(-time.Second)); err != nil {
+	if _, err := s.lookup(&owner, &recipient, hs, t0.Add(-time.Second)); err != nil {
 		t.Fatalf("one second before expiry: %v", err)
 	}
-	if _, err := s.Lookup(&owner, &recipient, hs, t0); !errors.Is(err, ErrExpired) {
+	if _, err := s.lookup(&owner, &recipient, hs, t0); !errors.Is(err, ErrExpired) {
 		t.Fatalf("at expiry: %v, want ErrExpired", err)
 	}
 }
@@ -156,10 +156,10 @@ func TestLookupExpiryBoundary(t *testing.T) {
 func TestLookupArguments(t *testing.T) {
 	s := openTest(t, t.TempDir(), Options{})
 	owner, recipient := pk(alice), pk(bob)
-	if _, err := s.Lookup(&owner, &recipient, nil, t0); !errors.Is(err, ErrInvalid) {
+	if _, err := s.lookup(&owner, &recipient, nil, t0); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("no levels: %v", err)
 	}
-	if _, err := s.Lookup(&owner, &recipient, make([][32]byte, MaxDepth+1), t0); !errors.Is(err, ErrInvalid) {
+	if _, err := s.lookup(&owner, &recipient, make([][32]byte, MaxDepth+1), t0); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("too deep: %v", err)
 	}
 }
@@ -196,7 +196,7 @@ func TestLookupMatchesModel(t *testing.T) {
 	reference := func(hs [][32]byte) (int, error) {
 		expired := -1
 		for i := len(hs) - 1; i >= 0; i-- {
-			g, err := s.Get(&owner, &recipient, &hs[i])
+			g, err := s.get(&owner, &recipient, &hs[i])
 			if err == nil && g.Expires.After(t0) {
 				return i, nil
 			}
@@ -205,7 +205,7 @@ func TestLookupMatchesModel(t *testing.T) {
 			}
 		}
 		for i := len(hs) - 1; i > expired; i-- {
-			if _, err := s.GetTombstone(&owner, &recipient, &hs[i]); err == nil {
+			if _, err := s.getTombstone(&owner, &recipient, &hs[i]); err == nil {
 				return i, ErrRevoked
 			}
 		}
@@ -224,8 +224,8 @@ func TestLookupMatchesModel(t *testing.T) {
 			}
 		}
 		wantLevel, wantErr := reference(hs)
-		m, err := s.Lookup(&owner, &recipient, hs, t0)
-		var le *LookupError
+		m, err := s.lookup(&owner, &recipient, hs, t0)
+		var le *lookupError
 		switch {
 		case wantErr == nil:
 			if err != nil || m.Level != wantLevel || m.Grant.PathHash != hs[wantLevel] {

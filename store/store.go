@@ -63,11 +63,6 @@ type Options struct {
 	// disk: LMDB's file only grows as data is written).
 	MaxMapSize int64
 
-	// MaxGrantLifetime, if positive, makes PutGrant refuse grants that
-	// expire later than now+MaxGrantLifetime (ErrTooLong): the node
-	// advertises how long it is willing to keep a grant. Default: no limit.
-	MaxGrantLifetime time.Duration
-
 	// Retention is how long a sequence-number mark and the tombstones under
 	// it are kept after the last change to their (owner, path hash), at
 	// least. They are also always kept until every grant the store has seen

@@ -17,7 +17,7 @@ func TestPutGrantRules(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup func(t *testing.T, s *Store)
-		put   Grant
+		put   entry
 		want  error
 	}{
 		{name: "first grant", put: mkGrant(owner, recipient, "/a", 1, day)},
@@ -29,7 +29,7 @@ func TestPutGrantRules(t *testing.T) {
 		}, put: mkGrant(owner, recipient, "/a", 3, day)},
 		{name: "same seq other record", setup: func(t *testing.T, s *Store) {
 			mustPut(t, s, mkGrant(owner, recipient, "/a", 3, day), t0)
-		}, put: func() Grant { g := mkGrant(owner, recipient, "/a", 3, day); g.ID[0] ^= 1; return g }(), want: ErrStale},
+		}, put: func() entry { g := mkGrant(owner, recipient, "/a", 3, day); g.ID[0] ^= 1; return g }(), want: ErrStale},
 		{name: "older seq", setup: func(t *testing.T, s *Store) {
 			mustPut(t, s, mkGrant(owner, recipient, "/a", 3, day), t0)
 		}, put: mkGrant(owner, recipient, "/a", 2, day), want: ErrStale},
@@ -55,26 +55,25 @@ func TestPutGrantRules(t *testing.T) {
 		}, put: mkGrant(owner, recipient, "/a", 3, day)},
 		{name: "expired", put: mkGrant(owner, recipient, "/a", 1, t0), want: ErrExpired},
 		{name: "seq zero", put: mkGrant(owner, recipient, "/a", 0, day), want: ErrInvalid},
-		{name: "empty record", put: func() Grant { g := mkGrant(owner, recipient, "/a", 1, day); g.Record = nil; return g }(), want: ErrInvalid},
-		{name: "oversized record", put: func() Grant {
+		{name: "empty record", put: func() entry { g := mkGrant(owner, recipient, "/a", 1, day); g.Record = nil; return g }(), want: ErrInvalid},
+		{name: "oversized record", put: func() entry {
 			g := mkGrant(owner, recipient, "/a", 1, day)
 			g.Record = make([]byte, MaxRecordSize+1)
 			return g
 		}(), want: ErrInvalid},
-		{name: "largest record", put: func() Grant {
+		{name: "largest record", put: func() entry {
 			g := mkGrant(owner, recipient, "/a", 1, day)
 			g.Record = bytes.Repeat([]byte{1}, MaxRecordSize)
 			return g
 		}()},
-		{name: "too long", put: mkGrant(owner, recipient, "/a", 1, t0.Add(400*24*time.Hour)), want: ErrTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := openTest(t, t.TempDir(), Options{MaxGrantLifetime: 365 * 24 * time.Hour})
+			s := openTest(t, t.TempDir(), Options{})
 			if tt.setup != nil {
 				tt.setup(t, s)
 			}
-			err := s.PutGrant(tt.put, t0)
+			err := s.putGrant(tt.put, t0)
 			if tt.want != nil {
 				wantErr(t, err, tt.want)
 				return
@@ -82,7 +81,7 @@ func TestPutGrantRules(t *testing.T) {
 			if err != nil {
 				t.Fatalf("PutGrant: %v", err)
 			}
-			got, err := s.Get(&tt.put.Owner, &tt.put.Recipient, &tt.put.PathHash)
+			got, err := s.get(&tt.put.Owner, &tt.put.Recipient, &tt.put.PathHash)
 			if err != nil {
 				t.Fatalf("Get: %v", err)
 			}
@@ -100,14 +99,14 @@ func TestRevoke(t *testing.T) {
 	g := mkGrant(owner, recipient, "/a", 3, t0.Add(time.Hour))
 	mustPut(t, s, g, t0)
 
-	_, err := s.Revoke(Revocation{Owner: owner, Recipient: recipient, PathHash: g.PathHash, Seq: 3, At: t0})
+	_, err := s.revoke(revocation{Owner: owner, Recipient: recipient, PathHash: g.PathHash, Seq: 3, At: t0})
 	wantErr(t, err, ErrStale)
 
 	ts := mustRevoke(t, s, owner, recipient, "/a", 4, t0)
 	if !ts.Deleted || ts.DeletedSeq != 3 || ts.DeletedID != g.ID || ts.Seq != 4 || !ts.RevokedAt.Equal(t0) {
 		t.Fatalf("tombstone = %+v", ts)
 	}
-	if _, err := s.Get(&owner, &recipient, &g.PathHash); !errors.Is(err, ErrNotGranted) {
+	if _, err := s.get(&owner, &recipient, &g.PathHash); !errors.Is(err, ErrNotGranted) {
 		t.Fatalf("Get after revoke: %v", err)
 	}
 	// A retried revocation gets the same receipt back.
@@ -115,7 +114,7 @@ func TestRevoke(t *testing.T) {
 	if again != ts {
 		t.Fatalf("retry = %+v, want %+v", again, ts)
 	}
-	stored, err := s.GetTombstone(&owner, &recipient, &g.PathHash)
+	stored, err := s.getTombstone(&owner, &recipient, &g.PathHash)
 	if err != nil || stored != ts {
 		t.Fatalf("GetTombstone = %+v, %v", stored, err)
 	}
@@ -124,7 +123,7 @@ func TestRevoke(t *testing.T) {
 	if none.Deleted {
 		t.Fatalf("deleted something that was never stored: %+v", none)
 	}
-	_, err = s.Revoke(Revocation{Owner: owner, Recipient: recipient, PathHash: g.PathHash, Seq: 0, At: t0})
+	_, err = s.revoke(revocation{Owner: owner, Recipient: recipient, PathHash: g.PathHash, Seq: 0, At: t0})
 	wantErr(t, err, ErrInvalid)
 }
 
@@ -141,10 +140,10 @@ func TestOpenLockedAndClose(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	owner, recipient := pk(alice), pk(bob)
-	if err := s.PutGrant(mkGrant(owner, recipient, "/", 1, t0.Add(time.Hour)), t0); !errors.Is(err, ErrClosed) {
+	if err := s.putGrant(mkGrant(owner, recipient, "/", 1, t0.Add(time.Hour)), t0); !errors.Is(err, ErrClosed) {
 		t.Fatalf("PutGrant after Close: %v", err)
 	}
-	if _, err := s.Lookup(&owner, &recipient, pathHashes("/"), t0); !errors.Is(err, ErrClosed) {
+	if _, err := s.lookup(&owner, &recipient, pathHashes("/"), t0); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Lookup after Close: %v", err)
 	}
 	// The lock is released: the directory opens again.
@@ -192,7 +191,7 @@ func TestKeySources(t *testing.T) {
 				t.Fatal("a failed Open with a wrong key modified data.mdb")
 			}
 			s = openTest(t, dir, Options{Key: tt.good(dir)})
-			if _, err := s.Lookup(&owner, &recipient, pathHashes("/"), t0); err != nil {
+			if _, err := s.lookup(&owner, &recipient, pathHashes("/"), t0); err != nil {
 				t.Fatalf("Lookup after reopen: %v", err)
 			}
 		})
@@ -267,7 +266,7 @@ func TestMapMaxSize(t *testing.T) {
 	owner, recipient := pk(alice), pk(bob)
 	var err error
 	for i := 0; i < 5000 && err == nil; i++ {
-		err = s.PutGrant(mkGrant(owner, recipient, itoa(i), 1, t0.Add(time.Hour)), t0)
+		err = s.putGrant(mkGrant(owner, recipient, itoa(i), 1, t0.Add(time.Hour)), t0)
 	}
 	if err == nil {
 		t.Fatal("writes beyond MaxMapSize succeeded")
@@ -291,7 +290,7 @@ func TestPrune(t *testing.T) {
 	short := mkGrant(owner, recipient, "/short", 1, t0.Add(time.Hour))
 	long := mkGrant(owner, recipient, "/long", 1, t0.Add(30*24*time.Hour))
 	revoked := mkGrant(owner, recipient, "/revoked", 1, t0.Add(20*24*time.Hour))
-	for _, g := range []Grant{short, long, revoked} {
+	for _, g := range []entry{short, long, revoked} {
 		mustPut(t, s, g, t0)
 	}
 	// Replaced grant: the old deadline entry must not prune the new one.
@@ -307,24 +306,24 @@ func TestPrune(t *testing.T) {
 	if st != (PruneStats{Grants: 1}) {
 		t.Fatalf("prune at +3h = %+v, want the short grant only", st)
 	}
-	if _, err := s.Get(&owner, &recipient, &short.PathHash); !errors.Is(err, ErrNotGranted) {
+	if _, err := s.get(&owner, &recipient, &short.PathHash); !errors.Is(err, ErrNotGranted) {
 		t.Fatalf("expired grant still there: %v", err)
 	}
-	if _, err := s.Get(&owner, &recipient, &replaced.PathHash); err != nil {
+	if _, err := s.get(&owner, &recipient, &replaced.PathHash); err != nil {
 		t.Fatalf("replacement grant pruned: %v", err)
 	}
 	// The short grant's mark outlives it: a replay is still refused as stale
 	// even though a fresh expiry would make it look valid.
 	replay := short
 	replay.Expires = t0.Add(5 * 24 * time.Hour)
-	wantErr(t, s.PutGrant(replay, t0.Add(4*time.Hour)), ErrStale)
+	wantErr(t, s.putGrant(replay, t0.Add(4*time.Hour)), ErrStale)
 
 	// At +21 days: the revoked grant's tombstone must still be kept (its
 	// grant would have lived until +20d, retention is 10d from +0).
 	if _, err := s.Prune(t0.Add(15 * 24 * time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetTombstone(&owner, &recipient, &revoked.PathHash); err != nil {
+	if _, err := s.getTombstone(&owner, &recipient, &revoked.PathHash); err != nil {
 		t.Fatalf("tombstone pruned before the grant it refuses expired: %v", err)
 	}
 	st, err = s.Prune(t0.Add(21 * 24 * time.Hour))
@@ -356,16 +355,16 @@ func TestPrune(t *testing.T) {
 func TestRevocationKeepUntil(t *testing.T) {
 	s := openTest(t, t.TempDir(), Options{Retention: time.Hour})
 	owner, recipient := pk(alice), pk(bob)
-	_, err := s.Revoke(Revocation{Owner: owner, Recipient: recipient, PathHash: ph("/a"), Seq: 7, At: t0, KeepUntil: t0.Add(48 * time.Hour)})
+	_, err := s.revoke(revocation{Owner: owner, Recipient: recipient, PathHash: ph("/a"), Seq: 7, At: t0, KeepUntil: t0.Add(48 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Prune(t0.Add(47 * time.Hour))
 	// A grant signed before the revocation, never seen here, is refused
 	// for as long as the owner asked.
-	wantErr(t, s.PutGrant(mkGrant(owner, recipient, "/a", 6, t0.Add(60*time.Hour)), t0.Add(47*time.Hour)), ErrRevoked)
+	wantErr(t, s.putGrant(mkGrant(owner, recipient, "/a", 6, t0.Add(60*time.Hour)), t0.Add(47*time.Hour)), ErrRevoked)
 	s.Prune(t0.Add(49 * time.Hour))
-	if _, err := s.GetTombstone(&owner, &recipient, &[32]byte{}); !errors.Is(err, ErrNotGranted) {
+	if _, err := s.getTombstone(&owner, &recipient, &[32]byte{}); !errors.Is(err, ErrNotGranted) {
 		t.Fatal(err)
 	}
 	if st, _ := s.Stats(); st.Tombstones != 0 || st.Seqs != 0 {

@@ -55,8 +55,8 @@ func TestTamperFlippedByteOnDisk(t *testing.T) {
 		if err != nil {
 			t.Fatalf("byte %d: Open: %v", p, err)
 		}
-		_, gerr := s.Get(&owner, &recipient, &g.PathHash)
-		_, lerr := s.Lookup(&owner, &recipient, hs, t0)
+		_, gerr := s.get(&owner, &recipient, &g.PathHash)
+		_, lerr := s.lookup(&owner, &recipient, hs, t0)
 		s.Close()
 		if !errors.Is(gerr, ErrCorrupt) || !errors.Is(lerr, ErrCorrupt) {
 			t.Fatalf("byte %d flipped: Get %v, Lookup %v, want ErrCorrupt", p, gerr, lerr)
@@ -64,7 +64,7 @@ func TestTamperFlippedByteOnDisk(t *testing.T) {
 	}
 	os.WriteFile(path, orig, 0o600)
 	s = openTest(t, dir, Options{})
-	if _, err := s.Lookup(&owner, &recipient, hs, t0); err != nil {
+	if _, err := s.lookup(&owner, &recipient, hs, t0); err != nil {
 		t.Fatalf("restored file: %v", err)
 	}
 }
@@ -100,7 +100,7 @@ func TestTamperMovedValue(t *testing.T) {
 				return txn.Put(dbi, vk, bytes.Clone(v), 0)
 			})
 		}, check: func(t *testing.T, s *Store) {
-			_, err := s.Lookup(&owner, &victim, [][32]byte{g.PathHash}, t0)
+			_, err := s.lookup(&owner, &victim, [][32]byte{g.PathHash}, t0)
 			wantErr(t, err, ErrCorrupt)
 		}},
 		{name: "to another path", move: func(t *testing.T, dir string) {
@@ -112,7 +112,7 @@ func TestTamperMovedValue(t *testing.T) {
 				return txn.Put(dbi, ok, bytes.Clone(v), 0)
 			})
 		}, check: func(t *testing.T, s *Store) {
-			_, err := s.Lookup(&owner, &recipient, [][32]byte{otherPath}, t0)
+			_, err := s.lookup(&owner, &recipient, [][32]byte{otherPath}, t0)
 			wantErr(t, err, ErrCorrupt)
 		}},
 		{name: "grant into tombstones", move: func(t *testing.T, dir string) {
@@ -126,7 +126,7 @@ func TestTamperMovedValue(t *testing.T) {
 				return txn.Put(dbi, vtk, v, 0)
 			})
 		}, check: func(t *testing.T, s *Store) {
-			_, err := s.GetTombstone(&owner, &victim, &g.PathHash)
+			_, err := s.getTombstone(&owner, &victim, &g.PathHash)
 			wantErr(t, err, ErrCorrupt)
 		}},
 		{name: "sequence mark to another path", move: func(t *testing.T, dir string) {
@@ -138,7 +138,7 @@ func TestTamperMovedValue(t *testing.T) {
 				return txn.Put(dbi, otherMk, bytes.Clone(v), 0)
 			})
 		}, check: func(t *testing.T, s *Store) {
-			err := s.PutGrant(mkGrant(owner, recipient, "/b", 1, t0.Add(time.Hour)), t0)
+			err := s.putGrant(mkGrant(owner, recipient, "/b", 1, t0.Add(time.Hour)), t0)
 			wantErr(t, err, ErrCorrupt)
 		}},
 		{name: "verifier removed", move: func(t *testing.T, dir string) {

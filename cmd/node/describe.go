@@ -17,7 +17,7 @@ func describe(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
-	case errors.Is(err, proto.ErrRevoked):
+	case errors.Is(err, policy.ErrRevoked):
 		return "revoked"
 	case errors.Is(err, policy.ErrExpired):
 		return "expired"

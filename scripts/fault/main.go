@@ -459,12 +459,16 @@ func run(ctx context.Context, o options) (bool, error) {
 		}
 		for _, it := range items {
 			g := it.g.grants[it.j]
-			got, err := st.Get((*[33]byte)(&g.Owner), (*[33]byte)(&g.Recipient.IdentityKey), (*[32]byte)(&g.PathHash))
+			rec, err := st.Grant(g.StorageKey())
+			var got *policy.Grant
+			if err == nil {
+				got, err = policy.ParseGrant(rec)
+			}
 			switch {
 			case err != nil:
 				stMissing++
 				stWhy[short(err)]++
-			case got.ID != g.ID():
+			case got.ID() != g.ID():
 				stMissing++
 				stWhy["another fragment stored"]++
 			default:
