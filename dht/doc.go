@@ -19,10 +19,6 @@
 // others.
 package dht
 
-// Version is kadre's software version, advertised in node info and the
-// libp2p user agent.
-const Version = "0.1.0"
-
 // MaxStreamsPerPeer bounds concurrent inbound RPC streams of one peer; the
 // resource manager resets the excess. With the 2 s request-read deadline
 // and 4,096 inbound RPC streams per node, holding every stream of a node

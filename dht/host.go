@@ -25,6 +25,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/multiformats/go-multihash"
 
+	"github.com/kadre/kadre/internal/version"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/rekey"
 )
@@ -124,7 +125,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		libp2p.DisableMetrics(),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
-		libp2p.UserAgent("kadre/" + Version),
+		libp2p.UserAgent(version.UserAgent),
 	}
 	if len(cfg.ListenAddrs) > 0 {
 		opts = append(opts, libp2p.ListenAddrStrings(cfg.ListenAddrs...))

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/kadre/kadre/internal/version"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/proto"
 	"github.com/kadre/kadre/rekey"
@@ -496,7 +497,7 @@ func (s *Service) nodeInfo() (*policy.NodeInfo, error) {
 		FreeSlots:        free,
 		IssuedAt:         uint64(s.cfg.Now().Unix()),
 		Algorithms:       []policy.PREAlgorithm{policy.PREUmbral},
-		Software:         "kadre/" + Version,
+		Software:         version.UserAgent,
 	}
 	if err := ni.Sign(s.signer); err != nil {
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)

@@ -10,7 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/kadre/kadre/internal/fsx"
+	"github.com/kadre/kadre/internal/seal"
 )
 
 // KeySize is the size of the storage key.
@@ -85,7 +86,7 @@ func createKeyFile(path string) (*[KeySize]byte, error) {
 	if _, err := rand.Read(key[:]); err != nil {
 		return nil, fmt.Errorf("failed to generate storage key: %w", err)
 	}
-	if err := writeFileSync(path, key[:], 0o600); err != nil {
+	if err := fsx.CreateFile(path, key[:], 0o600); err != nil {
 		return nil, fmt.Errorf("failed to create key file: %w", err)
 	}
 	return &key, nil
@@ -106,52 +107,30 @@ func (r rawKey) StorageKey(string, bool) (*[KeySize]byte, error) {
 	return &key, nil
 }
 
-// Argon2Params are the argon2id parameters for Passphrase. They are stored
-// with the salt, so changing the defaults does not break existing stores.
-type Argon2Params struct {
-	Time      uint32 // passes
-	MemoryKiB uint32 // memory in KiB
-	Threads   uint8
-}
-
-// DefaultArgon2Params follow the second recommendation of RFC 9106 (section
-// 4): t=3, m=64 MiB, p=4. About 0.1–0.3 s on one core of a current machine;
-// it runs once per Open.
-func DefaultArgon2Params() Argon2Params {
-	return Argon2Params{Time: 3, MemoryKiB: 64 * 1024, Threads: 4}
-}
-
 // Passphrase derives the key from a passphrase with argon2id and the
 // default parameters. A random 16-byte salt and the parameters are written
 // to SaltFileName when the store is created. The passphrase should be long
 // and generated: the derivation slows guessing, it does not prevent it.
 func Passphrase(passphrase []byte) KeySource {
-	return PassphraseWithParams(passphrase, DefaultArgon2Params())
+	return PassphraseWithParams(passphrase, seal.DefaultParams())
 }
 
 // PassphraseWithParams is Passphrase with explicit parameters, used only
 // when a store is created; an existing store uses the ones in its salt file.
-func PassphraseWithParams(passphrase []byte, p Argon2Params) KeySource {
+func PassphraseWithParams(passphrase []byte, p seal.Params) KeySource {
 	return passphraseKey{pass: bytes.Clone(passphrase), params: p}
 }
 
 type passphraseKey struct {
 	pass   []byte
-	params Argon2Params
+	params seal.Params
 }
 
 // Salt file: "kadre-argon2id-v1" || time u32 || memory u32 || threads u8 ||
 // salt[16].
 const saltMagic = "kadre-argon2id-v1"
 
-const saltFileLen = len(saltMagic) + 4 + 4 + 1 + 16
-
-// Bounds on parameters read from disk, so a damaged or hostile salt file
-// cannot make Open allocate without limit.
-const (
-	maxArgonMemoryKiB = 4 << 20 // 4 GiB
-	maxArgonTime      = 64
-)
+const saltFileLen = len(saltMagic) + 4 + 4 + 1 + seal.SaltSize
 
 func (p passphraseKey) StorageKey(dir string, create bool) (*[KeySize]byte, error) {
 	if len(p.pass) == 0 {
@@ -159,24 +138,23 @@ func (p passphraseKey) StorageKey(dir string, create bool) (*[KeySize]byte, erro
 	}
 	path := filepath.Join(dir, SaltFileName)
 	b, err := os.ReadFile(path)
-	var params Argon2Params
+	var params seal.Params
 	var salt []byte
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && create:
 		params = p.params
-		if params.Time == 0 || params.MemoryKiB == 0 || params.Threads == 0 {
-			return nil, fmt.Errorf("failed to derive storage key: %w: zero argon2 parameter", ErrInvalid)
+		if err := params.Check(); err != nil {
+			return nil, fmt.Errorf("failed to derive storage key: %w: %w", ErrInvalid, err)
 		}
-		salt = make([]byte, 16)
-		if _, err := rand.Read(salt); err != nil {
-			return nil, fmt.Errorf("failed to generate salt: %w", err)
+		if salt, err = seal.NewSalt(); err != nil {
+			return nil, err
 		}
 		b := []byte(saltMagic)
 		b = binary.BigEndian.AppendUint32(b, params.Time)
 		b = binary.BigEndian.AppendUint32(b, params.MemoryKiB)
 		b = append(b, params.Threads)
 		b = append(b, salt...)
-		if err := writeFileSync(path, b, 0o600); err != nil {
+		if err := fsx.CreateFile(path, b, 0o600); err != nil {
 			return nil, fmt.Errorf("failed to write salt file: %w", err)
 		}
 	case err != nil:
@@ -186,63 +164,19 @@ func (p passphraseKey) StorageKey(dir string, create bool) (*[KeySize]byte, erro
 			return nil, fmt.Errorf("failed to read salt file %s: %w: malformed", path, ErrWrongKey)
 		}
 		r := b[len(saltMagic):]
-		params = Argon2Params{
+		params = seal.Params{
 			Time:      binary.BigEndian.Uint32(r),
 			MemoryKiB: binary.BigEndian.Uint32(r[4:]),
 			Threads:   r[8],
 		}
 		salt = r[9:]
-		if params.Time == 0 || params.Time > maxArgonTime || params.MemoryKiB == 0 ||
-			params.MemoryKiB > maxArgonMemoryKiB || params.Threads == 0 {
-			return nil, fmt.Errorf("failed to read salt file %s: %w: parameters out of range", path, ErrWrongKey)
+		if err := params.Check(); err != nil {
+			return nil, fmt.Errorf("failed to read salt file %s: %w: %w", path, ErrWrongKey, err)
 		}
 	}
-	var key [KeySize]byte
-	copy(key[:], argon2.IDKey(p.pass, salt, params.Time, params.MemoryKiB, params.Threads, KeySize))
-	return &key, nil
-}
-
-// writeFileSync creates path atomically: a temporary file is written,
-// fsynced and linked into place, so a crash leaves either no file or the
-// whole file, and an existing file is never replaced.
-func writeFileSync(path string, b []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	key, err := params.Key(p.pass, salt)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("failed to derive storage key: %w", err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	// Link, unlike rename, fails if path exists.
-	if err := os.Link(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("failed to open directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("failed to sync directory: %w", err)
-	}
-	return nil
+	return (*[KeySize]byte)(key), nil
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/bmatsuo/lmdb-go/lmdb"
+
+	"github.com/kadre/kadre/internal/fsx"
 )
 
 // SchemaVersion is the on-disk schema this package writes (SPEC.md section 6,
@@ -187,7 +189,7 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 		// LMDB fsyncs its files but not the directory entries it
 		// created; without this, a power cut soon after the first writes
 		// could lose data.mdb itself on some file systems.
-		if err := syncDir(dir); err != nil {
+		if err := fsx.SyncDir(dir); err != nil {
 			return nil, err
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/bmatsuo/lmdb-go/lmdb"
+
+	"github.com/kadre/kadre/internal/seal"
 )
 
 func TestPutGrantRules(t *testing.T) {
@@ -165,7 +167,7 @@ func TestKeySources(t *testing.T) {
 				return KeyFile(p)
 			}},
 		{name: "passphrase", good: func(string) KeySource {
-			return PassphraseWithParams([]byte("correct horse battery staple"), Argon2Params{Time: 1, MemoryKiB: 1024, Threads: 1})
+			return PassphraseWithParams([]byte("correct horse battery staple"), seal.Params{Time: 1, MemoryKiB: 1024, Threads: 1})
 		}, wrong: func(string) KeySource { return Passphrase([]byte("correct horse battery stapler")) }},
 		{name: "raw key", good: func(string) KeySource { return RawKey(testKey(1)) },
 			wrong: func(string) KeySource { return RawKey(testKey(2)) }},

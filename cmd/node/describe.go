@@ -5,12 +5,13 @@ import (
 	"errors"
 
 	"github.com/kadre/kadre/dht"
+	kversion "github.com/kadre/kadre/internal/version"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/proto"
 )
 
 // version is the software version kadre reports.
-const version = dht.Version
+const version = kversion.Version
 
 // describe says in a few words why a node gave no usable answer.
 func describe(err error) string {
