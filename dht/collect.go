@@ -17,14 +17,13 @@ import (
 // CollectOptions tune Collect. Zero values take the documented defaults.
 type CollectOptions struct {
 	// Candidates is how many nodes closest to the locator are asked besides
-	// the announced holders. Default 20.
+	// the announced holders. Default DefaultCandidates.
 	Candidates int
 	// Concurrency is how many nodes are asked at once. Default 8.
 	Concurrency int
-	// PerNodeTimeout bounds one node's answer. Default 5 s.
+	// PerNodeTimeout bounds one node's answer. Default
+	// DefaultPerNodeTimeout.
 	PerNodeTimeout time.Duration
-	// Extra nodes to ask first (for instance the holders an owner recorded).
-	Extra []peer.AddrInfo
 }
 
 // Collection is what a recipient gathered for one file.
@@ -95,34 +94,17 @@ type grantGroup struct {
 // do (dead, hung, refusing or lying).
 func (h *Host) Collect(ctx context.Context, owner policy.PublicKey, me policy.Identity, levels []Level, opt CollectOptions) (*Collection, error) {
 	if opt.Candidates == 0 {
-		opt.Candidates = 20
+		opt.Candidates = DefaultCandidates
 	}
 	if opt.Concurrency == 0 {
 		opt.Concurrency = 8
 	}
 	if opt.PerNodeTimeout == 0 {
-		opt.PerNodeTimeout = 5 * time.Second
+		opt.PerNodeTimeout = DefaultPerNodeTimeout
 	}
-	var nodes []peer.ID
-	seen := map[peer.ID]bool{}
-	for _, ai := range opt.Extra {
-		if len(ai.Addrs) > 0 {
-			h.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
-		}
-		if !seen[ai.ID] {
-			seen[ai.ID] = true
-			nodes = append(nodes, ai.ID)
-		}
-	}
-	found, err := h.Holders(ctx, owner, me.IdentityKey, opt.Candidates)
-	if err != nil && len(nodes) == 0 {
+	nodes, err := h.Holders(ctx, owner, me.IdentityKey, opt.Candidates)
+	if err != nil {
 		return nil, err
-	}
-	for _, p := range found {
-		if !seen[p] {
-			seen[p] = true
-			nodes = append(nodes, p)
-		}
 	}
 
 	cctx, cancel := context.WithCancel(ctx)

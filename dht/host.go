@@ -52,10 +52,10 @@ type Config struct {
 	// Server puts the DHT in server mode (nodes). Clients (the owner and
 	// recipient commands) only query.
 	Server bool
-	// RefreshPeriod is the routing-table refresh period. Default 1 minute:
-	// kad-dht's 10 minutes leaves gaps and dead peers too long.
+	// RefreshPeriod is the routing-table refresh period. Default
+	// DefaultRefreshPeriod.
 	RefreshPeriod time.Duration
-	// QueryTimeout bounds each DHT query. Default 5 s.
+	// QueryTimeout bounds each DHT query. Default DefaultQueryTimeout.
 	QueryTimeout time.Duration
 	// Logger receives the host's logs. Default: discard.
 	Logger *slog.Logger
@@ -79,10 +79,10 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, errors.New("dht: no identity key")
 	}
 	if cfg.RefreshPeriod == 0 {
-		cfg.RefreshPeriod = time.Minute
+		cfg.RefreshPeriod = DefaultRefreshPeriod
 	}
 	if cfg.QueryTimeout == 0 {
-		cfg.QueryTimeout = 5 * time.Second
+		cfg.QueryTimeout = DefaultQueryTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -15,10 +15,10 @@ import (
 // PlaceOptions tune Place. Zero values take the documented defaults.
 type PlaceOptions struct {
 	// Candidates is how many nodes closest to the locator are considered.
-	// Default 20 (the DHT's bucket size).
+	// Default DefaultCandidates.
 	Candidates int
 	// PerNodeTimeout bounds the node-info check and the store of one
-	// fragment on one node. Default 5 s.
+	// fragment on one node. Default DefaultPerNodeTimeout.
 	PerNodeTimeout time.Duration
 	// Now is the clock used to check node's maximum grant durations.
 	Now func() time.Time
@@ -63,10 +63,10 @@ func (h *Host) Place(ctx context.Context, grants []*policy.Grant, opt PlaceOptio
 		return nil, errors.New("dht: nothing to place")
 	}
 	if opt.Candidates == 0 {
-		opt.Candidates = 20
+		opt.Candidates = DefaultCandidates
 	}
 	if opt.PerNodeTimeout == 0 {
-		opt.PerNodeTimeout = 5 * time.Second
+		opt.PerNodeTimeout = DefaultPerNodeTimeout
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now

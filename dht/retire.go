@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -79,7 +78,7 @@ func (s *Service) Retire(ctx context.Context) (*RetireReport, error) {
 // handoff finds a node that accepts g.
 func (s *Service) handoff(ctx context.Context, g *policy.Grant) (peer.ID, *policy.Receipt, error) {
 	loc := Locator(g.Owner, g.Recipient.IdentityKey)
-	candidates, err := s.h.ClosestPeers(ctx, loc, 20)
+	candidates, err := s.h.ClosestPeers(ctx, loc, DefaultCandidates)
 	if err != nil {
 		return "", nil, err
 	}
@@ -89,7 +88,7 @@ func (s *Service) handoff(ctx context.Context, g *policy.Grant) (peer.ID, *polic
 		if p == s.h.ID() {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, DefaultPerNodeTimeout)
 		to, rc, err := func() (peer.ID, *policy.Receipt, error) {
 			ni, err := s.h.NodeInfo(cctx, p)
 			if err != nil {

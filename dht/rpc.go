@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -16,9 +15,6 @@ import (
 
 	"github.com/kadre/kadre/proto"
 )
-
-// DefaultCallTimeout bounds an RPC whose context has no deadline.
-const DefaultCallTimeout = 10 * time.Second
 
 // call sends one request to p on a new stream and returns the validated
 // response. A refusal comes back as a *proto.RemoteError. The stream

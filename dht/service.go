@@ -56,23 +56,25 @@ type ServiceConfig struct {
 	// Identity is the node's key: the host's identity, and the signer of
 	// receipts and node info. Required.
 	Identity *rekey.SecretKey
-	// MaxGrantDuration is the longest grant the node accepts. Default 90 days.
+	// MaxGrantDuration is the longest grant the node accepts. Default
+	// DefaultMaxGrantDuration.
 	MaxGrantDuration time.Duration
-	// Capacity is how many grants the node keeps at most. Default 1,000,000.
+	// Capacity is how many grants the node keeps at most. Default
+	// DefaultCapacity.
 	Capacity uint64
 	// RequestReadTimeout bounds the arrival of a request (at most 16 KiB)
 	// after its stream opened, so that silent streams are cut off quickly.
-	// Default 2 s.
+	// Default DefaultRequestReadTimeout (at most RequestTimeout).
 	RequestReadTimeout time.Duration
 	// RequestTimeout bounds reading a request, handling it and writing the
-	// answer. Default 10 s.
+	// answer. Default DefaultRequestTimeout.
 	RequestTimeout time.Duration
 	// PeerRate and PeerBurst bound each peer's requests per second (a token
-	// bucket). Defaults 200/s and 400.
+	// bucket). Defaults DefaultPeerRate and twice PeerRate.
 	PeerRate  float64
 	PeerBurst float64
 	// MaxConcurrent bounds requests doing cryptography at once; the others
-	// wait for a slot until their deadline. Default 64.
+	// wait for a slot until their deadline. Default DefaultMaxConcurrent.
 	MaxConcurrent int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -111,25 +113,25 @@ func NewService(h *Host, cfg ServiceConfig) (*Service, error) {
 		return nil, errors.New("dht: service needs a store and an identity")
 	}
 	if cfg.MaxGrantDuration == 0 {
-		cfg.MaxGrantDuration = 90 * 24 * time.Hour
+		cfg.MaxGrantDuration = DefaultMaxGrantDuration
 	}
 	if cfg.Capacity == 0 {
-		cfg.Capacity = 1_000_000
+		cfg.Capacity = DefaultCapacity
 	}
 	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = 10 * time.Second
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.RequestReadTimeout == 0 {
-		cfg.RequestReadTimeout = min(2*time.Second, cfg.RequestTimeout)
+		cfg.RequestReadTimeout = min(DefaultRequestReadTimeout, cfg.RequestTimeout)
 	}
 	if cfg.PeerRate == 0 {
-		cfg.PeerRate = 200
+		cfg.PeerRate = DefaultPeerRate
 	}
 	if cfg.PeerBurst == 0 {
 		cfg.PeerBurst = 2 * cfg.PeerRate
 	}
 	if cfg.MaxConcurrent == 0 {
-		cfg.MaxConcurrent = 64
+		cfg.MaxConcurrent = DefaultMaxConcurrent
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

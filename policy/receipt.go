@@ -134,3 +134,12 @@ func ParseReceipt(b []byte) (*Receipt, error) {
 	}
 	return rc, nil
 }
+
+// RevocationVerdict reports whether an m-of-n grant is provably dead after
+// its revocation, given how many distinct holders answered with a valid
+// ReceiptRevoked (CountRevocationReceipts): once deleted ≥ n−m+1, at most
+// m−1 fragments can remain, so no recipient can obtain m cfrags for the
+// grant any more, even from colluding holders (SPEC.md §3.5.8).
+func RevocationVerdict(deleted, m, n int) bool {
+	return n > 0 && deleted >= n-m+1
+}

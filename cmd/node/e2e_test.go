@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,13 +11,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kadre/kadre/client"
+	"github.com/kadre/kadre/internal/testnet"
+	"github.com/kadre/kadre/node"
 )
 
 // End-to-end tests: the real kadre binary, real node processes on
-// 127.0.0.1, the CLI as a separate process for every command.
+// 127.0.0.1 (the harness of internal/testnet), the CLI as a separate
+// process for every command.
 
 var kadreBin string
 
@@ -25,11 +30,9 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	kadreBin = filepath.Join(dir, "kadre")
-	build := exec.Command("go", "build", "-o", kadreBin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "failed to build kadre:", err)
+	kadreBin, err = testnet.BuildKadre(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -37,114 +40,39 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type nodeProc struct {
-	dir   string
-	cmd   *exec.Cmd
-	peer  string
-	addrs []string
-	log   *bytes.Buffer
-}
-
-// startNodeProc runs `kadre run` and waits until it wrote node.json.
-func startNodeProc(t *testing.T, dir string, bootstrap []string, listen string, extra ...string) *nodeProc {
-	t.Helper()
-	if listen == "" {
-		listen = "/ip4/127.0.0.1/tcp/0"
-	}
-	os.Remove(filepath.Join(dir, nodeInfoFile))
-	args := append([]string{"run", "-data-dir", dir, "-listen", listen, "-metrics-addr", "",
-		"-bootstrap", strings.Join(bootstrap, ","), "-refresh-interval", "10s"}, extra...)
-	cmd := exec.Command(kadreBin, args...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n := &nodeProc{dir: dir, cmd: cmd, log: &log}
-	t.Cleanup(func() { n.stop(t) })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, nodeInfoFile))
-		if err == nil {
-			var info struct {
-				PeerID string   `json:"peer_id"`
-				Addrs  []string `json:"addrs"`
-			}
-			if json.Unmarshal(b, &info) == nil && info.PeerID != "" {
-				n.peer, n.addrs = info.PeerID, info.Addrs
-				return n
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node in %s did not start:\n%s", dir, log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop sends SIGTERM and waits for a graceful exit.
-func (n *nodeProc) stop(t *testing.T) {
-	if n.cmd.ProcessState != nil {
-		return
-	}
-	n.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- n.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("node %s exited with %v:\n%s", n.peer, err, n.log.String())
-		}
-	case <-time.After(15 * time.Second):
-		n.cmd.Process.Kill()
-		<-done
-		t.Errorf("node %s did not stop within 15 s of SIGTERM", n.peer)
-	}
-}
-
-// kill sends SIGKILL.
-func (n *nodeProc) kill() {
-	if n.cmd.ProcessState == nil {
-		n.cmd.Process.Kill()
-		n.cmd.Wait()
-	}
-}
-
 type cluster struct {
-	t     *testing.T
-	nodes []*nodeProc
-	boot  []string
+	t *testing.T
+	*testnet.Cluster
+	cli *testnet.CLI
 }
 
+// startCluster starts size nodes, each with its local endpoint, and a CLI
+// that bootstraps from all of them (tests stop some).
 func startCluster(t *testing.T, size int, extra ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t}
-	base := t.TempDir()
-	for i := 0; i < size; i++ {
-		n := startNodeProc(t, filepath.Join(base, fmt.Sprintf("node%d", i)), c.boot, "", extra...)
-		c.nodes = append(c.nodes, n)
-		if i < 2 {
-			c.boot = append(c.boot, n.addrs...)
+	tc, err := testnet.StartCluster(testnet.ClusterOptions{Bin: kadreBin, Dir: t.TempDir(), Size: size, Metrics: true, Extra: extra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := tc.Stop(); err != nil {
+			t.Error(err)
 		}
+	})
+	if err := tc.WaitConverged(context.Background(), 30*time.Second); err != nil {
+		t.Fatal(err)
 	}
-	// The CLI may bootstrap from any node: tests stop some of them.
-	c.boot = nil
-	for _, n := range c.nodes {
-		c.boot = append(c.boot, n.addrs...)
-	}
-	// Every node finds every other one within a few refreshes; the first
-	// CLI call also waits for its own routing table.
-	time.Sleep(500 * time.Millisecond)
-	return c
+	return &cluster{t: t, Cluster: tc, cli: tc.NewCLI(kadreBin)}
 }
 
-func (c *cluster) node(peer string) *nodeProc {
-	for _, n := range c.nodes {
-		if n.peer == peer {
+func (c *cluster) node(peerID string) *testnet.Node {
+	c.t.Helper()
+	for _, n := range c.Nodes {
+		if n.ID.String() == peerID {
 			return n
 		}
 	}
-	c.t.Fatalf("no node %s", peer)
+	c.t.Fatalf("no node %s", peerID)
 	return nil
 }
 
@@ -156,18 +84,15 @@ type result struct {
 // kadre runs one CLI command as a process.
 func (c *cluster) kadre(home string, args ...string) result {
 	c.t.Helper()
-	cmd := exec.Command(kadreBin, args...)
-	cmd.Env = append(os.Environ(), "KADRE_HOME="+home, "KADRE_BOOTSTRAP="+strings.Join(c.boot, ","), "KADRE_PASSPHRASE=")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
+	cli := c.cli
+	if cli == nil {
+		cli = &testnet.CLI{Bin: kadreBin}
+	}
+	r, err := cli.Run(home, args...)
+	if err != nil {
 		c.t.Fatal(err)
 	}
-	return r
+	return result{stdout: r.Stdout, stderr: r.Stderr, code: r.Code}
 }
 
 func (c *cluster) must(home string, args ...string) string {
@@ -212,7 +137,7 @@ func TestCLIGrantRevoke(t *testing.T) {
 		t.Fatalf("status sees %d reachable nodes", reachable)
 	}
 
-	var g grantRecord
+	var g client.GrantRecord
 	if err := json.Unmarshal([]byte(c.must(alice, "grant", "-to", bobID, "-path", "/docs/", "-m", "3", "-n", "5", "-expires", "7d", "-json")), &g); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +183,15 @@ func TestRunConfig(t *testing.T) {
 	}
 	// A second node on the same data directory is refused clearly.
 	d := filepath.Join(dir, "shared")
-	startNodeProc(t, d, nil, "")
+	port, err := testnet.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := &testnet.Node{Name: "shared", Bin: kadreBin, Dir: d, Port: port}
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Stop() })
 	r = (&cluster{t: t}).kadre(dir, "run", "-data-dir", d, "-listen", "/ip4/127.0.0.1/tcp/0", "-metrics-addr", "")
 	if r.code == 0 || !strings.Contains(r.stderr, "in use by another process") {
 		t.Fatalf("second node on one data dir: %+v", r)
@@ -299,7 +232,7 @@ func TestCLIDecrypt(t *testing.T) {
 	c.must(alice, "keygen")
 	bobID := strings.TrimSpace(c.must(bob, "keygen"))
 	c.must(eve, "keygen")
-	var g grantRecord
+	var g client.GrantRecord
 	if err := json.Unmarshal([]byte(c.must(alice, "grant", "-to", bobID, "-path", "/docs", "-json")), &g); err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +268,7 @@ func TestCLIDecrypt(t *testing.T) {
 	}
 	// Two holders die (kill -9): three remain, enough.
 	for _, h := range g.Holders[:2] {
-		c.node(h.Peer).kill()
+		c.node(h.Peer).Kill()
 	}
 	if r := decrypt(bob); r.code != 0 {
 		t.Fatalf("bob with 3 holders: %+v", r)
@@ -358,28 +291,14 @@ func TestCLIDecrypt(t *testing.T) {
 	}
 }
 
-// metricsAddr reads the node's local endpoint address from its log.
-func (n *nodeProc) metricsAddr(t *testing.T) string {
-	t.Helper()
-	for _, line := range strings.Split(n.log.String(), "\n") {
-		if strings.Contains(line, `msg="metrics and status"`) {
-			if i := strings.Index(line, "addr="); i >= 0 {
-				return strings.Fields(line[i+len("addr="):])[0]
-			}
-		}
-	}
-	t.Fatalf("no metrics address in the log of %s", n.peer)
-	return ""
-}
-
 // Holders retire with `kadre retire`; their fragments move and the
 // recipient still decrypts after two more original holders die.
 func TestCLIRetire(t *testing.T) {
-	c := startCluster(t, 8, "-metrics-addr", "127.0.0.1:0")
+	c := startCluster(t, 8)
 	alice, bob := t.TempDir(), t.TempDir()
 	c.must(alice, "keygen")
 	bobID := strings.TrimSpace(c.must(bob, "keygen"))
-	var g grantRecord
+	var g client.GrantRecord
 	if err := json.Unmarshal([]byte(c.must(alice, "grant", "-to", bobID, "-path", "/docs", "-json")), &g); err != nil {
 		t.Fatal(err)
 	}
@@ -389,12 +308,12 @@ func TestCLIRetire(t *testing.T) {
 	c.must(alice, "encrypt", "-path", "/docs/a.txt", "-o", enc, plain)
 	// The local endpoints of a holder: JSON status and Prometheus metrics.
 	holder := c.node(g.Holders[0].Peer)
-	var st status
-	getJSON(t, "http://"+holder.metricsAddr(t)+"/status", &st)
-	if st.PeerID != holder.peer || st.Grants != 1 || st.RoutingTable < 5 {
+	var st node.Status
+	getJSON(t, "http://"+holder.MetricsAddr()+"/status", &st)
+	if st.PeerID != holder.ID.String() || st.Grants != 1 || st.RoutingTable < 5 {
 		t.Fatalf("status: %+v", st)
 	}
-	metrics := get(t, "http://"+holder.metricsAddr(t)+"/metrics")
+	metrics := get(t, "http://"+holder.MetricsAddr()+"/metrics")
 	for _, want := range []string{`kadre_requests_total{outcome="ok",type="store_grant"} 1`, "kadre_grants 1", "kadre_request_duration_seconds_bucket"} {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("metrics lack %q:\n%s", want, metrics)
@@ -402,26 +321,16 @@ func TestCLIRetire(t *testing.T) {
 	}
 	for _, h := range g.Holders[:2] {
 		n := c.node(h.Peer)
-		out := c.must(bob, "retire", "-metrics-addr", n.metricsAddr(t))
-		if !strings.Contains(out, "retiring") {
+		out := c.must(bob, "retire", "-metrics-addr", n.MetricsAddr())
+		if !strings.Contains(out, "retiring: 1 fragment handed off") || !strings.Contains(out, "0 kept") {
 			t.Fatalf("retire: %q", out)
 		}
-		done := make(chan error, 1)
-		go func() { done <- n.cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("retired node exited with %v:\n%s", err, n.log.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("retired node did not stop:\n%s", n.log.String())
-		}
-		if !strings.Contains(n.log.String(), "moved=1") {
-			t.Fatalf("the node did not hand its fragment off:\n%s", n.log.String())
+		if err := n.Wait(30 * time.Second); err != nil {
+			t.Fatalf("retired node: %v\n%s", err, n.Log())
 		}
 	}
 	for _, h := range g.Holders[2:4] {
-		c.node(h.Peer).kill()
+		c.node(h.Peer).Kill()
 	}
 	if got := c.must(bob, "decrypt", enc); got != "handed off" {
 		t.Fatalf("decrypted %q", got)

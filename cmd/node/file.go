@@ -2,20 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
 	"golang.org/x/term"
 
+	"github.com/kadre/kadre/client"
 	"github.com/kadre/kadre/dht"
+	"github.com/kadre/kadre/internal/fsx"
 	"github.com/kadre/kadre/kfile"
 	"github.com/kadre/kadre/policy"
-	"github.com/kadre/kadre/rekey"
 )
 
 func cmdEncrypt(ctx context.Context, e *env, args []string) error {
@@ -34,12 +33,13 @@ func cmdEncrypt(ctx context.Context, e *env, args []string) error {
 	}
 	p, err := policy.NormalizePath(*path)
 	if err != nil {
-		return withHint(err, "paths look like /docs/report.txt")
+		return targetHint(err)
 	}
-	_, keys, err := u.keyring(e)
+	c, err := u.open(e)
 	if err != nil {
 		return err
 	}
+	defer c.Close()
 	in, size, inName, err := openInput(e, fs.Arg(0))
 	if err != nil {
 		return err
@@ -48,19 +48,8 @@ func cmdEncrypt(ctx context.Context, e *env, args []string) error {
 	if *out == "" && inName != "-" {
 		*out = inName + ".kadre"
 	}
-	h, dataKey, err := kfile.NewHeader(policy.IdentityOf(keys).IdentityKey, p, kfile.LevelKeys(keys, p))
-	if err != nil {
-		return err
-	}
 	return writeOutput(e, *out, func(w io.Writer) error {
-		kw, err := kfile.NewWriter(w, h, dataKey)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(kw, newProgress(e, in, size, "encrypting")); err != nil {
-			return err
-		}
-		return kw.Close()
+		return c.Encrypt(w, newProgress(e, in, size, "encrypting"), p)
 	})
 }
 
@@ -83,36 +72,28 @@ func cmdDecrypt(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer in.Close()
-	h, err := kfile.ReadHeader(in)
-	if err != nil {
-		if errors.Is(err, kfile.ErrNotKadreFile) {
-			return withHint(err, "decrypt takes a file made by `kadre encrypt`")
-		}
-		return err
-	}
-	_, keys, err := u.keyring(e)
+	c, err := u.open(e)
 	if err != nil {
 		return err
 	}
-	me := policy.IdentityOf(keys)
-	var dataKey []byte
-	if h.Owner() == me.IdentityKey {
-		// The owner opens the deepest level with its own path key.
-		deepest := h.Levels() - 1
-		dataKey, err = h.UnwrapOriginal(deepest, policy.DelegatingKey(keys, h.Path()))
-		if err != nil {
-			return err
+	defer c.Close()
+	fk, err := c.DecryptKey(ctx, in)
+	if fk != nil && (err != nil || *verbose) {
+		report(e, fk)
+	}
+	if err != nil {
+		if fk != nil && fk.Nodes != nil {
+			return withHint(err, "%s", collectHint(outcomes(fk)))
 		}
-	} else {
-		dataKey, err = u.fetchKey(ctx, e, keys, h, *verbose)
-		if err != nil {
-			return err
-		}
+		return fileHint(err)
+	}
+	if *verbose && !fk.ByOwner {
+		fmt.Fprintf(e.stderr, "kadre: using the grant on %s (%d-of-%d)\n", fk.Prefix, fk.M, fk.N)
 	}
 	if size > 0 {
-		size -= int64(h.Len())
+		size -= int64(fk.Header.Len())
 	}
-	r, err := kfile.NewReader(in, h, dataKey)
+	r, err := kfile.NewReader(in, fk.Header, fk.DataKey)
 	if err != nil {
 		return err
 	}
@@ -122,78 +103,25 @@ func cmdDecrypt(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-// fetchKey asks the network for cfrags of the file's levels and unwraps the
-// data key, reporting per node why it failed when fewer than m succeed.
-func (u *userFlags) fetchKey(ctx context.Context, e *env, keys *rekey.Keyring, h *kfile.Header, verbose bool) ([]byte, error) {
-	s, err := u.connect(ctx, e)
-	if err != nil {
-		return nil, err
+// outcomes classifies the answer of every node asked for a file's key.
+func outcomes(fk *client.FileKey) map[string]dht.Outcome {
+	m := map[string]dht.Outcome{}
+	for p, err := range fk.Nodes {
+		m[p.String()] = dht.Classify(err)
 	}
-	defer s.close()
-	owner := h.Owner()
-	var levels []dht.Level
-	for i, prefix := range h.Path().Prefixes() {
-		c, _, err := h.Level(i)
-		if err != nil {
-			return nil, err
-		}
-		levels = append(levels, dht.Level{PathHash: policy.ComputePathHash(owner, s.me.IdentityKey, prefix), Capsule: c})
-	}
-	col, err := s.host.Collect(ctx, owner, s.me, levels, dht.CollectOptions{})
-	if col != nil && (err != nil || verbose) {
-		report(e, col)
-	}
-	if err != nil {
-		return nil, withHint(fmt.Errorf("cannot decrypt %s: %w", h.Path(), err), "%s", collectHint(col))
-	}
-	lvl := col.Level()
-	delegating, vcs, err := col.Material()
-	if err != nil {
-		return nil, err
-	}
-	if verbose {
-		fmt.Fprintf(e.stderr, "kadre: using the grant on %s (%d-of-%d) from %s\n", h.Path().Prefixes()[lvl],
-			col.CFrags[0].Grant.Threshold, col.CFrags[0].Grant.Shares, plural(len(vcs), "node", "nodes"))
-	}
-	return h.UnwrapReencrypted(lvl, keys.Receiving(), delegating, vcs)
+	return m
 }
 
-// report prints each node's failure.
-func report(e *env, col *dht.Collection) {
+// report prints each node's answer.
+func report(e *env, fk *client.FileKey) {
 	var lines []string
-	for p, err := range col.Outcomes {
-		what := "ok"
-		if err != nil {
-			what = describe(err)
-		}
-		lines = append(lines, fmt.Sprintf("kadre: node %s: %s", p, what))
+	for p, err := range fk.Nodes {
+		lines = append(lines, fmt.Sprintf("kadre: node %s: %s", p, describe(err)))
 	}
 	sort.Strings(lines)
 	for _, l := range lines {
 		fmt.Fprintln(e.stderr, l)
 	}
-}
-
-// collectHint says what to do after a failed collection, from the most
-// telling answers.
-func collectHint(col *dht.Collection) string {
-	counts := map[string]int{}
-	if col != nil {
-		for _, err := range col.Outcomes {
-			if err != nil {
-				counts[describe(err)]++
-			}
-		}
-	}
-	switch {
-	case counts["revoked"] > 0:
-		return "the owner revoked this grant; ask them for a new one"
-	case counts["expired"] > 0:
-		return "the grant expired; ask the owner to grant again"
-	case counts["not granted"] > 0:
-		return "no grant covers this file's path for your identity; ask the owner to grant a prefix of it to `kadre identity`"
-	}
-	return "too few nodes holding the grant answered; check `kadre status` and try again"
 }
 
 // parseInterleaved parses flags that may come after positional arguments.
@@ -240,19 +168,7 @@ func writeOutput(e *env, name string, fill func(io.Writer) error) error {
 	if name == "" || name == "-" {
 		return fill(e.stdout)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := fill(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
+	return fsx.Replace(name, 0o600, fill)
 }
 
 // progress reports bytes read on a terminal, twice a second.

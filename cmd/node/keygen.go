@@ -2,16 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
+	"github.com/kadre/kadre/client"
 	"github.com/kadre/kadre/policy"
-	"github.com/kadre/kadre/rekey"
 )
 
 func cmdKeygen(ctx context.Context, e *env, args []string) error {
@@ -27,41 +22,17 @@ func cmdKeygen(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(home, keyringFile)
-	if _, err := os.Stat(path); err == nil && !*force {
-		return withHint(fmt.Errorf("an identity already exists in %s", path), "print it with `kadre identity`; -force replaces it")
-	}
-	seed := make([]byte, rekey.SeedSize)
-	if _, err := rand.Read(seed); err != nil {
-		return err
-	}
-	keys, err := rekey.NewKeyring(seed)
-	if err != nil {
-		return err
-	}
-	id := policy.IdentityOf(keys)
-	doc := keyringDoc{Version: 1, Seed: hex.EncodeToString(seed)}
+	var pass []byte
 	if *protect {
-		p, err := passphraseFrom(e, "new passphrase: ")()
-		if err != nil {
-			return err
-		}
-		if len(p) < 8 {
-			return withHint(errors.New("passphrase shorter than 8 characters"), "choose a longer passphrase")
-		}
-		if doc, err = sealSeed(seed, p); err != nil {
+		if pass, err = passphraseFrom(e, "new passphrase: ")(); err != nil {
 			return err
 		}
 	}
-	doc.Identity = id.String()
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return err
+	keys, err := client.CreateIdentity(home, pass, *force)
+	if err != nil {
+		return identityHint(err)
 	}
-	b, _ := json.MarshalIndent(doc, "", "  ")
-	if err := writeFileAtomic(path, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("failed to write identity: %w", err)
-	}
-	return printIdentity(e, &u, id, path)
+	return printIdentity(e, &u, policy.IdentityOf(keys), filepath.Join(home, client.IdentityFile))
 }
 
 func cmdIdentity(ctx context.Context, e *env, args []string) error {
@@ -71,11 +42,13 @@ func cmdIdentity(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	home, keys, err := u.keyring(e)
+	c, err := u.open(e)
 	if err != nil {
 		return err
 	}
-	return printIdentity(e, &u, policy.IdentityOf(keys), filepath.Join(home, keyringFile))
+	defer c.Close()
+	home, _ := u.dir()
+	return printIdentity(e, &u, c.Identity(), filepath.Join(home, client.IdentityFile))
 }
 
 func printIdentity(e *env, u *userFlags, id policy.Identity, path string) error {

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/kadre/kadre/internal/version"
 )
 
 func main() {
@@ -98,26 +100,7 @@ func runEnv(ctx context.Context, args []string, e *env) int {
 	return 2
 }
 
-// errUsage means the flag package already printed what was wrong.
-var errUsage = errors.New("usage")
-
-// hinted is an error with advice on what to do next.
-type hinted struct {
-	err  error
-	hint string
-}
-
-func (h hinted) Error() string { return h.err.Error() }
-func (h hinted) Unwrap() error { return h.err }
-
-func withHint(err error, format string, args ...any) error {
-	if err == nil {
-		return nil
-	}
-	return hinted{err: err, hint: fmt.Sprintf(format, args...)}
-}
-
 func cmdVersion(_ context.Context, e *env, _ []string) error {
-	fmt.Fprintln(e.stdout, "kadre", version)
+	fmt.Fprintln(e.stdout, "kadre", version.Version)
 	return nil
 }

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"sort"
-	"sync"
 	"text/tabwriter"
-	"time"
+
+	"github.com/kadre/kadre/node"
 )
 
+// nodeStatus is one row of `kadre status -json`.
 type nodeStatus struct {
 	Peer             string `json:"peer"`
 	Reachable        bool   `json:"reachable"`
@@ -27,47 +27,33 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	s, err := u.connect(ctx, e)
+	c, err := u.open(e)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	peers := s.host.RoutingTablePeers()
-	out := make([]nodeStatus, len(peers))
-	var wg sync.WaitGroup
-	for i, p := range peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			start := time.Now()
-			ni, err := s.host.NodeInfo(cctx, p)
-			ns := nodeStatus{Peer: p.String()}
-			if err != nil {
-				ns.Error = describe(err)
-			} else {
-				ns.Reachable = true
-				ns.Software = ni.Software
-				ns.MaxGrantDuration = Duration(ni.MaxDuration()).String()
-				ns.Capacity, ns.FreeSlots = ni.Capacity, ni.FreeSlots
-				ns.LatencyMS = time.Since(start).Milliseconds()
-			}
-			out[i] = ns
-		}()
+	defer c.Close()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return networkHint(err)
 	}
-	wg.Wait()
-	sort.Slice(out, func(i, j int) bool { return out[i].Peer < out[j].Peer })
-	if u.json {
-		return printJSON(e.stdout, map[string]any{"identity": s.me.String(), "peer": s.host.ID().String(), "nodes": out})
-	}
+	out := make([]nodeStatus, len(st.Nodes))
 	up := 0
-	for _, n := range out {
-		if n.Reachable {
-			up++
+	for i, n := range st.Nodes {
+		out[i] = nodeStatus{Peer: n.Peer, Reachable: n.Reachable}
+		if !n.Reachable {
+			out[i].Error = n.Outcome.Words()
+			continue
 		}
+		up++
+		out[i].Software = n.Software
+		out[i].MaxGrantDuration = node.Duration(n.MaxGrantDuration).String()
+		out[i].Capacity, out[i].FreeSlots = n.Capacity, n.FreeSlots
+		out[i].LatencyMS = n.Latency.Milliseconds()
 	}
-	fmt.Fprintf(e.stdout, "you are %s\n%d nodes known, %d reachable\n", shortID(s.me.String()), len(out), up)
+	if u.json {
+		return printJSON(e.stdout, map[string]any{"identity": st.Identity, "peer": st.Peer, "nodes": out})
+	}
+	fmt.Fprintf(e.stdout, "you are %s\n%d nodes known, %d reachable\n", shortID(st.Identity), len(out), up)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "node\tsoftware\tmax grant\tfree/capacity\tlatency")
 	for _, n := range out {

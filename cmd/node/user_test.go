@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kadre/kadre/client"
 )
 
 // A passphrase-sealed identity opens with its passphrase only, and the
@@ -25,7 +27,7 @@ func TestKeygenPassphrase(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("keygen: %s", stderr)
 	}
-	doc, err := os.ReadFile(filepath.Join(home, keyringFile))
+	doc, err := os.ReadFile(filepath.Join(home, client.IdentityFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,21 +51,7 @@ func TestKeygenPassphrase(t *testing.T) {
 	if _, stderr, code := run("keygen", "-passphrase"); code != 1 || !strings.Contains(stderr, "shorter than 8") {
 		t.Fatalf("short passphrase: exit %d: %s", code, stderr)
 	}
-	if _, err := os.Stat(filepath.Join(home2, keyringFile)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(home2, client.IdentityFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("a refused keygen wrote an identity")
-	}
-}
-
-func TestParseDuration(t *testing.T) {
-	for in, want := range map[string]string{"30d": "30d", "12h": "12h0m0s", "1.5d": "36h0m0s", "90m": "1h30m0s"} {
-		d, err := ParseDuration(in)
-		if err != nil || d.String() != want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %s", in, d, err, want)
-		}
-	}
-	for _, bad := range []string{"", "d", "-1d", "10", "5y"} {
-		if _, err := ParseDuration(bad); err == nil {
-			t.Errorf("ParseDuration(%q) accepted", bad)
-		}
 	}
 }

@@ -7,11 +7,15 @@
 package fsx
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 )
+
+// ErrLocked means another process holds a lock (Lock without wait).
+var ErrLocked = errors.New("fsx: locked by another process")
 
 // WriteFile replaces path with b, mode mode, atomically and durably.
 func WriteFile(path string, b []byte, mode os.FileMode) error {

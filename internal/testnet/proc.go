@@ -198,6 +198,43 @@ func (n *Node) Stop() error {
 	return err
 }
 
+// Wait waits up to d for the process to exit by itself and returns its
+// exit status (nil for a clean exit).
+func (n *Node) Wait(d time.Duration) error {
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	select {
+	case <-done:
+	case <-time.After(d):
+		return fmt.Errorf("%s did not exit within %s", n.Name, d)
+	}
+	n.mu.Lock()
+	n.cmd = nil
+	n.mu.Unlock()
+	if st := cmd.ProcessState; st != nil && !st.Success() {
+		return fmt.Errorf("%s exited with %s", n.Name, st)
+	}
+	return nil
+}
+
+// Log returns what the node wrote to its log file so far.
+func (n *Node) Log() string {
+	b, _ := os.ReadFile(n.LogPath)
+	return string(b)
+}
+
+// MetricsAddr is the node's local endpoint, host:port ("" if none).
+func (n *Node) MetricsAddr() string {
+	if n.MetricsPort == 0 {
+		return ""
+	}
+	return fmt.Sprintf("127.0.0.1:%d", n.MetricsPort)
+}
+
 // Alive reports whether the process runs.
 func (n *Node) Alive() bool {
 	n.mu.Lock()

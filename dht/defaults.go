@@ -1,0 +1,38 @@
+package dht
+
+import "time"
+
+// Defaults of the network layer, in one place: the Config, ServiceConfig,
+// PlaceOptions and CollectOptions zero values mean these, and the node's
+// configuration (package node) and the client library start from them.
+const (
+	// DefaultRefreshPeriod is the routing-table refresh period: kad-dht's
+	// 10 minutes leaves gaps and dead peers too long.
+	DefaultRefreshPeriod = time.Minute
+	// DefaultQueryTimeout bounds one DHT query.
+	DefaultQueryTimeout = 5 * time.Second
+	// DefaultCallTimeout bounds an RPC whose context has no deadline.
+	DefaultCallTimeout = 10 * time.Second
+	// DefaultPerNodeTimeout bounds what one node is given to answer
+	// during placement, collection, revocation and hand-off.
+	DefaultPerNodeTimeout = 5 * time.Second
+	// DefaultCandidates is how many nodes close to a point are considered
+	// (the DHT's bucket size).
+	DefaultCandidates = 20
+
+	// DefaultMaxGrantDuration is the longest grant a node accepts.
+	DefaultMaxGrantDuration = 90 * 24 * time.Hour
+	// DefaultCapacity is how many grants a node keeps at most.
+	DefaultCapacity = 1_000_000
+	// DefaultPeerRate is how many requests per second one peer may send
+	// (the burst is twice that).
+	DefaultPeerRate = 200
+	// DefaultRequestReadTimeout bounds the arrival of a request after its
+	// stream opened.
+	DefaultRequestReadTimeout = 2 * time.Second
+	// DefaultRequestTimeout bounds reading, handling and answering one
+	// request.
+	DefaultRequestTimeout = 10 * time.Second
+	// DefaultMaxConcurrent bounds requests doing cryptography at once.
+	DefaultMaxConcurrent = 64
+)
