@@ -445,7 +445,10 @@ func (s *Service) reencrypt(remote crypto.PubKey, r *proto.ReencryptRequest) (*p
 	if err != nil {
 		return nil, fmt.Errorf("%w: capsule of level %d: %w", proto.ErrMalformed, level, err)
 	}
-	cf := rekey.Reencrypt(capsule, vkf)
+	cf, err := rekey.Reencrypt(capsule, vkf)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
+	}
 	return &proto.ReencryptResponse{Level: uint32(level), Cfrag: cf.Bytes(), Grant: g.PublicBytes()}, nil
 }
 

@@ -341,7 +341,11 @@ func TestRecipient(t *testing.T) {
 	capsule := h.Capsules()[1]
 	var cfrags []*rekey.VerifiedCapsuleFrag
 	for _, kf := range kfrags[:2] {
-		cf, err := rekey.Reencrypt(capsule, kf).Unverify().Verify(capsule, f.keyring.KFragSigner().VerifyingKey(), docs.PublicKey(), bob.Receiving().PublicKey())
+		served, err := rekey.Reencrypt(capsule, kf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := served.Unverify().Verify(capsule, f.keyring.KFragSigner().VerifyingKey(), docs.PublicKey(), bob.Receiving().PublicKey())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,11 +8,15 @@ import (
 )
 
 // signRecord signs label ‖ body (SPEC.md, "policy: signatures").
-func signRecord(signer *rekey.Signer, label string, body []byte) Signature {
+func signRecord(signer *rekey.Signer, label string, body []byte) (Signature, error) {
 	d := signingDigest(label, body)
+	sig, err := signer.Sign(d[:])
+	if err != nil {
+		return Signature{}, err
+	}
 	var s Signature
-	copy(s[:], signer.Sign(d[:]).Bytes())
-	return s
+	copy(s[:], sig.Bytes())
+	return s, nil
 }
 
 // verifyRecord checks sig over label ‖ body under pk. A high-S signature is
@@ -77,8 +81,9 @@ func (g *Grant) Sign(owner *rekey.Signer) error {
 	if err := g.checkFields(); err != nil {
 		return err
 	}
-	g.Signature = signRecord(owner, LabelGrant, g.BodyBytes())
-	return nil
+	var err error
+	g.Signature, err = signRecord(owner, LabelGrant, g.BodyBytes())
+	return err
 }
 
 // VerifySignature checks the owner's signature on the grant body.
@@ -98,8 +103,9 @@ func (r *Revocation) Sign(owner *rekey.Signer) error {
 	if err := r.checkFields(); err != nil {
 		return err
 	}
-	r.Signature = signRecord(owner, LabelRevocation, r.BodyBytes())
-	return nil
+	var err error
+	r.Signature, err = signRecord(owner, LabelRevocation, r.BodyBytes())
+	return err
 }
 
 // VerifySignature checks the owner's signature on the revocation.
@@ -119,8 +125,9 @@ func (rc *Receipt) Sign(node *rekey.Signer) error {
 	if err := rc.checkFields(); err != nil {
 		return err
 	}
-	rc.Signature = signRecord(node, LabelReceipt, rc.BodyBytes())
-	return nil
+	var err error
+	rc.Signature, err = signRecord(node, LabelReceipt, rc.BodyBytes())
+	return err
 }
 
 // VerifySignature checks the node's signature on the receipt.
@@ -140,8 +147,9 @@ func (ni *NodeInfo) Sign(node *rekey.Signer) error {
 	if err := ni.checkFields(); err != nil {
 		return err
 	}
-	ni.Signature = signRecord(node, LabelNodeInfo, ni.BodyBytes())
-	return nil
+	var err error
+	ni.Signature, err = signRecord(node, LabelNodeInfo, ni.BodyBytes())
+	return err
 }
 
 // VerifySignature checks the node's signature on the node info.

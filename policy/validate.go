@@ -73,11 +73,9 @@ func VerifyGrantKFrag(g *Grant) (*rekey.VerifiedKeyFrag, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: kfrag does not parse", ErrBadKFrag)
 	}
-	// Canonical KeyFrag layout (SPEC.md rekey; umbral-0.10 §9.2): the last
-	// two bytes are the MessagePack booleans delegating_key_signed and
-	// receiving_key_signed. A kfrag that does not sign both keys would
-	// verify whatever keys the grant names, so it is refused.
-	if g.KFrag[rekey.KeyFragSize-2] != 0xc3 || g.KFrag[rekey.KeyFragSize-1] != 0xc3 {
+	// A kfrag that does not sign both keys would verify whatever keys the
+	// grant names, so it is refused.
+	if !kf.DelegatingKeySigned() || !kf.ReceivingKeySigned() {
 		return nil, fmt.Errorf("%w: kfrag does not sign the delegating and receiving keys", ErrBadKFrag)
 	}
 	verifying, err1 := g.VerifyingKey.Rekey()

@@ -264,7 +264,11 @@ func TestEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfrag := rekey.Reencrypt(capsule, vkf).Bytes()
+		served, err := rekey.Reencrypt(capsule, vkf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfrag := served.Bytes()
 		public, err := ParsePublicGrant(sg.PublicBytes())
 		if err != nil {
 			t.Fatal(err)

@@ -33,7 +33,7 @@ func newBenchFixture(b *testing.B) *benchFixture {
 		b.Fatal(err)
 	}
 	for _, k := range f.kfrags {
-		f.cfrags = append(f.cfrags, Reencrypt(f.capsule, k))
+		f.cfrags = append(f.cfrags, mustReencrypt(b, f.capsule, k))
 	}
 	f.kfragB, f.cfragB, f.capsuleB = f.kfrags[0].Bytes(), f.cfrags[0].Bytes(), f.capsule.Bytes()
 	return f
@@ -83,7 +83,9 @@ func BenchmarkReencrypt(b *testing.B) {
 	f := newBenchFixture(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		Reencrypt(f.capsule, f.kfrags[0])
+		if _, err := Reencrypt(f.capsule, f.kfrags[0]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -146,14 +148,16 @@ func BenchmarkSign(b *testing.B) {
 	msg := make([]byte, 134)
 	b.ReportAllocs()
 	for b.Loop() {
-		s.signer.Sign(msg)
+		if _, err := s.signer.Sign(msg); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
 func BenchmarkVerifySignature(b *testing.B) {
 	s := newParty(b, "signer")
 	msg := make([]byte, 134)
-	sig := s.signer.Sign(msg)
+	sig := mustSign(b, s.signer, msg)
 	b.ReportAllocs()
 	for b.Loop() {
 		if !sig.Verify(s.sk.PublicKey(), msg) {

@@ -12,12 +12,18 @@ import (
 const CapsuleSize = 105
 
 // Capsule is Umbral's key encapsulation: E = r·G, V = u·G and
-// s = u + r·H(E, V), which anyone can check (s·G = V + h·E).
+// s = u + r·H(E, V), which anyone can check (s·G = V + h·E). Make one with
+// Encrypt or ParseCapsule; the zero value is not a capsule (its methods
+// answer as for nil, and every function refuses it with
+// ErrInvalidArgument).
 type Capsule struct {
 	e, v   curve.Point
-	eb, vb [33]byte
+	eb, vb [33]byte // 02 or 03 first, 00 only in the zero value
 	s      curve.Scalar
 }
+
+// valid reports whether c is a capsule, not nil or the zero value.
+func (c *Capsule) valid() bool { return c != nil && c.eb[0] != 0 }
 
 // ParseCapsule parses the 105-byte MessagePack form and runs the capsule's
 // self-check, as the reference does.
@@ -58,8 +64,12 @@ func (c *Capsule) verify() bool {
 	return lhs.Equal(&c.v)
 }
 
-// Bytes returns the canonical 105-byte MessagePack encoding.
+// Bytes returns the canonical 105-byte MessagePack encoding, or nil for a
+// nil or zero-value Capsule (which ParseCapsule refuses).
 func (c *Capsule) Bytes() []byte {
+	if !c.valid() {
+		return nil
+	}
 	w := mpWriter{b: make([]byte, 0, CapsuleSize)}
 	w.array(3)
 	w.bin(c.eb[:])
@@ -78,19 +88,27 @@ func (c *Capsule) simpleBytes() []byte {
 	return append(out, sb[:]...)
 }
 
-// Equal reports whether two capsules are the same.
+// Equal reports whether two capsules are the same. A nil or zero-value
+// capsule equals no capsule, not even another nil or zero one.
 func (c *Capsule) Equal(o *Capsule) bool {
-	return c.eb == o.eb && c.vb == o.vb && c.s.Equals(&o.s)
+	return c.valid() && o.valid() && c.eb == o.eb && c.vb == o.vb && c.s.Equals(&o.s)
 }
 
 // Encrypt encapsulates a fresh key to pk and encrypts pt under it; the
-// ciphertext is nonce ‖ XChaCha20-Poly1305 ‖ tag, len(pt)+40 bytes.
+// ciphertext is nonce ‖ XChaCha20-Poly1305 ‖ tag, len(pt)+40 bytes. A nil
+// or zero-value pk is refused with ErrInvalidArgument.
 func Encrypt(pk *PublicKey, pt []byte) (*Capsule, []byte, error) {
 	return EncryptWithRand(rand.Reader, pk, pt)
 }
 
 // EncryptWithRand is Encrypt with randomness from r.
 func EncryptWithRand(r io.Reader, pk *PublicKey, pt []byte) (*Capsule, []byte, error) {
+	if r == nil {
+		return nil, nil, errNilReader
+	}
+	if !pk.valid() {
+		return nil, nil, errInvalid("public key")
+	}
 	c, keySeed, err := encapsulate(r, pk)
 	if err != nil {
 		return nil, nil, err
@@ -139,8 +157,15 @@ func encapsulate(rnd io.Reader, pk *PublicKey) (*Capsule, *[33]byte, error) {
 }
 
 // DecryptOriginal opens a ciphertext with the secret key the capsule was
-// made for: the key seed is sk·(E + V).
+// made for: the key seed is sk·(E + V). A nil or zero-value sk or c is
+// refused with ErrInvalidArgument; every other failure is ErrDecryption.
 func DecryptOriginal(sk *SecretKey, c *Capsule, ct []byte) ([]byte, error) {
+	if !sk.valid() {
+		return nil, errInvalid("secret key")
+	}
+	if !c.valid() {
+		return nil, errInvalid("capsule")
+	}
 	var ev, shared curve.Point
 	ev.Add(&c.e, &c.v)
 	shared.ScalarMult(&sk.s, &ev)

@@ -1,6 +1,7 @@
 package rekey
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -14,9 +15,12 @@ const CapsuleFragSize = 381
 
 // CapsuleFrag is a node's re-encryption of a capsule with one kfrag,
 // together with a proof that it used the kfrag its owner committed to.
+// Make one with ParseCapsuleFrag or VerifiedCapsuleFrag.Unverify; the zero
+// value is not a cfrag (its methods answer as for nil, and Verify refuses
+// it with ErrInvalidArgument).
 type CapsuleFrag struct {
 	e1, v1         curve.Point
-	e1B, v1B       [33]byte
+	e1B, v1B       [33]byte // 02 or 03 first, 00 only in the zero value
 	kfragID        [kfragIDSize]byte
 	precursor      curve.Point
 	precursorB     [33]byte
@@ -29,9 +33,16 @@ type CapsuleFrag struct {
 
 // VerifiedCapsuleFrag is a CapsuleFrag whose proof and kfrag signature have
 // been checked, or one a node just produced. Only verified cfrags decrypt.
+// The zero value carries no cfrag and is refused like nil.
 type VerifiedCapsuleFrag struct {
 	cf CapsuleFrag
 }
+
+// valid reports whether cf is a cfrag, not nil or the zero value.
+func (cf *CapsuleFrag) valid() bool { return cf != nil && cf.e1B[0] != 0 }
+
+// valid reports whether vc carries a cfrag, not nil or the zero value.
+func (vc *VerifiedCapsuleFrag) valid() bool { return vc != nil && vc.cf.valid() }
 
 // ParseCapsuleFrag parses the 381-byte MessagePack form. Nothing is
 // checked beyond the encoding: call Verify before use.
@@ -73,8 +84,12 @@ func ParseCapsuleFrag(b []byte) (*CapsuleFrag, error) {
 	return &cf, nil
 }
 
-// Bytes returns the canonical 381-byte MessagePack encoding.
+// Bytes returns the canonical 381-byte MessagePack encoding, or nil for a
+// nil or zero-value CapsuleFrag (which ParseCapsuleFrag refuses).
 func (cf *CapsuleFrag) Bytes() []byte {
+	if !cf.valid() {
+		return nil
+	}
 	w := mpWriter{b: make([]byte, 0, CapsuleFragSize)}
 	w.array(5)
 	w.bin(cf.e1B[:])
@@ -92,8 +107,20 @@ func (cf *CapsuleFrag) Bytes() []byte {
 	return w.b
 }
 
-// KFragID returns the identifier of the kfrag that produced the cfrag.
-func (cf *CapsuleFrag) KFragID() [32]byte { return cf.kfragID }
+// KFragID returns the identifier of the kfrag that produced the cfrag, or
+// all zeros for a nil or zero-value CapsuleFrag.
+func (cf *CapsuleFrag) KFragID() [32]byte {
+	if !cf.valid() {
+		return [32]byte{}
+	}
+	return cf.kfragID
+}
+
+// Equal reports whether two cfrags are the same. A nil or zero-value cfrag
+// equals no cfrag, not even another nil or zero one.
+func (cf *CapsuleFrag) Equal(o *CapsuleFrag) bool {
+	return cf.valid() && o.valid() && bytes.Equal(cf.Bytes(), o.Bytes())
+}
 
 // proofChallenge is h = H2S("CFRAG_VERIFICATION", E, e1, e2, V, v1, v2, U,
 // u1, u2).
@@ -104,9 +131,22 @@ func (cf *CapsuleFrag) proofChallenge(c *Capsule) curve.Scalar {
 
 // Verify checks the owner's signature of the kfrag the cfrag was made with
 // (over both the delegating and the receiving key) and the proof that the
-// cfrag re-encrypts capsule with that kfrag. Variable time: every input is
-// public.
+// cfrag re-encrypts capsule with that kfrag. Every argument is required: a
+// nil or zero-value one, or receiver, is refused with ErrInvalidArgument.
+// Variable time: every input is public.
 func (cf *CapsuleFrag) Verify(c *Capsule, verifyingPK, delegatingPK, receivingPK *PublicKey) (*VerifiedCapsuleFrag, error) {
+	switch {
+	case !cf.valid():
+		return nil, errInvalid("cfrag")
+	case !c.valid():
+		return nil, errInvalid("capsule")
+	case !verifyingPK.valid():
+		return nil, errInvalid("verifying key")
+	case !delegatingPK.valid():
+		return nil, errInvalid("delegating key")
+	case !receivingPK.valid():
+		return nil, errInvalid("receiving key")
+	}
 	msg := kfragMessage(&cf.kfragID, &cf.u1B, &cf.precursorB, delegatingPK, receivingPK)
 	if !cf.kfragSignature.Verify(verifyingPK, msg) {
 		return nil, ErrVerification
@@ -128,25 +168,49 @@ func (cf *CapsuleFrag) Verify(c *Capsule, verifyingPK, delegatingPK, receivingPK
 	return &VerifiedCapsuleFrag{cf: *cf}, nil
 }
 
-// Bytes returns the canonical encoding, the same as the unverified cfrag's.
-func (vc *VerifiedCapsuleFrag) Bytes() []byte { return vc.cf.Bytes() }
+// Bytes returns the canonical encoding, the same as the unverified cfrag's,
+// or nil for a nil or zero-value VerifiedCapsuleFrag.
+func (vc *VerifiedCapsuleFrag) Bytes() []byte {
+	if !vc.valid() {
+		return nil
+	}
+	return vc.cf.Bytes()
+}
 
-// Unverify returns the cfrag as something to send to a recipient.
-func (vc *VerifiedCapsuleFrag) Unverify() *CapsuleFrag { cf := vc.cf; return &cf }
+// Unverify returns the cfrag as something to send to a recipient, or nil
+// for a nil or zero-value VerifiedCapsuleFrag.
+func (vc *VerifiedCapsuleFrag) Unverify() *CapsuleFrag {
+	if !vc.valid() {
+		return nil
+	}
+	cf := vc.cf
+	return &cf
+}
+
+// Equal reports whether two verified cfrags are the same. A nil or
+// zero-value cfrag equals no cfrag, not even another nil or zero one.
+func (vc *VerifiedCapsuleFrag) Equal(o *VerifiedCapsuleFrag) bool {
+	return vc.valid() && o.valid() && vc.cf.Equal(&o.cf)
+}
 
 // Reencrypt transforms capsule with a verified kfrag: e1 = rk·E, v1 = rk·V,
 // with a proof of correctness, all in constant time in the kfrag key and
-// the proof nonce.
-func Reencrypt(c *Capsule, kfrag *VerifiedKeyFrag) *VerifiedCapsuleFrag {
-	cf, err := ReencryptWithRand(rand.Reader, c, kfrag)
-	if err != nil {
-		panic("rekey: crypto/rand failed: " + err.Error())
-	}
-	return cf
+// the proof nonce. A nil or zero-value capsule or kfrag is refused with
+// ErrInvalidArgument; the only other failure is crypto/rand's.
+func Reencrypt(c *Capsule, kfrag *VerifiedKeyFrag) (*VerifiedCapsuleFrag, error) {
+	return ReencryptWithRand(rand.Reader, c, kfrag)
 }
 
 // ReencryptWithRand is Reencrypt with the proof nonce drawn from rnd.
 func ReencryptWithRand(rnd io.Reader, c *Capsule, kfrag *VerifiedKeyFrag) (*VerifiedCapsuleFrag, error) {
+	switch {
+	case rnd == nil:
+		return nil, errNilReader
+	case !c.valid():
+		return nil, errInvalid("capsule")
+	case !kfrag.valid():
+		return nil, errInvalid("kfrag")
+	}
 	kf := &kfrag.kf
 	t, err := randomNonZeroScalar(rnd)
 	if err != nil {
@@ -183,10 +247,23 @@ var (
 // DecryptReencrypted combines at least threshold verified cfrags of one
 // kfrag set and opens ct with the recipient's secret key. delegatingPK is
 // the key the capsule was made for. Everything derived from the recipient's
-// Diffie-Hellman point is handled in constant time.
+// Diffie-Hellman point is handled in constant time. A nil or zero-value
+// key, capsule or cfrag is refused with ErrInvalidArgument.
 func DecryptReencrypted(receivingSK *SecretKey, delegatingPK *PublicKey, c *Capsule, cfrags []*VerifiedCapsuleFrag, ct []byte) ([]byte, error) {
-	if len(cfrags) == 0 {
+	switch {
+	case !receivingSK.valid():
+		return nil, errInvalid("receiving secret key")
+	case !delegatingPK.valid():
+		return nil, errInvalid("delegating key")
+	case !c.valid():
+		return nil, errInvalid("capsule")
+	case len(cfrags) == 0:
 		return nil, ErrNoCapsuleFrags
+	}
+	for i, vc := range cfrags {
+		if !vc.valid() {
+			return nil, errInvalid(fmt.Sprintf("cfrag %d", i))
+		}
 	}
 	first := &cfrags[0].cf
 	for _, vc := range cfrags[1:] {

@@ -8,7 +8,7 @@
 //	owner:     Encrypt(pk, pt)                      → Capsule, ciphertext
 //	owner:     GenerateKFrags(sk, pkB, signer, m, n) → []*VerifiedKeyFrag
 //	node:      kfrag.Verify(…)                       → VerifiedKeyFrag
-//	node:      Reencrypt(capsule, vkfrag)            → VerifiedCapsuleFrag
+//	node:      Reencrypt(capsule, vkfrag)            → VerifiedCapsuleFrag, error
 //	recipient: cfrag.Verify(…)                       → VerifiedCapsuleFrag
 //	recipient: DecryptReencrypted(skB, pkA, capsule, cfrags, ct)
 //
@@ -19,6 +19,22 @@
 // (MessagePack arrays for Capsule, KeyFrag and CapsuleFrag, 33-byte
 // compressed points, 32-byte big-endian scalars, 64-byte r‖s signatures) and
 // refuses anything else with an error; parsers never panic.
+//
+// # Nil and zero values
+//
+// Objects come only from the Generate…, Parse…, New… and Make… functions
+// and the protocol steps; a nil pointer or a zero value (var c
+// rekey.Capsule) is not an object. Nothing panics on one: every function
+// or method with an error result refuses it with ErrInvalidArgument, which
+// names the argument (and is also the error of out-of-range parameters
+// such as a threshold of 0). Methods without an error result answer as
+// their doc comments say: Bytes, MakeSecret and the methods that return a
+// key, signer, factory or frag give nil, ID and KFragID all zeros, IsLowS,
+// the sign flags and Signature.Verify false, PublicKey.String "<nil>". No
+// parser accepts the nil that Bytes returns. Equal is false when either side is nil or a zero value, nil ==
+// nil included, so that two missing keys never pass for the same key;
+// SecretKey.Equal and the kfrags' Equal run in constant time in the
+// secret values.
 //
 // # Security
 //

@@ -28,8 +28,11 @@ func Example() {
 	verifying := alice.KFragSigner().VerifyingKey()
 	var cfrags []*rekey.VerifiedCapsuleFrag
 	for _, kf := range kfrags[1:] {
-		wire := rekey.Reencrypt(capsule, kf).Bytes()
-		cf, err := rekey.ParseCapsuleFrag(wire)
+		vcf, err := rekey.Reencrypt(capsule, kf)
+		if err != nil {
+			panic(err)
+		}
+		cf, err := rekey.ParseCapsuleFrag(vcf.Bytes())
 		if err != nil {
 			panic(err)
 		}

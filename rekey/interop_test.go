@@ -141,7 +141,7 @@ func TestInteropJSToGo(t *testing.T) {
 				if err != nil {
 					t.Fatalf("reference kfrag %d: %v", i, err)
 				}
-				cfrags = append(cfrags, h(Reencrypt(capsule, vk).Bytes()))
+				cfrags = append(cfrags, h(mustReencrypt(t, capsule, vk).Bytes()))
 			}
 			ops := []jsOp{}
 			for _, cf := range cfrags {
@@ -243,7 +243,7 @@ func TestInteropKeysAndSignatures(t *testing.T) {
 	}
 	res := mustJS(t,
 		jsOp{"op": "public_key", "sk": h(s.sk.Bytes())},
-		jsOp{"op": "verify_signature", "pk": h(s.sk.PublicKey().Bytes()), "msg": h(msg), "signature": h(s.signer.Sign(msg).Bytes())},
+		jsOp{"op": "verify_signature", "pk": h(s.sk.PublicKey().Bytes()), "msg": h(msg), "signature": h(mustSign(t, s.signer, msg).Bytes())},
 		jsOp{"op": "sign", "sk": h(s.sk.Bytes()), "msg": h(msg)},
 		jsOp{"op": "skf", "seed": h(seed), "factories": []string{h([]byte("kadre/paths/v1"))}, "key": h([]byte("/home/ubuntu"))},
 	)
@@ -282,7 +282,7 @@ func TestInteropRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cf := func(k *VerifiedKeyFrag) string { return h(Reencrypt(capsule, k).Bytes()) }
+	cf := func(k *VerifiedKeyFrag) string { return h(mustReencrypt(t, capsule, k).Bytes()) }
 	dec := func(name string, sk *SecretKey, cfrags ...string) jsOp {
 		return jsOp{"op": "decrypt_reencrypted", "name": name, "receiving_sk": h(sk.Bytes()), "delegating_pk": h(apk.Bytes()),
 			"verifying_pk": h(spk.Bytes()), "receiving_pk": h(bpk.Bytes()), "capsule": h(capsule.Bytes()),

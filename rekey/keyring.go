@@ -17,7 +17,9 @@ const (
 	LabelPaths = "kadre/paths/v1"
 )
 
-// Keyring holds every key a user derives from one master seed.
+// Keyring holds every key a user derives from one master seed. Make one
+// with NewKeyring; a nil or zero-value Keyring holds no keys, and its
+// methods return nil.
 type Keyring struct {
 	identity     *SecretKey
 	receiving    *SecretKey
@@ -39,19 +41,41 @@ func NewKeyring(seed []byte) (*Keyring, error) {
 	}, nil
 }
 
-// Identity returns the identity (libp2p and record-signing) key.
-func (k *Keyring) Identity() *SecretKey { return k.identity }
+// Identity returns the identity (libp2p and record-signing) key, or nil
+// for a nil or zero-value Keyring.
+func (k *Keyring) Identity() *SecretKey {
+	if k == nil {
+		return nil
+	}
+	return k.identity
+}
 
-// Receiving returns the Umbral decryption key of the user as a recipient.
-func (k *Keyring) Receiving() *SecretKey { return k.receiving }
+// Receiving returns the Umbral decryption key of the user as a recipient,
+// or nil for a nil or zero-value Keyring.
+func (k *Keyring) Receiving() *SecretKey {
+	if k == nil {
+		return nil
+	}
+	return k.receiving
+}
 
-// KFragSigner returns the signer of the user's kfrags.
-func (k *Keyring) KFragSigner() *Signer { return NewSigner(k.kfragSigning) }
+// KFragSigner returns the signer of the user's kfrags, or nil for a nil or
+// zero-value Keyring.
+func (k *Keyring) KFragSigner() *Signer {
+	if k == nil {
+		return nil
+	}
+	return NewSigner(k.kfragSigning)
+}
 
 // DelegatingKey returns the delegating secret key of a path prefix:
 // MakeKey(prefix) on the paths factory, so that one prefix's key reveals
 // nothing about another's. The prefix must already be normalized (package
-// policy); two spellings of one prefix would otherwise give two keys.
+// policy); two spellings of one prefix would otherwise give two keys. It
+// returns nil for a nil or zero-value Keyring.
 func (k *Keyring) DelegatingKey(prefix string) *SecretKey {
+	if k == nil {
+		return nil
+	}
 	return k.paths.MakeKey([]byte(prefix))
 }

@@ -30,19 +30,45 @@ var (
 	ErrVerification = errors.New("rekey: verification failed")
 	// ErrDecryption is the single error of every failed decryption.
 	ErrDecryption = errors.New("rekey: decryption failed")
+	// ErrInvalidArgument is the error of a caller mistake: a nil or
+	// zero-value key, capsule, kfrag, cfrag, signer or signature, a nil
+	// io.Reader, or out-of-range parameters. Bytes from the network or the
+	// disk never cause it: they fail to parse with ErrInvalidEncoding.
+	ErrInvalidArgument = errors.New("rekey: invalid argument")
 )
 
-// SecretKey is a secp256k1 secret scalar in [1, n-1].
-type SecretKey struct {
-	s  curve.Scalar
-	pk *PublicKey
+// errInvalid is ErrInvalidArgument for the nil or zero-value argument what.
+func errInvalid(what string) error {
+	return fmt.Errorf("%w: %s is nil or a zero value", ErrInvalidArgument, what)
 }
 
-// PublicKey is a secp256k1 point other than the identity.
+// errNilReader is ErrInvalidArgument for a nil randomness source.
+var errNilReader = fmt.Errorf("%w: nil io.Reader for randomness", ErrInvalidArgument)
+
+// SecretKey is a secp256k1 secret scalar in [1, n-1]. Make one with
+// GenerateSecretKey, ParseSecretKey or a SecretKeyFactory; the zero value
+// is not a key (its methods answer as for nil, and every function refuses
+// it with ErrInvalidArgument).
+type SecretKey struct {
+	s  curve.Scalar
+	pk *PublicKey // nil only in the zero value
+}
+
+// PublicKey is a secp256k1 point other than the identity. Make one with
+// ParsePublicKey or SecretKey.PublicKey; the zero value is not a key (its
+// methods answer as for nil, and every function refuses it with
+// ErrInvalidArgument).
 type PublicKey struct {
 	p curve.Point
-	b [PublicKeySize]byte
+	b [PublicKeySize]byte // 02 or 03 first, 00 only in the zero value
 }
+
+// valid reports whether sk is a key, not nil or the zero value. It looks
+// at the pointer to the public key only, so it leaks nothing about s.
+func (sk *SecretKey) valid() bool { return sk != nil && sk.pk != nil }
+
+// valid reports whether pk is a key, not nil or the zero value.
+func (pk *PublicKey) valid() bool { return pk != nil && pk.b[0] != 0 }
 
 // GenerateSecretKey returns a uniformly random secret key from crypto/rand.
 func GenerateSecretKey() *SecretKey {
@@ -56,6 +82,9 @@ func GenerateSecretKey() *SecretKey {
 // GenerateSecretKeyWithRand returns a uniformly random secret key drawn
 // from r.
 func GenerateSecretKeyWithRand(r io.Reader) (*SecretKey, error) {
+	if r == nil {
+		return nil, errNilReader
+	}
 	s, err := randomNonZeroScalar(r)
 	if err != nil {
 		return nil, err
@@ -94,17 +123,32 @@ func ParseSecretKey(b []byte) (*SecretKey, error) {
 	return newSecretKey(&s), nil
 }
 
-// Bytes returns the 32-byte big-endian encoding of the secret scalar.
+// Bytes returns the 32-byte big-endian encoding of the secret scalar, or
+// nil for a nil or zero-value SecretKey (which ParseSecretKey refuses).
 func (sk *SecretKey) Bytes() []byte {
+	if !sk.valid() {
+		return nil
+	}
 	b := sk.s.Bytes()
 	return b[:]
 }
 
-// PublicKey returns sk·G.
-func (sk *SecretKey) PublicKey() *PublicKey { return sk.pk }
+// PublicKey returns sk·G, or nil for a nil or zero-value SecretKey; every
+// function refuses the nil key with ErrInvalidArgument.
+func (sk *SecretKey) PublicKey() *PublicKey {
+	if !sk.valid() {
+		return nil
+	}
+	return sk.pk
+}
 
-// Equal reports in constant time whether two secret keys are the same.
+// Equal reports in constant time in the scalars whether two secret keys
+// are the same. A nil or zero-value key equals no key, not even another
+// nil or zero one, so that two missing keys never pass as one.
 func (sk *SecretKey) Equal(o *SecretKey) bool {
+	if !sk.valid() || !o.valid() {
+		return false
+	}
 	a, b := sk.s.Bytes(), o.s.Bytes()
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
@@ -133,19 +177,40 @@ func parsePoint(b []byte) (*curve.Point, error) {
 	return &p, nil
 }
 
-// Bytes returns the 33-byte compressed encoding.
-func (pk *PublicKey) Bytes() []byte { b := pk.b; return b[:] }
+// Bytes returns the 33-byte compressed encoding, or nil for a nil or
+// zero-value PublicKey (which ParsePublicKey refuses).
+func (pk *PublicKey) Bytes() []byte {
+	if !pk.valid() {
+		return nil
+	}
+	b := pk.b
+	return b[:]
+}
 
-// Equal reports whether two public keys are the same point.
-func (pk *PublicKey) Equal(o *PublicKey) bool { return pk.b == o.b }
+// Equal reports whether two public keys are the same point. A nil or
+// zero-value key equals no key, not even another nil or zero one.
+func (pk *PublicKey) Equal(o *PublicKey) bool {
+	return pk.valid() && o.valid() && pk.b == o.b
+}
 
-// String returns the hex of the compressed encoding.
-func (pk *PublicKey) String() string { return fmt.Sprintf("%x", pk.b[:]) }
+// String returns the hex of the compressed encoding, or "<nil>" for a nil
+// or zero-value PublicKey.
+func (pk *PublicKey) String() string {
+	if !pk.valid() {
+		return "<nil>"
+	}
+	return fmt.Sprintf("%x", pk.b[:])
+}
 
-// Signature is an ECDSA signature over SHA-256 with r, s in [1, n-1].
+// Signature is an ECDSA signature over SHA-256 with r, s in [1, n-1]. Make
+// one with Signer.Sign or ParseSignature; the zero value (r = s = 0) is not
+// a signature: it verifies nothing and has no encoding.
 type Signature struct {
 	r, s curve.Scalar
 }
+
+// valid reports whether sig is a signature, not nil or the zero value.
+func (sig *Signature) valid() bool { return sig != nil && !sig.r.IsZero() && !sig.s.IsZero() }
 
 // ParseSignature parses the 64-byte r‖s form. Like the reference, a
 // high-S signature is accepted.
@@ -160,20 +225,36 @@ func ParseSignature(b []byte) (*Signature, error) {
 	return &sig, nil
 }
 
-// Bytes returns the 64-byte r‖s encoding.
+// Bytes returns the 64-byte r‖s encoding, or nil for a nil or zero-value
+// Signature (which ParseSignature refuses).
 func (sig *Signature) Bytes() []byte {
+	if !sig.valid() {
+		return nil
+	}
 	out := make([]byte, SignatureSize)
 	sig.r.PutBytesUnchecked(out[:32])
 	sig.s.PutBytesUnchecked(out[32:])
 	return out
 }
 
-// IsLowS reports whether s ≤ n/2, the only form Sign produces.
-func (sig *Signature) IsLowS() bool { return !sig.s.IsOverHalfOrder() }
+// IsLowS reports whether s ≤ n/2, the only form Sign produces. It is false
+// for a nil or zero-value Signature.
+func (sig *Signature) IsLowS() bool { return sig.valid() && !sig.s.IsOverHalfOrder() }
+
+// Equal reports whether two signatures have the same r and s. A nil or
+// zero-value signature equals no signature, not even another nil or zero
+// one.
+func (sig *Signature) Equal(o *Signature) bool {
+	return sig.valid() && o.valid() && sig.r.Equals(&o.r) && sig.s.Equals(&o.s)
+}
 
 // Verify reports whether sig is a valid signature of SHA-256(msg) by pk.
-// Variable time: every input is public.
+// It is false when sig or pk is nil or a zero value. Variable time: every
+// input is public.
 func (sig *Signature) Verify(pk *PublicKey, msg []byte) bool {
+	if !sig.valid() || !pk.valid() {
+		return false
+	}
 	digest := sha256.Sum256(msg)
 	return sig.verifyDigest(pk, &digest)
 }
@@ -197,28 +278,55 @@ func (sig *Signature) verifyDigest(pk *PublicKey, digest *[32]byte) bool {
 	return x.Equals(&sig.r)
 }
 
-// Signer signs messages with a secret key.
+// Signer signs messages with a secret key. Make one with NewSigner or
+// Keyring.KFragSigner; the zero value has no key, and Sign refuses it with
+// ErrInvalidArgument.
 type Signer struct {
 	sk *SecretKey
 }
 
-// NewSigner returns a signer for sk.
-func NewSigner(sk *SecretKey) *Signer { return &Signer{sk: sk} }
+// valid reports whether s has a key, not nil or the zero value.
+func (s *Signer) valid() bool { return s != nil && s.sk.valid() }
+
+// NewSigner returns a signer for sk, or nil if sk is nil or the zero
+// SecretKey; Sign and every function refuse a nil Signer with
+// ErrInvalidArgument.
+func NewSigner(sk *SecretKey) *Signer {
+	if !sk.valid() {
+		return nil
+	}
+	return &Signer{sk: sk}
+}
 
 // VerifyingKey returns the public key that verifies this signer's
-// signatures.
-func (s *Signer) VerifyingKey() *PublicKey { return s.sk.pk }
+// signatures, or nil for a nil or zero-value Signer.
+func (s *Signer) VerifyingKey() *PublicKey {
+	if !s.valid() {
+		return nil
+	}
+	return s.sk.pk
+}
 
 // Sign returns the deterministic (RFC 6979) low-S ECDSA signature of
-// SHA-256(msg).
-func (s *Signer) Sign(msg []byte) *Signature {
+// SHA-256(msg). It fails only with ErrInvalidArgument, for a nil or
+// zero-value Signer.
+func (s *Signer) Sign(msg []byte) (*Signature, error) {
+	if !s.valid() {
+		return nil, errInvalid("signer")
+	}
 	digest := sha256.Sum256(msg)
-	return s.signDigest(&digest, nil)
+	return s.signDigest(&digest, nil), nil
 }
 
 // SignWithRand is Sign with 32 bytes from r mixed into the RFC 6979 nonce
 // derivation as additional data, as the reference does.
 func (s *Signer) SignWithRand(r io.Reader, msg []byte) (*Signature, error) {
+	if !s.valid() {
+		return nil, errInvalid("signer")
+	}
+	if r == nil {
+		return nil, errNilReader
+	}
 	var extra [32]byte
 	if _, err := io.ReadFull(r, extra[:]); err != nil {
 		return nil, fmt.Errorf("failed to read randomness: %w", err)
@@ -344,24 +452,31 @@ func randomNonZeroScalar(r io.Reader) (curve.Scalar, error) {
 }
 
 // SecretKeyFactory derives secret keys, secrets and sub-factories from a
-// 32-byte seed with HKDF-SHA256, as the reference's SecretKeyFactory.
+// 32-byte seed with HKDF-SHA256, as the reference's SecretKeyFactory. Make
+// one with NewSecretKeyFactory or GenerateSecretKeyFactory; the zero value
+// has no seed (it is not the all-zero seed, which NewSecretKeyFactory
+// accepts) and derives nothing.
 type SecretKeyFactory struct {
 	seed [SeedSize]byte
+	set  bool // false only in the zero value
 }
+
+// valid reports whether f has a seed, not nil or the zero value.
+func (f *SecretKeyFactory) valid() bool { return f != nil && f.set }
 
 // NewSecretKeyFactory returns a factory for a 32-byte seed.
 func NewSecretKeyFactory(seed []byte) (*SecretKeyFactory, error) {
 	if len(seed) != SeedSize {
 		return nil, fmt.Errorf("%w: seed must be %d bytes, got %d", ErrInvalidEncoding, SeedSize, len(seed))
 	}
-	f := new(SecretKeyFactory)
+	f := &SecretKeyFactory{set: true}
 	copy(f.seed[:], seed)
 	return f, nil
 }
 
 // GenerateSecretKeyFactory returns a factory with a seed from crypto/rand.
 func GenerateSecretKeyFactory() *SecretKeyFactory {
-	f := new(SecretKeyFactory)
+	f := &SecretKeyFactory{set: true}
 	if _, err := io.ReadFull(rand.Reader, f.seed[:]); err != nil {
 		panic("rekey: crypto/rand failed: " + err.Error())
 	}
@@ -377,22 +492,34 @@ func (f *SecretKeyFactory) expand(info []byte, n int) []byte {
 }
 
 // MakeKey derives the secret key for label: HKDF(seed, "KEY_DERIVATION/" ‖
-// label, 64) hashed to a non-zero scalar with the whole info as DST.
+// label, 64) hashed to a non-zero scalar with the whole info as DST. It
+// returns nil for a nil or zero-value factory.
 func (f *SecretKeyFactory) MakeKey(label []byte) *SecretKey {
+	if !f.valid() {
+		return nil
+	}
 	info := append([]byte(labelKeyDerivation), label...)
 	okm := f.expand(info, 64)
 	s := hashToScalar(string(info), okm)
 	return newSecretKey(&s)
 }
 
-// MakeSecret derives 64 secret bytes for label.
+// MakeSecret derives 64 secret bytes for label. It returns nil for a nil
+// or zero-value factory.
 func (f *SecretKeyFactory) MakeSecret(label []byte) []byte {
+	if !f.valid() {
+		return nil
+	}
 	return f.expand(append([]byte(labelSecretDerive), label...), 64)
 }
 
-// MakeFactory derives an independent factory for label.
+// MakeFactory derives an independent factory for label. It returns nil for
+// a nil or zero-value factory.
 func (f *SecretKeyFactory) MakeFactory(label []byte) *SecretKeyFactory {
-	sub := new(SecretKeyFactory)
+	if !f.valid() {
+		return nil
+	}
+	sub := &SecretKeyFactory{set: true}
 	copy(sub.seed[:], f.expand(append([]byte(labelFactoryDerive), label...), SeedSize))
 	return sub
 }

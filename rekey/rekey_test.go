@@ -41,6 +41,26 @@ type party struct {
 	signer *Signer
 }
 
+// mustReencrypt is Reencrypt for arguments a test knows are valid.
+func mustReencrypt(t testing.TB, c *Capsule, kf *VerifiedKeyFrag) *VerifiedCapsuleFrag {
+	t.Helper()
+	cf, err := Reencrypt(c, kf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cf
+}
+
+// mustSign is Sign for a signer a test knows is valid.
+func mustSign(t testing.TB, s *Signer, msg []byte) *Signature {
+	t.Helper()
+	sig, err := s.Sign(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
 func newParty(t testing.TB, label string) party {
 	t.Helper()
 	sk, err := GenerateSecretKeyWithRand(newDetReader(label))
@@ -78,7 +98,7 @@ func (g *grantFixture) cfrags(t testing.TB, idx ...int) []*VerifiedCapsuleFrag {
 	t.Helper()
 	var out []*VerifiedCapsuleFrag
 	for _, i := range idx {
-		cf := Reencrypt(g.capsule, g.kfrags[i])
+		cf := mustReencrypt(t, g.capsule, g.kfrags[i])
 		// What travels is the unverified form: parse and verify as a
 		// recipient does.
 		parsed, err := ParseCapsuleFrag(cf.Bytes())
@@ -220,7 +240,7 @@ func TestDecryptReencryptedRefusals(t *testing.T) {
 		t.Fatalf("cfrags for another capsule: %v", err)
 	}
 	// A cfrag of another capsule fails its proof against this one.
-	wrong := Reencrypt(c2, g.kfrags[0]).Unverify()
+	wrong := mustReencrypt(t, c2, g.kfrags[0]).Unverify()
 	if _, err := wrong.Verify(g.capsule, g.signer.sk.PublicKey(), apk, g.bob.sk.PublicKey()); !errors.Is(err, ErrVerification) {
 		t.Fatalf("cfrag for another capsule verified: %v", err)
 	}
@@ -268,7 +288,7 @@ func TestWithRandIsDeterministic(t *testing.T) {
 func TestSignatures(t *testing.T) {
 	p := newParty(t, "signer")
 	msg := []byte("kadre")
-	sig := p.signer.Sign(msg)
+	sig := mustSign(t, p.signer, msg)
 	if !sig.IsLowS() {
 		t.Fatal("high-S signature produced")
 	}
@@ -278,7 +298,7 @@ func TestSignatures(t *testing.T) {
 	if sig.Verify(p.sk.PublicKey(), []byte("kadrf")) || sig.Verify(newParty(t, "other").sk.PublicKey(), msg) {
 		t.Fatal("signature verifies for the wrong message or key")
 	}
-	if !bytes.Equal(sig.Bytes(), p.signer.Sign(msg).Bytes()) {
+	if !bytes.Equal(sig.Bytes(), mustSign(t, p.signer, msg).Bytes()) {
 		t.Fatal("Sign is not deterministic")
 	}
 	rs, err := p.signer.SignWithRand(newDetReader("extra"), msg)

@@ -325,8 +325,11 @@ func resign(owner *rekey.Keyring, grant []byte) []byte {
 	d := sha256.New()
 	d.Write([]byte(policy.LabelGrant))
 	d.Write(g[:policy.GrantBodySize])
-	sig := policy.IdentitySigner(owner).Sign(d.Sum(nil)).Bytes()
-	copy(g[policy.GrantBodySize:policy.PublicGrantSize], sig)
+	sig, err := policy.IdentitySigner(owner).Sign(d.Sum(nil))
+	if err != nil {
+		panic(err) // a keyring always has an identity signer
+	}
+	copy(g[policy.GrantBodySize:policy.PublicGrantSize], sig.Bytes())
 	return g
 }
 
@@ -417,7 +420,11 @@ func (a *abuser) authorization(ctx context.Context, mallory *rekey.Keyring) erro
 	d := sha256.New()
 	d.Write([]byte(policy.LabelGrant))
 	d.Write(forged[:policy.GrantBodySize])
-	copy(forged[policy.GrantBodySize:policy.PublicGrantSize], policy.IdentitySigner(mallory).Sign(d.Sum(nil)).Bytes())
+	sig, err := policy.IdentitySigner(mallory).Sign(d.Sum(nil))
+	if err != nil {
+		return err
+	}
+	copy(forged[policy.GrantBodySize:policy.PublicGrantSize], sig.Bytes())
 	resp, err := a.call(ctx, "mallory", storeReq(forged))
 	a.record(ctx, "grant for the owner's namespace signed by someone else", "BAD_SIGNATURE", resp, err)
 

@@ -115,7 +115,7 @@ func main() {
 	kfragB := kfrags[0].Bytes()
 	var cfrags []*rekey.VerifiedCapsuleFrag
 	for _, k := range kfrags {
-		cfrags = append(cfrags, rekey.Reencrypt(capsule, k))
+		cfrags = append(cfrags, must(rekey.Reencrypt(capsule, k)))
 	}
 	cfragB := cfrags[0].Bytes()
 
@@ -140,7 +140,7 @@ func main() {
 		{name: "generate_kfrags", run: func(any) { must(rekey.GenerateKFrags(alice, bpk, signer, 3, 5, true, true)) }},
 		{name: "kfrag_verify", prepare: func() any { return must(rekey.ParseKeyFrag(kfragB)) },
 			run: func(x any) { must(x.(*rekey.KeyFrag).Verify(spk, apk, bpk)) }},
-		{name: "reencrypt", run: func(any) { rekey.Reencrypt(capsule, kfrags[0]) }},
+		{name: "reencrypt", run: func(any) { must(rekey.Reencrypt(capsule, kfrags[0])) }},
 		{name: "cfrag_verify", prepare: func() any { return must(rekey.ParseCapsuleFrag(cfragB)) },
 			run: func(x any) { must(x.(*rekey.CapsuleFrag).Verify(capsule, spk, apk, bpk)) }},
 		{name: "decrypt_reencrypted", run: func(any) { must(rekey.DecryptReencrypted(bob, apk, capsule, cfrags[:3], ct)) }},

@@ -247,14 +247,14 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 		fn   func() error
 	}
 	variants := []variant{
-		{"rekey.Reencrypt", func() error { rekey.Reencrypt(capsule, vkf); return nil }},
+		{"rekey.Reencrypt", func() error { _, err := rekey.Reencrypt(capsule, vkf); return err }},
 		{"rekey.ParseCapsule + rekey.Reencrypt", func() error {
 			c, err := rekey.ParseCapsule(capBytes)
 			if err != nil {
 				return err
 			}
-			rekey.Reencrypt(c, vkf)
-			return nil
+			_, err = rekey.Reencrypt(c, vkf)
+			return err
 		}},
 		{"handler crypto, no I/O (ParseGrant + CheckServable + ParseCapsule + Reencrypt + encode)", func() error {
 			g, err := policy.ParseGrant(record)
@@ -268,7 +268,11 @@ func rpcLoad(ctx context.Context, o options, dir string) error {
 			if err != nil {
 				return err
 			}
-			_ = rekey.Reencrypt(c, vkf).Bytes()
+			cf, err := rekey.Reencrypt(c, vkf)
+			if err != nil {
+				return err
+			}
+			_ = cf.Bytes()
 			_ = g.PublicBytes()
 			return nil
 		}},

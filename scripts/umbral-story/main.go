@@ -60,8 +60,11 @@ func run() error {
 	collect := func(holders []int) ([]*rekey.VerifiedCapsuleFrag, error) {
 		var out []*rekey.VerifiedCapsuleFrag
 		for _, h := range holders {
-			wire := rekey.Reencrypt(capsule, kfrags[h]).Bytes()
-			cf, err := rekey.ParseCapsuleFrag(wire)
+			served, err := rekey.Reencrypt(capsule, kfrags[h])
+			if err != nil {
+				return nil, err
+			}
+			cf, err := rekey.ParseCapsuleFrag(served.Bytes())
 			if err != nil {
 				return nil, err
 			}
