@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/kadre/kadre/internal/curve"
+	"github.com/kadre/kadre/rekey/internal/curve"
 )
 
 // CapsuleSize is the length of a serialized capsule.

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/kadre/kadre/internal/curve"
+	"github.com/kadre/kadre/rekey/internal/curve"
 )
 
 // CapsuleFragSize is the length of a serialized cfrag.

@@ -41,7 +41,7 @@
 // Every multiplication of a point by a secret scalar (secret keys, kfrag
 // keys, encapsulation and proof nonces, polynomial coefficients, the
 // precursor secret, values derived from a Diffie-Hellman point) runs in
-// constant time (internal/curve). Verification of public objects (capsule
+// constant time (rekey/internal/curve). Verification of public objects (capsule
 // self-check, kfrag and cfrag proofs, ECDSA verification) uses variable-time
 // arithmetic on public values only. Verification and decryption fail with a
 // single opaque error each (ErrVerification, ErrDecryption) so that a remote

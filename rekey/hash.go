@@ -7,7 +7,7 @@ import (
 	"encoding/hex"
 	"sync"
 
-	"github.com/kadre/kadre/internal/curve"
+	"github.com/kadre/kadre/rekey/internal/curve"
 )
 
 // Domain-separation tags of umbral-pre 0.10 (SPEC.md, "rekey: hashing").

@@ -11,7 +11,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"golang.org/x/crypto/hkdf"
 
-	"github.com/kadre/kadre/internal/curve"
+	"github.com/kadre/kadre/rekey/internal/curve"
 )
 
 // Sizes of the canonical encodings (SPEC.md, "rekey: objects").

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/kadre/kadre/internal/curve"
+	"github.com/kadre/kadre/rekey/internal/curve"
 )
 
 const (

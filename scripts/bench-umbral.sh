@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d interop/node_modules/@nucypher/umbral-pre ] || (cd interop && npm ci --no-audit --no-fund)
-go run ./scripts/bench-umbral -interop interop "$@"
+go run ./rekey/internal/cmd/bench-umbral -interop interop "$@"

@@ -24,7 +24,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/kadre/kadre/internal/curve"
+	"github.com/kadre/kadre/rekey/internal/curve"
 	"github.com/kadre/kadre/rekey"
 )
 

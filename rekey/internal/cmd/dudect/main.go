@@ -16,7 +16,7 @@
 //
 // ScalarMultVartime is included as a positive control: it must be flagged.
 //
-// Usage: go run ./scripts/dudect [-n measurements] [-fixed low|zero|random]
+// Usage: scripts/dudect.sh [-n measurements] [-fixed low|zero|random]
 package main
 
 import (
@@ -30,7 +30,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/kadre/kadre/internal/curve"
+	"github.com/kadre/kadre/rekey/internal/curve"
 )
 
 // welch accumulates mean and variance of two classes online (Welford).
