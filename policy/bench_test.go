@@ -24,6 +24,17 @@ func BenchmarkNormalizePath(b *testing.B) {
 	}
 }
 
+// BenchmarkNormalizePathUnicode is BenchmarkNormalizePath for a
+// non-ASCII path in NFD, which the character checks and NFC rewrite.
+func BenchmarkNormalizePathUnicode(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := NormalizePath("//home/zoe\u0308/./documents/re\u0301sume\u0301 \u65e5\u672c.pdf/"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkParseGrant(b *testing.B) {
 	raw := newFixture(b).grants[0].Bytes()
 	b.ReportAllocs()

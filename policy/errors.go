@@ -8,7 +8,9 @@ import "errors"
 // user needs (which field, which limit, which time).
 var (
 	// ErrInvalidPath means a string is not a kadre path: relative, "..",
-	// NUL or control characters, invalid UTF-8, or over a documented limit.
+	// invalid UTF-8, a refused character (controls, invisible, bidi and
+	// look-alike characters, unassigned code points; SPEC.md §3.2.1), or
+	// over a documented limit.
 	ErrInvalidPath = errors.New("policy: invalid path")
 
 	// ErrInvalidIdentity means a public identity string or key does not

@@ -10,7 +10,7 @@ import (
 )
 
 func ExampleNormalizePath() {
-	for _, s := range []string{"/home/", "//home", "/home/./x", "home", "/home/../etc"} {
+	for _, s := range []string{"/home/", "//home", "/home/./x", "/cafe\u0301", "home", "/home/../etc", "/home\u2215etc"} {
 		p, err := policy.NormalizePath(s)
 		if err != nil {
 			fmt.Println(err)
@@ -22,8 +22,10 @@ func ExampleNormalizePath() {
 	// /home
 	// /home
 	// /home/x
+	// /café
 	// policy: invalid path: "home" is relative; paths must start with "/"
 	// policy: invalid path: ".." is not allowed in a path
+	// policy: invalid path: U+2215 DIVISION SLASH (look-alike of "/") at byte 5
 }
 
 func ExamplePath_Prefixes() {

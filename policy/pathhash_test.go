@@ -38,6 +38,16 @@ func TestPathHashVectors(t *testing.T) {
 			t.Errorf("level %d: %s, want %s", i, got[i], want[i])
 		}
 	}
+	// NFD and NFC spellings have one hash, over the NFC bytes 2f 63 61 66 c3
+	// a9 (SPEC.md §3.2.3). This answer comes from this package;
+	// TestNormalizePathCanonicalEquivalence checks that its message is
+	// those bytes.
+	const cafe = "7efd513bc98186a1b7e96d7f2571e4136790344ef9ac2cfca76f44fd5b4bd2c1"
+	for _, s := range []string{"/caf\u00e9", "/cafe\u0301"} {
+		if h := ComputePathHash(owner, recipient, MustNormalizePath(s)); h.String() != cafe {
+			t.Errorf("%+q: %s, want %s", s, h, cafe)
+		}
+	}
 	// The hash depends on both keys and on their order.
 	swapped := ComputePathHash(recipient, owner, RootPath())
 	if swapped == got[0] {
