@@ -56,22 +56,3 @@ func BenchmarkValidateGrantForStore(b *testing.B) {
 		}
 	}
 }
-
-func BenchmarkSelectGrant(b *testing.B) {
-	f := newFixture(b)
-	owner, me := IdentityOf(f.owner).IdentityKey, IdentityOf(f.recipient).IdentityKey
-	levels := PathHashes(owner, me, MustNormalizePath("/home/ubuntu/a/b/c/d/e/f.txt"))
-	g := f.grants[0]
-	lookup := func(k StorageKey) (*Grant, error) {
-		if k == g.StorageKey() {
-			return g, nil
-		}
-		return nil, nil
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, _, err := SelectGrant(owner, levels, me[:], testNow, lookup); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

@@ -10,7 +10,7 @@
 //	           Revocation.Sign → VerifyReceiptForRevocation, CountRevocationReceipts
 //	node:      ParseGrant → ValidateGrantForStore (expiry, signature, kfrag); the store applies ValidateSequence
 //	           ParseRevocation → ValidateRevocation
-//	           SelectGrant (deepest-first search, recipient check) → rekey.Reencrypt
+//	           (the store's deepest-first search) → CheckServable → rekey.Reencrypt
 //	recipient: PathHashes → request; ParsePublicGrant → VerifyServedGrant → VerifyCFrag
 //
 // Nothing here does I/O or reads a clock: callers pass the time, the node's

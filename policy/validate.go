@@ -148,35 +148,6 @@ func CheckServable(g *Grant, owner PublicKey, pathHash PathHash, remote []byte, 
 	return ValidateLive(g.Expiry, now)
 }
 
-// SelectGrant is the deepest-first search of a re-encryption request
-// (DESIGN.md; seed 003): levels are the path hashes of every prefix, root
-// first; remote is the requester's Noise-authenticated key; lookup returns
-// the grant stored under a storage key (nil, nil when there is none). Only
-// storage keys owner ‖ remote ‖ level are looked up, so a requester never
-// reaches another recipient's grants. It returns the deepest level whose
-// grant is servable to remote at now; levels whose grant is expired (or
-// inconsistent with its key) are skipped, and when nothing is servable the
-// error is ErrNotGranted in every case, so a requester learns nothing about
-// grants that are not its own. A lookup error aborts the search.
-func SelectGrant(owner PublicKey, levels []PathHash, remote []byte, now time.Time, lookup func(StorageKey) (*Grant, error)) (int, *Grant, error) {
-	if len(levels) == 0 || len(levels) > MaxLevels {
-		return 0, nil, fmt.Errorf("%w: %d levels (1..%d)", ErrMalformed, len(levels), MaxLevels)
-	}
-	if len(remote) != PublicKeySize {
-		return 0, nil, ErrNotGranted
-	}
-	for i := len(levels) - 1; i >= 0; i-- {
-		g, err := lookup(NewStorageKey(owner, PublicKey(remote), levels[i]))
-		if err != nil {
-			return 0, nil, fmt.Errorf("policy: failed to look up level %d: %w", i, err)
-		}
-		if g != nil && CheckServable(g, owner, levels[i], remote, now) == nil {
-			return i, g, nil
-		}
-	}
-	return 0, nil, ErrNotGranted
-}
-
 // VerifyServedGrant is the recipient's check of the public grant a node
 // returned with a cfrag for level hash pathHash of owner's hierarchy: the
 // owner's signature, and that the grant is the owner's, for this recipient

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -150,61 +151,6 @@ func TestValidateRevocation(t *testing.T) {
 	}
 }
 
-func TestSelectGrant(t *testing.T) {
-	f := newFixture(t)
-	owner := IdentityOf(f.owner)
-	me := IdentityOf(f.recipient)
-	file := MustNormalizePath("/home/ubuntu/docs/a.txt")
-	levels := PathHashes(owner.IdentityKey, me.IdentityKey, file)
-	stored := map[StorageKey]*Grant{}
-	lookup := func(k StorageKey) (*Grant, error) { return stored[k], nil }
-	remote := me.IdentityKey[:]
-
-	if _, _, err := SelectGrant(owner.IdentityKey, levels, remote, testNow, lookup); !errors.Is(err, ErrNotGranted) {
-		t.Fatalf("empty store: %v", err)
-	}
-	// The fixture's grant is for /home/ubuntu: level 2.
-	g := f.grants[0]
-	stored[g.StorageKey()] = g
-	level, got, err := SelectGrant(owner.IdentityKey, levels, remote, testNow, lookup)
-	if err != nil || level != 2 || got != g {
-		t.Fatalf("SelectGrant = %d, %v, %v", level, got, err)
-	}
-	// A deeper grant wins; once it expires the shallower one serves again.
-	deep := resign(t, f.owner, g, func(c *Grant) {
-		c.PathHash = levels[3]
-		c.Expiry = uint64(testNow.Add(time.Hour).Unix())
-	})
-	stored[deep.StorageKey()] = deep
-	if level, _, _ := SelectGrant(owner.IdentityKey, levels, remote, testNow, lookup); level != 3 {
-		t.Fatalf("deepest level = %d, want 3", level)
-	}
-	if level, _, _ := SelectGrant(owner.IdentityKey, levels, remote, testNow.Add(2*time.Hour), lookup); level != 2 {
-		t.Fatalf("after expiry level = %d, want 2", level)
-	}
-	// Another peer gets ErrNotGranted, exactly as if nothing were stored.
-	if _, _, err := SelectGrant(owner.IdentityKey, levels, IdentityOf(f.other).IdentityKey.Bytes(), testNow, lookup); !errors.Is(err, ErrNotGranted) {
-		t.Fatalf("other peer: %v", err)
-	}
-	if _, _, err := SelectGrant(owner.IdentityKey, levels, []byte{1, 2, 3}, testNow, lookup); !errors.Is(err, ErrNotGranted) {
-		t.Fatalf("non-secp256k1 peer: %v", err)
-	}
-	// Grants are namespaced by owner: the same path hash under another owner
-	// finds nothing.
-	if _, _, err := SelectGrant(IdentityOf(f.other).IdentityKey, levels, remote, testNow, lookup); !errors.Is(err, ErrNotGranted) {
-		t.Fatalf("other owner: %v", err)
-	}
-	boom := errors.New("disk on fire")
-	if _, _, err := SelectGrant(owner.IdentityKey, levels, remote, testNow, func(StorageKey) (*Grant, error) { return nil, boom }); !errors.Is(err, boom) {
-		t.Fatalf("lookup error: %v", err)
-	}
-	for _, n := range []int{0, MaxLevels + 1} {
-		if _, _, err := SelectGrant(owner.IdentityKey, make([]PathHash, n), remote, testNow, lookup); !errors.Is(err, ErrMalformed) {
-			t.Errorf("%d levels: %v", n, err)
-		}
-	}
-}
-
 func TestAuthorizeRecipient(t *testing.T) {
 	f := newFixture(t)
 	g := f.grants[0]
@@ -259,11 +205,16 @@ func TestEndToEnd(t *testing.T) {
 		if i >= int(g.Threshold) {
 			continue
 		}
-		store := map[StorageKey]*Grant{wire.StorageKey(): wire}
-		level, sg, err := SelectGrant(owner.IdentityKey, levels, me.IdentityKey[:], testNow, func(k StorageKey) (*Grant, error) { return store[k], nil })
-		if err != nil {
+		// The node: its store finds the grant's level (deepest first,
+		// package store), then the grant must serve this request.
+		level := slices.Index(levels, wire.PathHash)
+		if level < 0 {
+			t.Fatal("the grant's path hash is not a level of the file")
+		}
+		if err := CheckServable(wire, owner.IdentityKey, levels[level], me.IdentityKey[:], testNow); err != nil {
 			t.Fatal(err)
 		}
+		sg := wire
 		served, err := rekey.Reencrypt(capsule, vkf)
 		if err != nil {
 			t.Fatal(err)

@@ -12,9 +12,6 @@ import (
 
 // Wire constants (SPEC.md, "proto").
 const (
-	// ProtocolID is the libp2p stream protocol of kadre's RPCs.
-	ProtocolID = "/kadre/rpc/1.0.0"
-
 	// ProtocolVersion is Envelope.version.
 	ProtocolVersion = 1
 
