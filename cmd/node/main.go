@@ -30,7 +30,11 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// tty opens the controlling terminal for prompts.
+	tty func() (*os.File, error)
 }
+
+func openTTY() (*os.File, error) { return os.OpenFile("/dev/tty", os.O_RDWR, 0) }
 
 type command struct {
 	name    string
@@ -50,6 +54,8 @@ func commands() []command {
 		{"decrypt", "decrypt a file (as its owner or as a recipient)", cmdDecrypt},
 		{"grants", "list this owner's grants", cmdGrants},
 		{"status", "show the network as this client sees it", cmdStatus},
+		{"backup", "write a backup of a stopped node's identity and fragments", cmdBackup},
+		{"restore", "restore a node's data directory from a backup", cmdRestore},
 		{"version", "print the version", cmdVersion},
 	}
 }
@@ -66,7 +72,7 @@ func usage(w io.Writer) {
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return runEnv(ctx, args, &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv})
+	return runEnv(ctx, args, &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, tty: openTTY})
 }
 
 func runEnv(ctx context.Context, args []string, e *env) int {

@@ -67,22 +67,41 @@ func newFlagSet(e *env, name, args, about string) *flag.FlagSet {
 	return fs
 }
 
-// passphraseFrom returns the passphrase from KADRE_PASSPHRASE or, on a
+// passphraseFrom returns the passphrase from KADRE_PASSPHRASE or, on the
 // terminal, a prompt.
 func passphraseFrom(e *env, prompt string) client.Passphrase {
 	return func() ([]byte, error) {
 		if p := e.getenv("KADRE_PASSPHRASE"); p != "" {
 			return []byte(p), nil
 		}
-		f, ok := e.stdin.(*os.File)
-		if !ok || !term.IsTerminal(int(f.Fd())) {
-			return nil, withHint(errors.New("the identity is passphrase-protected and there is no terminal to ask"), "set KADRE_PASSPHRASE")
+		p, err := promptPassphrase(e, prompt)
+		if err != nil {
+			return nil, withHint(err, "set KADRE_PASSPHRASE")
 		}
-		fmt.Fprint(e.stderr, prompt)
-		p, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(e.stderr)
-		return p, err
+		return p, nil
 	}
+}
+
+// errNoTerminal means a passphrase was needed and there is no terminal to
+// ask it on.
+var errNoTerminal = errors.New("a passphrase is needed and there is no terminal to ask")
+
+// promptPassphrase asks on the controlling terminal, not on standard input
+// and output, so that `kadre decrypt < file > out` works with a sealed
+// identity.
+func promptPassphrase(e *env, prompt string) ([]byte, error) {
+	tty, err := e.tty()
+	if err != nil {
+		return nil, errNoTerminal
+	}
+	defer tty.Close()
+	if !term.IsTerminal(int(tty.Fd())) {
+		return nil, errNoTerminal
+	}
+	fmt.Fprint(tty, prompt)
+	p, err := term.ReadPassword(int(tty.Fd()))
+	fmt.Fprintln(tty)
+	return p, err
 }
 
 // printJSON writes v as indented JSON.

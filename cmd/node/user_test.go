@@ -20,7 +20,7 @@ func TestKeygenPassphrase(t *testing.T) {
 	run := func(args ...string) (string, string, int) {
 		var out, errb bytes.Buffer
 		code := runEnv(context.Background(), args, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
-			getenv: func(k string) string { return vars[k] }})
+			getenv: func(k string) string { return vars[k] }, tty: noTTY})
 		return out.String(), errb.String(), code
 	}
 	id, stderr, code := run("keygen", "-passphrase")
@@ -55,3 +55,5 @@ func TestKeygenPassphrase(t *testing.T) {
 		t.Fatal("a refused keygen wrote an identity")
 	}
 }
+
+func noTTY() (*os.File, error) { return nil, errors.New("no terminal in tests") }
