@@ -1,8 +1,7 @@
 // Package dht is kadre's network layer: a libp2p host whose identity is the
 // node's secp256k1 key, a private Kademlia DHT under kadre's own protocol
 // prefix, fragment placement and holder discovery by XOR distance to a
-// grant's locator, and the RPC protocol nodes speak on streams (SPEC.md,
-// "Network" and "RPC").
+// grant's locator, and the RPC protocol nodes speak on streams (SPEC.md §5).
 //
 // Entry points: New (a host, server mode for nodes, client mode for the
 // owner and recipient commands), Service (a node's RPC handlers over a

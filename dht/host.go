@@ -30,7 +30,7 @@ import (
 	"github.com/kadre/kadre/rekey"
 )
 
-// Protocol identifiers (SPEC.md, "Network"). kadre's DHT speaks
+// Protocol identifiers (SPEC.md §5.1). kadre's DHT speaks
 // /kadre/kad/1.0.0 and never joins the public IPFS network: it has no
 // default bootstrap peers and refuses peers without this protocol.
 const (
@@ -70,7 +70,7 @@ type Host struct {
 	closed chan struct{}
 }
 
-// New starts a host: TCP only (port reuse off, see SPEC.md), Noise, yamux,
+// New starts a host: TCP only (port reuse off, SPEC.md §5.1), Noise, yamux,
 // no relay, resource limits for kadre's RPC protocol, and the DHT. It
 // connects to the bootstrap peers it can reach; Bootstrap waits for the
 // routing table.

@@ -6,7 +6,7 @@ import (
 	"github.com/kadre/kadre/policy"
 )
 
-// locatorLabel domain-separates locators (SPEC.md, "Network: placement").
+// locatorLabel domain-separates locators (SPEC.md §5.2).
 const locatorLabel = "kadre/locator/v1\x00"
 
 // Locator is where the fragments of an owner's grants to one recipient

@@ -1,4 +1,4 @@
-// Package kfile is kadre's encrypted file format (SPEC.md section 7): a header
+// Package kfile is kadre's encrypted file format (SPEC.md §7): a header
 // that wraps one random data key to the delegating key of every prefix of the
 // file's path, and a body encrypted with a chunked streaming AEAD under a key
 // derived from the data key and the header.

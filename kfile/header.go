@@ -15,7 +15,7 @@ import (
 	"github.com/kadre/kadre/rekey"
 )
 
-// Format constants of version 1 (SPEC.md section 7, "Header").
+// Format constants of version 1 (SPEC.md §7.1).
 const (
 	// Magic starts every kadre file. The NUL makes it binary to tools that
 	// sniff text; the CR LF detects a text-mode transfer that rewrote line
@@ -67,13 +67,13 @@ const (
 type BodyAlgorithm uint8
 
 // Domain-separation labels of the keys derived from the data key
-// (SPEC.md section 7, "Keys").
+// (SPEC.md §7.2).
 const (
 	labelHeaderKey = "kadre/file/v1 header"
 	labelBodyKey   = "kadre/file/v1 body"
 )
 
-// Offsets of the fixed part of the header (SPEC.md section 7, "Header").
+// Offsets of the fixed part of the header (SPEC.md §7.1).
 const (
 	offVersion   = len(Magic)     // 8
 	offPRE       = offVersion + 1 // 9

@@ -14,7 +14,7 @@ import (
 )
 
 // TestStreamIsXChaCha checks that sealing with the precomputed subkey gives
-// exactly XChaCha20-Poly1305 under the nonce SPEC.md section 7 defines,
+// exactly XChaCha20-Poly1305 under the nonce SPEC.md §7.3 defines,
 // including counters whose top byte changes the subkey.
 func TestStreamIsXChaCha(t *testing.T) {
 	var key [32]byte

@@ -271,7 +271,7 @@ func TestReadHeaderReadsExactlyTheHeader(t *testing.T) {
 		t.Fatalf("ParseHeader(header ‖ body) = %v, want ErrMalformedHeader", err)
 	}
 	if h.Len() != 83+16+3*kfile.LevelSize || h.Len() != 630 {
-		t.Fatalf("header of %d bytes, SPEC.md section 7 says 630", h.Len())
+		t.Fatalf("header of %d bytes, SPEC.md §7.1 says 630", h.Len())
 	}
 	if h.Owner() != f.owner || h.Path().String() != "/docs/report.txt" || h.Levels() != 3 || len(h.Capsules()) != 3 {
 		t.Fatal("accessors disagree")

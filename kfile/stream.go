@@ -9,8 +9,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// stream is the body's STREAM over XChaCha20-Poly1305 (SPEC.md section 7,
-// "Body"). The XChaCha20-Poly1305 nonce of chunk i is
+// stream is the body's STREAM over XChaCha20-Poly1305 (SPEC.md §7.3). The XChaCha20-Poly1305 nonce of chunk i is
 //
 //	0x00 × 15 ‖ uint64_be(i) ‖ final (0x01 on the last chunk, else 0x00)
 //

@@ -141,7 +141,7 @@ func TestVectors(t *testing.T) {
 			for level, prefix := range p.Prefixes() {
 				out, err := specDecrypt(file, policy.DelegatingKey(k, prefix), level)
 				if err != nil || !bytes.Equal(out, pt) {
-					t.Fatalf("the SPEC.md section 7 decryption of level %d: %v", level, err)
+					t.Fatalf("the SPEC.md §7 decryption of level %d: %v", level, err)
 				}
 			}
 			// Every mutation is refused.
@@ -177,7 +177,7 @@ func TestVectors(t *testing.T) {
 }
 
 // specDecrypt decrypts a file with the owner's path key of one level,
-// following SPEC.md section 7 with primitives only (no code of package kfile).
+// following SPEC.md §7 with primitives only (no code of package kfile).
 func specDecrypt(file []byte, sk *rekey.SecretKey, level int) ([]byte, error) {
 	if len(file) < 50 || string(file[:8]) != "KADRE\x00\r\n" || file[8] != 1 || file[9] != 1 || file[10] != 1 ||
 		binary.BigEndian.Uint32(file[11:]) != 65536 {

@@ -1,8 +1,8 @@
 // Package policy holds kadre's rules as pure functions: paths and their
 // normalization, path hashes, public identities, the signed records (grants,
 // revocations, receipts, node info) with their canonical byte layouts, and
-// the validation every node and client applies to them. SPEC.md, section
-// "policy", documents every rule and every byte.
+// the validation every node and client applies to them. SPEC.md §3
+// documents every rule and every byte.
 //
 // Entry points:
 //

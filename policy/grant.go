@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Grant limits (SPEC.md, "policy: grant").
+// Grant limits (SPEC.md §3.4.3).
 const (
 	// MaxShares is the largest n (and so m) a grant may name. It bounds the
 	// nodes an owner contacts and the cfrags a recipient collects.
@@ -26,7 +26,7 @@ const (
 
 // Grant is an owner-signed authorization for nodes to re-encrypt, for one
 // recipient, capsules made under one prefix of the owner's hierarchy, using
-// one kfrag of an m-of-n split re-encryption key (SPEC.md, "policy: grant").
+// one kfrag of an m-of-n split re-encryption key (SPEC.md §3.4.3).
 //
 // The signature covers the body, which commits to the kfrag by its SHA-256
 // (KFragHash) instead of containing it: a node can hand the signed grant

@@ -48,7 +48,7 @@ type Identity struct {
 // IdentitySize is the size of Identity.Bytes.
 const IdentitySize = 2 * PublicKeySize
 
-// Identity string format (SPEC.md, "policy: identity strings"): Bech32m
+// Identity string format (SPEC.md §3.3): Bech32m
 // (BIP 350) with human-readable part "kadre", data = one 5-bit format version
 // (0) followed by the 66 identity bytes regrouped into 5-bit groups. Bech32m
 // detects any error in up to 4 characters and is case-insensitive, so the

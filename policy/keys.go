@@ -3,7 +3,7 @@ package policy
 import "github.com/kadre/kadre/rekey"
 
 // A user's keys are derived from the 32-byte master seed by rekey.Keyring,
-// one label per purpose (SPEC.md, "Keys and their purposes"): the identity
+// one label per purpose (SPEC.md §1): the identity
 // key (libp2p peer key of the user's client host, signer of the user's kadre
 // records), the receiving key (Umbral decryption), the kfrag signing key
 // (Grant.VerifyingKey) and the per-prefix delegating keys. The helpers below

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Node info limits (SPEC.md, "policy: node info").
+// Node info limits (SPEC.md §3.4.6).
 const (
 	// MaxNodeAlgorithms bounds the PRE algorithms a node advertises.
 	MaxNodeAlgorithms = 8

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// Path limits (SPEC.md, "policy: paths"). They bound the work a recipient's
+// Path limits (SPEC.md §3.2). They bound the work a recipient's
 // request costs a node (one lookup per level) and keep every path hash input
 // small.
 const (

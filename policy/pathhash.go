@@ -11,7 +11,7 @@ import (
 const PathHashSize = 32
 
 // PathHash identifies one prefix of one owner's hierarchy for one recipient,
-// without revealing the prefix (SPEC.md, "policy: path hashes"):
+// without revealing the prefix (SPEC.md §3.2.3):
 //
 //	PathHash = HMAC-SHA3-256(key = owner identity key ‖ recipient identity key,
 //	                         message = normalized prefix bytes)

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Receipt sizes (SPEC.md, "policy: receipt").
+// Receipt sizes (SPEC.md §3.4.5).
 const (
 	ReceiptBodySize = 150
 	ReceiptSize     = ReceiptBodySize + SignatureSize

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Record format (SPEC.md, "policy: records"). Every record's canonical body
+// Record format (SPEC.md §3.4.1). Every record's canonical body
 // starts with the format version and the record type, then fixed-size
 // fields, integers big-endian, variable fields length-prefixed; the signed
 // form is body ‖ signature (64 bytes). Parsers accept exactly the bytes the
@@ -24,7 +24,7 @@ const (
 	recordTypeNodeInfo   = 4
 )
 
-// Domain-separation labels (SPEC.md, "policy: signatures"). A record is
+// Domain-separation labels (SPEC.md §3.4.2). A record is
 // signed as ECDSA over SHA-256(SHA-256(label ‖ body)): the signer's message
 // is the 32-byte digest. Each label starts with "kadre/", ends with the only
 // NUL it contains, and names the record type and version, so label ‖ body
@@ -144,8 +144,8 @@ func checkSignatureEncoding(sig []byte) error {
 
 // signingDigest is the message handed to the ECDSA signer:
 // SHA-256(label ‖ body). The signer hashes it once more, so the ECDSA input
-// is always exactly 32 bytes long (the cross-protocol argument of SPEC.md,
-// "policy: signatures").
+// is always exactly 32 bytes long (the cross-protocol argument of
+// SPEC.md §3.4.2).
 func signingDigest(label string, body []byte) [32]byte {
 	h := sha256.New()
 	h.Write([]byte(label))

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Revocation sizes (SPEC.md, "policy: revocation").
+// Revocation sizes (SPEC.md §3.4.4).
 const (
 	RevocationBodySize = 117
 	RevocationSize     = RevocationBodySize + SignatureSize

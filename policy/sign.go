@@ -7,7 +7,7 @@ import (
 	"github.com/kadre/kadre/rekey"
 )
 
-// signRecord signs label ‖ body (SPEC.md, "policy: signatures").
+// signRecord signs label ‖ body (SPEC.md §3.4.2).
 func signRecord(signer *rekey.Signer, label string, body []byte) (Signature, error) {
 	d := signingDigest(label, body)
 	sig, err := signer.Sign(d[:])

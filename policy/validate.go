@@ -10,8 +10,7 @@ import (
 	"github.com/kadre/kadre/rekey"
 )
 
-// This file holds the rules a node enforces (SPEC.md, "policy:
-// validation"), as pure functions: the caller passes the clock, its limits
+// This file holds the rules a node enforces (SPEC.md §3.5), as pure functions: the caller passes the clock, its limits
 // and the state it remembers (the last sequence number per storage key), and
 // gets nil or an error wrapping one sentinel.
 

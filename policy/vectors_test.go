@@ -48,7 +48,7 @@ func makeVectors(t *testing.T) vectors {
 	gd := signingDigest(LabelGrant, g.BodyBytes())
 	rd := signingDigest(LabelRevocation, r.BodyBytes())
 	return vectors{
-		Comment:       "kadre policy records (SPEC.md, policy §4); regenerate with go test ./policy -run TestVectors -update",
+		Comment:       "kadre policy records (SPEC.md §3.6); regenerate with go test ./policy -run TestVectors -update",
 		OwnerSeed:     1,
 		RecipientSeed: 2,
 		NodeSeed:      10,

@@ -1,7 +1,7 @@
 // Package proto is kadre's wire format: the protobuf messages of every RPC
 // (store a grant, re-encrypt, revoke, node info, hand-off, and the Error
 // refusal), their framing on a libp2p stream, and the hard limits checked
-// after decoding. SPEC.md, section 4, documents every message, field
+// after decoding. SPEC.md §4 documents every message, field
 // and limit.
 //
 // A stream carries one request and one response, each one Envelope in one

@@ -10,7 +10,7 @@ import (
 	gproto "google.golang.org/protobuf/proto"
 )
 
-// Wire constants (SPEC.md, "proto").
+// Wire constants (SPEC.md §4.2).
 const (
 	// ProtocolVersion is Envelope.version.
 	ProtocolVersion = 1

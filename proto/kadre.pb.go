@@ -1,4 +1,4 @@
-// kadre's RPC messages (SPEC.md, "proto"). One Envelope per frame; a frame
+// kadre's RPC messages (SPEC.md §4). One Envelope per frame; a frame
 // is a uvarint length followed by that many bytes of protobuf, at most
 // MaxFrameSize (proto/frame.go). Records (grants, revocations, receipts,
 // node info) travel as opaque bytes holding their canonical signed encoding

@@ -8,7 +8,7 @@ import (
 )
 
 // Field limits checked by ValidateRequest and ValidateResponse after
-// decoding (SPEC.md, "proto: limits"). Record sizes come from package
+// decoding (SPEC.md §4.5). Record sizes come from package
 // policy, which owns their layouts.
 const (
 	// MaxLevels is the largest number of levels in a re-encryption request:

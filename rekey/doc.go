@@ -1,6 +1,6 @@
 // Package rekey is kadre's threshold proxy re-encryption: Umbral as the
 // reference implementation umbral-pre 0.10 does it, byte for byte (see
-// SPEC.md, section 2), plus the per-path delegating keys of kadre's
+// SPEC.md §2), plus the per-path delegating keys of kadre's
 // path hierarchy.
 //
 // The protocol steps are values passed between pure functions:

@@ -10,7 +10,7 @@ import (
 	"github.com/kadre/kadre/rekey/internal/curve"
 )
 
-// Domain-separation tags of umbral-pre 0.10 (SPEC.md, "rekey: hashing").
+// Domain-separation tags of umbral-pre 0.10 (SPEC.md §2).
 const (
 	dstCapsulePoints     = "CAPSULE_POINTS"
 	dstPolynomialArg     = "POLYNOMIAL_ARG"
@@ -23,7 +23,7 @@ const (
 
 // uCompressed is the reference's second generator U =
 // hash_to_curve("POINT_U", DST "PARAMETERS") with the RFC 9380 suite
-// secp256k1_XMD:SHA-256_SSWU_RO_ (SPEC.md, "rekey: parameters").
+// secp256k1_XMD:SHA-256_SSWU_RO_ (SPEC.md §2).
 const uCompressedHex = "03079390d0fbe220fc34aab8ecbf49098098036820fadb98c03143e55db8ec73cd"
 
 // nMinusOne is the group order minus one, big-endian.

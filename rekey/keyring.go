@@ -3,7 +3,7 @@ package rekey
 import "fmt"
 
 // Labels of the keys derived from a user's 32-byte master seed with the
-// SecretKeyFactory construction (SPEC.md, "Keys and their purposes"). Each
+// SecretKeyFactory construction (SPEC.md §1). Each
 // key serves one protocol only.
 const (
 	// LabelIdentity derives the identity key: the libp2p peer key of the

@@ -14,7 +14,7 @@ import (
 	"github.com/kadre/kadre/rekey/internal/curve"
 )
 
-// Sizes of the canonical encodings (SPEC.md, "rekey: objects").
+// Sizes of the canonical encodings (SPEC.md §2.1).
 const (
 	SecretKeySize = 32
 	PublicKeySize = 33

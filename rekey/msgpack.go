@@ -3,8 +3,7 @@ package rekey
 // The reference serializes its structs with rmp-serde as MessagePack arrays
 // of fields; every byte field is shorter than 256 bytes, so each is a bin8
 // (c4 len bytes). kadre writes exactly that and reads back only that: one
-// canonical encoding per object, no trailing bytes (SPEC.md, "rekey:
-// objects").
+// canonical encoding per object, no trailing bytes (SPEC.md §2.1).
 
 const (
 	mpBin8  = 0xc4

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Key and value layouts are specified in SPEC.md section 6 ("Databases"). All
+// Key and value layouts are specified in SPEC.md §6.4. All
 // integers are big-endian so that LMDB's byte order is numeric order.
 
 const (

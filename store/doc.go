@@ -2,7 +2,7 @@
 // (opaque signed records carrying one key fragment each), the tombstones of
 // revoked grants and the per-(owner, path hash) sequence numbers that refuse
 // replays. It is the LMDB persistence layer of DESIGN.md ("Storage") and its
-// on-disk format is SPEC.md, section 6.
+// on-disk format is SPEC.md §6.
 //
 // Entry points: Open (with a KeySource: KeyFile, Passphrase or RawKey),
 // PutGrant, Revoke, Lookup (the deepest-first search that serves

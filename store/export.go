@@ -17,7 +17,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Export format (SPEC.md section 6, "Export format"):
+// Export format (SPEC.md §6.7):
 //
 //	header = "kadre-store-export" || version (1 byte) || salt (32 bytes)
 //	frame  = kind (1) || length (4, big-endian) || ciphertext

@@ -11,7 +11,7 @@ import (
 // bytes out. It is the interface the node's RPC service (dht.Store) takes,
 // so that the service, and every client program that imports package dht,
 // never links LMDB. The methods apply the rules of the unexported engine
-// below them (SPEC.md §6.4).
+// below them (SPEC.md §6.5).
 
 // PutGrant stores g, a grant the caller validated
 // (policy.ValidateGrantForStore: signature, expiry, kfrag), under

@@ -8,8 +8,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// sealVersion is the first byte of every sealed value (SPEC.md section 6,
-// "Sealed values"). It is also bound into the associated data so a future
+// sealVersion is the first byte of every sealed value (SPEC.md §6.3). It is also bound into the associated data so a future
 // format cannot be confused with this one.
 const sealVersion byte = 1
 

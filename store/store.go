@@ -18,8 +18,7 @@ import (
 	"github.com/kadre/kadre/internal/fsx"
 )
 
-// SchemaVersion is the on-disk schema this package writes (SPEC.md section 6,
-// "Schema versions and migration").
+// SchemaVersion is the on-disk schema this package writes (SPEC.md §6.6).
 const SchemaVersion = 1
 
 // Named LMDB databases. The names are part of every value's associated

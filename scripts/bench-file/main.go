@@ -13,7 +13,7 @@
 //     io.Discard, then Close. Both encrypt measurements read their plaintext
 //     from cache.
 //   - raw open: NewX Open, chunk by chunk, of the body of the encrypted file
-//     held in memory, under the body key and nonces of SPEC.md section 7,
+//     held in memory, under the body key and nonces of SPEC.md §7.3,
 //     derived here independently of package kfile (so the run also checks
 //     the spec against the code).
 //   - kadre decrypt: ReadHeader, NewReader (header MAC, body key) and
@@ -161,7 +161,7 @@ func run(args []string, stdout io.Writer) (bool, error) {
 				start := hl + i*kfile.EncryptedChunkSize
 				ct := file[start:min(start+kfile.EncryptedChunkSize, fileSize)]
 				if _, err := openAEAD.Open(ptBuf[:0], nonce[:], ct, nil); err != nil {
-					return fmt.Errorf("chunk %d: %w (SPEC.md section 7 and the code disagree)", i, err)
+					return fmt.Errorf("chunk %d: %w (SPEC.md §7.3 and the code disagree)", i, err)
 				}
 			}
 			return nil

@@ -24,8 +24,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/kadre/kadre/rekey/internal/curve"
 	"github.com/kadre/kadre/rekey"
+	"github.com/kadre/kadre/rekey/internal/curve"
 )
 
 type op struct {
