@@ -153,6 +153,29 @@ func (sk *SecretKey) Equal(o *SecretKey) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
+// DiffieHellman returns the compressed encoding of sk·pk, the secp256k1
+// Diffie-Hellman point of the two keys (so a.DiffieHellman(B) equals
+// b.DiffieHellman(A)). The multiplication is constant time (sk is secret).
+// The result must only ever be used as key material through a KDF with a
+// label of its own (kadre's pair keys, SPEC.md §3.2.3); secp256k1 has
+// cofactor 1 and pk is a checked point, so the result is never the
+// identity.
+func (sk *SecretKey) DiffieHellman(pk *PublicKey) ([PublicKeySize]byte, error) {
+	if !sk.valid() {
+		return [PublicKeySize]byte{}, errInvalid("secret key")
+	}
+	if !pk.valid() {
+		return [PublicKeySize]byte{}, errInvalid("public key")
+	}
+	var p curve.Point
+	p.ScalarMult(&sk.s, &pk.p)
+	b, err := p.Compressed()
+	if err != nil {
+		return [PublicKeySize]byte{}, fmt.Errorf("rekey: Diffie-Hellman point is the identity")
+	}
+	return b, nil
+}
+
 // ParsePublicKey parses a 33-byte SEC1 compressed point. The identity,
 // uncompressed, hybrid and compact forms are refused.
 func ParsePublicKey(b []byte) (*PublicKey, error) {

@@ -111,6 +111,8 @@ func misuseCases(t *testing.T, b badValues) []misuseCase {
 		{"SecretKey.Equal", nil, "", func() error {
 			return answer(!b.sk.Equal(sk) && !sk.Equal(b.sk) && !b.sk.Equal(b.sk), "true")
 		}},
+		{"SecretKey.DiffieHellman", inv, "secret key", func() error { return e2(b.sk.DiffieHellman(pk)) }},
+		{"SecretKey.DiffieHellman", inv, "public key", func() error { return e2(sk.DiffieHellman(b.pk)) }},
 
 		// PublicKey.
 		{"PublicKey.Bytes", nil, "", func() error { return nilBytes(b.pk.Bytes(), ParsePublicKey) }},

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 )
 
 // detReader is a deterministic stream (SHA-256 in counter mode) for the
@@ -405,5 +407,36 @@ func TestSignDigestsMatchesSign(t *testing.T) {
 	}
 	if got := p.signer.signDigests(nil); len(got) != 0 {
 		t.Fatal("signatures of nothing")
+	}
+}
+
+func TestDiffieHellman(t *testing.T) {
+	a, b, c := GenerateSecretKey(), GenerateSecretKey(), GenerateSecretKey()
+	ab, err1 := a.DiffieHellman(b.PublicKey())
+	ba, err2 := b.DiffieHellman(a.PublicKey())
+	ac, err3 := a.DiffieHellman(c.PublicKey())
+	if err := errors.Join(err1, err2, err3); err != nil {
+		t.Fatal(err)
+	}
+	if ab != ba {
+		t.Fatal("a·B differs from b·A")
+	}
+	if ab == ac {
+		t.Fatal("a·B equals a·C")
+	}
+	// Against decred's independent arithmetic: (a·b)·G.
+	var ka, kb, kab secp256k1.ModNScalar
+	ka.SetByteSlice(a.Bytes())
+	kb.SetByteSlice(b.Bytes())
+	kab.Mul2(&ka, &kb)
+	want := secp256k1.NewPrivateKey(&kab).PubKey().SerializeCompressed()
+	if !bytes.Equal(ab[:], want) {
+		t.Fatalf("a·B = %x, decred says %x", ab, want)
+	}
+	if _, err := a.DiffieHellman(nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("nil public key: %v", err)
+	}
+	if _, err := (&SecretKey{}).DiffieHellman(b.PublicKey()); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("zero secret key: %v", err)
 	}
 }
