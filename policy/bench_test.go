@@ -5,13 +5,27 @@ import (
 	"time"
 )
 
-func BenchmarkComputePathHash(b *testing.B) {
+func BenchmarkPathHash(b *testing.B) {
 	f := newFixture(b)
-	o, r := IdentityOf(f.owner).IdentityKey, IdentityOf(f.recipient).IdentityKey
+	pair, err := OwnerPairKey(f.owner, IdentityOf(f.recipient).IdentityKey)
+	if err != nil {
+		b.Fatal(err)
+	}
 	p := MustNormalizePath("/home/ubuntu/docs/report.pdf")
 	b.ReportAllocs()
 	for b.Loop() {
-		ComputePathHash(o, r, p)
+		pair.PathHash(p, 0)
+	}
+}
+
+func BenchmarkPairKey(b *testing.B) {
+	f := newFixture(b)
+	r := IdentityOf(f.recipient).IdentityKey
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := OwnerPairKey(f.owner, r); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -118,7 +118,7 @@ func checkThreshold(m, n uint8) error {
 // BodyBytes returns the canonical body, the part the signature covers.
 func (g *Grant) BodyBytes() []byte {
 	b := make([]byte, 0, GrantBodySize)
-	b = append(b, RecordVersion, recordTypeGrant, byte(g.PRE), byte(g.SigAlg), byte(g.PathAlg))
+	b = append(b, grantVersion, recordTypeGrant, byte(g.PRE), byte(g.SigAlg), byte(g.PathAlg))
 	b = append(b, g.Owner[:]...)
 	b = append(b, g.Recipient.IdentityKey[:]...)
 	b = append(b, g.Recipient.ReceivingKey[:]...)
@@ -191,7 +191,7 @@ func ParsePublicGrant(b []byte) (*Grant, error) {
 
 func parseGrant(b []byte) (*Grant, error) {
 	d := decoder{b: b}
-	d.header(recordTypeGrant, "grant")
+	d.header(grantVersion, recordTypeGrant, "grant")
 	g := &Grant{
 		PRE:     PREAlgorithm(d.u8()),
 		SigAlg:  SignatureAlgorithm(d.u8()),

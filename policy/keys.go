@@ -1,6 +1,10 @@
 package policy
 
-import "github.com/kadre/kadre/rekey"
+import (
+	"encoding/binary"
+
+	"github.com/kadre/kadre/rekey"
+)
 
 // A user's keys are derived from the 32-byte master seed by rekey.Keyring,
 // one label per purpose (SPEC.md §1): the identity
@@ -20,7 +24,16 @@ func IdentityOf(k *rekey.Keyring) Identity {
 // IdentitySigner returns the signer of the keyring owner's kadre records.
 func IdentitySigner(k *rekey.Keyring) *rekey.Signer { return rekey.NewSigner(k.Identity()) }
 
-// DelegatingKey returns the delegating secret key of prefix p. Taking a
-// Path rather than a string guarantees the derivation label is the
-// normalized prefix, the same bytes the path hash is computed over.
-func DelegatingKey(k *rekey.Keyring, p Path) *rekey.SecretKey { return k.DelegatingKey(p.String()) }
+// DelegatingKey returns the delegating secret key of prefix p at key epoch
+// epoch (SPEC.md §1): the path factory's key for the label p at epoch 0,
+// and for p ‖ 0x00 ‖ u32(epoch) at every later epoch, so that each epoch's
+// key is independent of every other's and the epoch-0 keys are those of
+// version 1 files. Taking a Path rather than a string guarantees the label
+// is the normalized prefix, the bytes the path hash is computed over.
+func DelegatingKey(k *rekey.Keyring, p Path, epoch uint32) *rekey.SecretKey {
+	if epoch == 0 {
+		return k.DelegatingKey(p.String())
+	}
+	label := binary.BigEndian.AppendUint32(append([]byte(p.String()), 0), epoch)
+	return k.DelegatingKey(string(label))
+}

@@ -102,7 +102,7 @@ func (ni *NodeInfo) checkFields() error {
 // BodyBytes returns the canonical body, the part the signature covers.
 func (ni *NodeInfo) BodyBytes() []byte {
 	b := make([]byte, 0, nodeInfoFixedSize+len(ni.Algorithms)+len(ni.Software))
-	b = append(b, RecordVersion, recordTypeNodeInfo, byte(ni.SigAlg))
+	b = append(b, nodeInfoVersion, recordTypeNodeInfo, byte(ni.SigAlg))
 	b = append(b, ni.Node[:]...)
 	b = appendU16(b, ni.ProtocolVersion)
 	b = appendU64(b, ni.MaxGrantDuration)
@@ -129,7 +129,7 @@ func ParseNodeInfo(b []byte) (*NodeInfo, error) {
 		return nil, fmt.Errorf("%w: node info of %d bytes (%d..%d)", ErrMalformed, len(b), MinNodeInfoSize, MaxNodeInfoSize)
 	}
 	d := decoder{b: b}
-	d.header(recordTypeNodeInfo, "node info")
+	d.header(nodeInfoVersion, recordTypeNodeInfo, "node info")
 	ni := &NodeInfo{SigAlg: SignatureAlgorithm(d.u8())}
 	ni.Node = d.key("node key")
 	ni.ProtocolVersion = d.u16()

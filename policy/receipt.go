@@ -7,7 +7,7 @@ import (
 
 // Receipt sizes (SPEC.md §3.4.5).
 const (
-	ReceiptBodySize = 150
+	ReceiptBodySize = 182
 	ReceiptSize     = ReceiptBodySize + SignatureSize
 )
 
@@ -16,17 +16,18 @@ type ReceiptKind uint8
 
 const (
 	// ReceiptStored: the node verified and stored the grant Subject (the
-	// answer to StoreGrant).
+	// answer to StoreGrant); Fragment is the grant's ID too.
 	ReceiptStored ReceiptKind = 1
-	// ReceiptHandoffAccepted: the node verified and stored the grant
-	// Subject handed to it by another node.
-	ReceiptHandoffAccepted ReceiptKind = 2
-	// ReceiptRevoked: the node deleted the fragment it held for the
-	// revocation Subject's storage key and keeps a tombstone.
+	// Kind 2 (hand-off accepted, receipt version 1) is retired: a hand-off
+	// is acknowledged by the receiving node's signature on the HandoffLink.
+	// ReceiptRevoked: the node deleted the fragment Fragment (the ID of the
+	// grant it held for the revocation Subject's storage key) and keeps a
+	// tombstone.
 	ReceiptRevoked ReceiptKind = 3
 	// ReceiptRevokedNotHeld: the node held no fragment for the revocation
-	// Subject's storage key; it recorded the tombstone anyway, so it will
-	// refuse the revoked grant if it is ever offered.
+	// Subject's storage key (Fragment is zero); it recorded the tombstone
+	// anyway, so it will refuse the revoked grant if it is ever offered. It
+	// acknowledges the revocation; it proves nothing about any fragment.
 	ReceiptRevokedNotHeld ReceiptKind = 4
 )
 
@@ -34,8 +35,6 @@ func (k ReceiptKind) String() string {
 	switch k {
 	case ReceiptStored:
 		return "stored"
-	case ReceiptHandoffAccepted:
-		return "handoff-accepted"
 	case ReceiptRevoked:
 		return "revoked"
 	case ReceiptRevokedNotHeld:
@@ -65,7 +64,10 @@ type Receipt struct {
 	PathHash PathHash
 	Sequence uint64   // the Subject's sequence number
 	Subject  RecordID // ID of the grant or revocation answered
-	IssuedAt uint64   // Unix seconds, by the node's clock
+	// Fragment is the grant (fragment) the receipt is about: the stored
+	// grant, the deleted one, or zero when the node held none.
+	Fragment RecordID
+	IssuedAt uint64 // Unix seconds, by the node's clock
 
 	Signature Signature
 }
@@ -77,7 +79,16 @@ func (rc *Receipt) checkFields() error {
 	if err := rc.SigAlg.check(); err != nil {
 		return err
 	}
-	if rc.Kind < ReceiptStored || rc.Kind > ReceiptRevokedNotHeld {
+	switch rc.Kind {
+	case ReceiptStored, ReceiptRevoked:
+		if rc.Fragment == (RecordID{}) {
+			return fmt.Errorf("%w: a %s receipt names no fragment", ErrMalformed, rc.Kind)
+		}
+	case ReceiptRevokedNotHeld:
+		if rc.Fragment != (RecordID{}) {
+			return fmt.Errorf("%w: a %s receipt names a fragment", ErrMalformed, rc.Kind)
+		}
+	default:
 		return fmt.Errorf("%w: receipt kind %d", ErrMalformed, rc.Kind)
 	}
 	if _, err := ParsePublicKey(rc.Node[:]); err != nil {
@@ -95,12 +106,13 @@ func (rc *Receipt) checkFields() error {
 // BodyBytes returns the canonical body, the part the signature covers.
 func (rc *Receipt) BodyBytes() []byte {
 	b := make([]byte, 0, ReceiptBodySize)
-	b = append(b, RecordVersion, recordTypeReceipt, byte(rc.SigAlg), byte(rc.Kind))
+	b = append(b, receiptVersion, recordTypeReceipt, byte(rc.SigAlg), byte(rc.Kind))
 	b = append(b, rc.Node[:]...)
 	b = append(b, rc.Owner[:]...)
 	b = append(b, rc.PathHash[:]...)
 	b = appendU64(b, rc.Sequence)
 	b = append(b, rc.Subject[:]...)
+	b = append(b, rc.Fragment[:]...)
 	return appendU64(b, rc.IssuedAt)
 }
 
@@ -116,13 +128,14 @@ func ParseReceipt(b []byte) (*Receipt, error) {
 		return nil, fmt.Errorf("%w: receipt of %d bytes (must be %d)", ErrMalformed, len(b), ReceiptSize)
 	}
 	d := decoder{b: b}
-	d.header(recordTypeReceipt, "receipt")
+	d.header(receiptVersion, recordTypeReceipt, "receipt")
 	rc := &Receipt{SigAlg: SignatureAlgorithm(d.u8()), Kind: ReceiptKind(d.u8())}
 	rc.Node = d.key("node key")
 	rc.Owner = d.key("owner key")
 	rc.PathHash = d.hash32()
 	rc.Sequence = d.u64()
 	rc.Subject = d.hash32()
+	rc.Fragment = d.hash32()
 	rc.IssuedAt = d.u64()
 	rc.Signature = d.signature()
 	d.end()
@@ -133,13 +146,4 @@ func ParseReceipt(b []byte) (*Receipt, error) {
 		return nil, err
 	}
 	return rc, nil
-}
-
-// RevocationVerdict reports whether an m-of-n grant is provably dead after
-// its revocation, given how many distinct holders answered with a valid
-// ReceiptRevoked (CountRevocationReceipts): once deleted ≥ n−m+1, at most
-// m−1 fragments can remain, so no recipient can obtain m cfrags for the
-// grant any more, even from colluding holders (SPEC.md §3.5.8).
-func RevocationVerdict(deleted, m, n int) bool {
-	return n > 0 && deleted >= n-m+1
 }

@@ -15,13 +15,25 @@ import (
 // encoders produce: any other length, trailing byte, unknown version or
 // type, out-of-domain value or non-canonical signature is refused.
 const (
-	// RecordVersion is the only record format version defined.
-	RecordVersion = 1
-
 	recordTypeGrant      = 1
 	recordTypeRevocation = 2
 	recordTypeReceipt    = 3
 	recordTypeNodeInfo   = 4
+	recordTypeHolderMap  = 5
+	recordTypeAdmission  = 6
+	recordTypeHandoff    = 7
+)
+
+// Format versions, per record type: a record type's layout changes only
+// with its version (SPEC.md §3.4.1).
+const (
+	grantVersion      = 1
+	revocationVersion = 1
+	receiptVersion    = 2 // version 2 names the fragment it is about
+	nodeInfoVersion   = 1
+	holderMapVersion  = 1
+	admissionVersion  = 1
+	handoffVersion    = 1
 )
 
 // Domain-separation labels (SPEC.md §3.4.2). A record is
@@ -34,6 +46,9 @@ const (
 	LabelRevocation = "kadre/revocation/v1\x00"
 	LabelReceipt    = "kadre/receipt/v1\x00"
 	LabelNodeInfo   = "kadre/node-info/v1\x00"
+	LabelHolderMap  = "kadre/holder-map/v1\x00"
+	LabelAdmission  = "kadre/admission/v1\x00"
+	LabelHandoff    = "kadre/handoff/v1\x00"
 )
 
 // Algorithm identifiers (seed 003: algorithms are pluggable and named in
@@ -54,9 +69,11 @@ const (
 	// SignatureECDSASecp256k1 is 64-byte r‖s ECDSA on secp256k1 over
 	// SHA-256 of the 32-byte labelled record digest, low S required.
 	SignatureECDSASecp256k1 SignatureAlgorithm = 1
-	// PathHashHMACSHA3 is HMAC-SHA3-256 keyed by owner ‖ recipient
-	// identity keys over the normalized prefix (ComputePathHash).
-	PathHashHMACSHA3 PathHashAlgorithm = 1
+	// PathHashPairHMACSHA3 is HMAC-SHA3-256 keyed by the pair's secret
+	// over the normalized prefix and the key epoch (PairKey.PathHash).
+	// Identifier 1, keyed by the two public identity keys, is retired:
+	// anyone could compute it and test guessed paths.
+	PathHashPairHMACSHA3 PathHashAlgorithm = 2
 )
 
 func (a PREAlgorithm) check() error {
@@ -74,7 +91,7 @@ func (a SignatureAlgorithm) check() error {
 }
 
 func (a PathHashAlgorithm) check() error {
-	if a != PathHashHMACSHA3 {
+	if a != PathHashPairHMACSHA3 {
 		return fmt.Errorf("%w: path hash algorithm %d", ErrUnknownAlgorithm, a)
 	}
 	return nil
@@ -195,6 +212,7 @@ func (d *decoder) take(n int) []byte {
 
 func (d *decoder) u8() uint8   { return d.take(1)[0] }
 func (d *decoder) u16() uint16 { return binary.BigEndian.Uint16(d.take(2)) }
+func (d *decoder) u32() uint32 { return binary.BigEndian.Uint32(d.take(4)) }
 func (d *decoder) u64() uint64 { return binary.BigEndian.Uint64(d.take(8)) }
 func (d *decoder) hash32() (h [32]byte) {
 	copy(h[:], d.take(32))
@@ -227,14 +245,14 @@ func (d *decoder) signature() Signature {
 }
 
 // header reads and checks the version and type bytes.
-func (d *decoder) header(recordType uint8, name string) {
+func (d *decoder) header(version, recordType uint8, name string) {
 	v := d.u8()
 	t := d.u8()
 	if d.err != nil {
 		return
 	}
-	if v != RecordVersion {
-		d.err = fmt.Errorf("%w: %s format version %d (this kadre reads version %d)", ErrUnsupportedVersion, name, v, RecordVersion)
+	if v != version {
+		d.err = fmt.Errorf("%w: %s format version %d (this kadre reads version %d)", ErrUnsupportedVersion, name, v, version)
 		return
 	}
 	if t != recordType {
@@ -250,4 +268,5 @@ func (d *decoder) end() {
 }
 
 func appendU16(b []byte, v uint16) []byte { return binary.BigEndian.AppendUint16(b, v) }
+func appendU32(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }
 func appendU64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }

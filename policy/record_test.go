@@ -63,9 +63,11 @@ func (f *fixture) revocation(t testing.TB, seq uint64) *Revocation {
 	return r
 }
 
-func signedReceipt(t testing.TB, node *rekey.Keyring, kind ReceiptKind, subject RecordID, owner PublicKey, ph PathHash, seq uint64) *Receipt {
+// signedReceipt signs a receipt; fragment is the grant ID it is about
+// (zero for REVOKED_NOT_HELD).
+func signedReceipt(t testing.TB, node *rekey.Keyring, kind ReceiptKind, subject, fragment RecordID, owner PublicKey, ph PathHash, seq uint64) *Receipt {
 	t.Helper()
-	rc := &Receipt{Kind: kind, Owner: owner, PathHash: ph, Sequence: seq, Subject: subject, IssuedAt: uint64(testNow.Unix())}
+	rc := &Receipt{Kind: kind, Owner: owner, PathHash: ph, Sequence: seq, Subject: subject, Fragment: fragment, IssuedAt: uint64(testNow.Unix())}
 	if err := rc.Sign(IdentitySigner(node)); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +137,7 @@ func TestRecordRoundTrips(t *testing.T) {
 	if got, err := ParseRevocation(r.Bytes()); err != nil || !reflect.DeepEqual(got, r) || got.VerifySignature() != nil {
 		t.Fatalf("revocation: %v", err)
 	}
-	rc := signedReceipt(t, f.other, ReceiptRevoked, r.ID(), r.Owner, r.PathHash, r.Sequence)
+	rc := signedReceipt(t, f.other, ReceiptRevoked, r.ID(), f.grants[0].ID(), r.Owner, r.PathHash, r.Sequence)
 	if got, err := ParseReceipt(rc.Bytes()); err != nil || !reflect.DeepEqual(got, rc) || got.VerifySignature() != nil {
 		t.Fatalf("receipt: %v", err)
 	}
@@ -166,7 +168,7 @@ func TestRecordRoundTrips(t *testing.T) {
 func TestRecordBitFlips(t *testing.T) {
 	f := newFixture(t)
 	r := f.revocation(t, 8)
-	rc := signedReceipt(t, f.other, ReceiptStored, f.grants[0].ID(), r.Owner, r.PathHash, 7)
+	rc := signedReceipt(t, f.other, ReceiptStored, f.grants[0].ID(), f.grants[0].ID(), r.Owner, r.PathHash, 7)
 	ni := testNodeInfo(t, f.other)
 	for _, tc := range []struct {
 		name  string
@@ -371,7 +373,7 @@ func TestParseRevocationRefusals(t *testing.T) {
 func TestParseReceiptRefusals(t *testing.T) {
 	f := newFixture(t)
 	r := f.revocation(t, 8)
-	b := signedReceipt(t, f.other, ReceiptRevoked, r.ID(), r.Owner, r.PathHash, r.Sequence).Bytes()
+	b := signedReceipt(t, f.other, ReceiptRevoked, r.ID(), f.grants[0].ID(), r.Owner, r.PathHash, r.Sequence).Bytes()
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -388,7 +390,10 @@ func TestParseReceiptRefusals(t *testing.T) {
 		{"node key off curve", mutate(b, 4, offCurveKey(t).Bytes()...), ErrMalformed},
 		{"owner key off curve", mutate(b, 37, offCurveKey(t).Bytes()...), ErrMalformed},
 		{"sequence 0", mutate(b, 102, u64be(0)...), ErrMalformed},
-		{"issued at 0", mutate(b, 142, u64be(0)...), ErrMalformed},
+		{"issued at 0", mutate(b, 174, u64be(0)...), ErrMalformed},
+		{"revoked naming no fragment", mutate(b, 142, make([]byte, 32)...), ErrMalformed},
+		{"not held naming a fragment", mutate(b, 3, byte(ReceiptRevokedNotHeld)), ErrMalformed},
+		{"kind 2 (retired)", mutate(b, 3, 2), ErrMalformed},
 		{"signature s = n", mutate(b, ReceiptBodySize+32, curveOrder[:]...), ErrBadSignature},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -544,7 +549,7 @@ func FuzzParseRevocation(f *testing.F) {
 func FuzzParseReceipt(f *testing.F) {
 	fx := newFixture(f)
 	r := fx.revocation(f, 8)
-	f.Add(signedReceipt(f, fx.other, ReceiptRevoked, r.ID(), r.Owner, r.PathHash, r.Sequence).Bytes())
+	f.Add(signedReceipt(f, fx.other, ReceiptRevoked, r.ID(), fx.grants[0].ID(), r.Owner, r.PathHash, r.Sequence).Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) { fuzzRoundTrip(t, b, ParseReceipt) })
 }
 

@@ -58,7 +58,7 @@ func (r *Revocation) checkFields() error {
 // BodyBytes returns the canonical body, the part the signature covers.
 func (r *Revocation) BodyBytes() []byte {
 	b := make([]byte, 0, RevocationBodySize)
-	b = append(b, RecordVersion, recordTypeRevocation, byte(r.SigAlg))
+	b = append(b, revocationVersion, recordTypeRevocation, byte(r.SigAlg))
 	b = append(b, r.Owner[:]...)
 	b = append(b, r.Recipient[:]...)
 	b = append(b, r.PathHash[:]...)
@@ -78,7 +78,7 @@ func ParseRevocation(b []byte) (*Revocation, error) {
 		return nil, fmt.Errorf("%w: revocation of %d bytes (must be %d)", ErrMalformed, len(b), RevocationSize)
 	}
 	d := decoder{b: b}
-	d.header(recordTypeRevocation, "revocation")
+	d.header(revocationVersion, recordTypeRevocation, "revocation")
 	r := &Revocation{SigAlg: SignatureAlgorithm(d.u8())}
 	r.Owner = d.key("owner key")
 	r.Recipient = d.key("recipient key")

@@ -67,7 +67,7 @@ func (g *Grant) Sign(owner *rekey.Signer) error {
 		g.SigAlg = SignatureECDSASecp256k1
 	}
 	if g.PathAlg == 0 {
-		g.PathAlg = PathHashHMACSHA3
+		g.PathAlg = PathHashPairHMACSHA3
 	}
 	if err := signerKey(owner, &g.Owner, "owner"); err != nil {
 		return err

@@ -194,11 +194,14 @@ func VerifyCFrag(g *Grant, capsule *rekey.Capsule, cfrag []byte) (*rekey.Verifie
 	return vcf, nil
 }
 
-// VerifyReceiptForGrant checks a node's answer to a StoreGrant or a
-// hand-off of g: signed by node, of a storing kind, naming g.
+// VerifyReceiptForGrant checks a node's answer to a StoreGrant of g:
+// signed by node, of kind STORED, naming g as subject and fragment.
 func VerifyReceiptForGrant(rc *Receipt, node PublicKey, g *Grant) error {
-	if rc.Kind != ReceiptStored && rc.Kind != ReceiptHandoffAccepted {
+	if rc.Kind != ReceiptStored {
 		return fmt.Errorf("%w: a %s receipt does not answer a grant", ErrMismatch, rc.Kind)
+	}
+	if rc.Fragment != g.ID() {
+		return fmt.Errorf("%w: the receipt names another fragment", ErrMismatch)
 	}
 	return verifyReceipt(rc, node, g.ID(), g.Owner, g.PathHash, g.Sequence)
 }
@@ -225,21 +228,81 @@ func verifyReceipt(rc *Receipt, node PublicKey, subject RecordID, owner PublicKe
 	return rc.VerifySignature()
 }
 
-// CountRevocationReceipts returns how many distinct nodes have provably
-// dropped (or never held) the fragments revocation r ends: the number of
-// distinct Node keys among receipts that pass VerifyReceiptForRevocation
-// against their own Node. Receipts that fail are ignored.
-func CountRevocationReceipts(r *Revocation, receipts []*Receipt) int {
-	seen := make(map[PublicKey]bool, len(receipts))
+// Verdict is what the receipts of one revocation prove about the
+// fragments of the grant it ends (SPEC.md §3.5.8).
+type Verdict struct {
+	// Fragments is how many fragments the holder map lists for the grant
+	// (the ones placed), M how many decrypt.
+	Fragments, M int
+	// Deleted counts the fragments whose every current holder (the map's
+	// holder, or where hand-offs moved it) answered with a valid REVOKED
+	// receipt naming that fragment.
+	Deleted int
+	// Remaining lists the fragments not proven deleted.
+	Remaining []RecordID
+	// Acknowledged counts the other nodes that accepted the revocation
+	// (REVOKED_NOT_HELD, or REVOKED for a fragment they are not the
+	// current holder of): they will refuse the revoked grant, which proves
+	// nothing about any fragment.
+	Acknowledged int
+	// Dead: fewer than M fragments can remain, so no recipient can obtain
+	// M cfrags of the grant any more, even from colluding holders.
+	Dead bool
+}
+
+// RevocationVerdict weighs the receipts a revocation r collected against
+// the grant's entry in the owner-signed holder map and the fragments'
+// current holders (CurrentHolders). A receipt counts as proof for a
+// fragment only if it is valid (VerifyReceiptForRevocation against its own
+// node), of kind REVOKED, names that fragment, and comes from a node that
+// currently holds it; forged receipts, receipts of other nodes, and
+// several receipts of one node for one fragment prove nothing more.
+func RevocationVerdict(r *Revocation, e *MapEntry, current map[RecordID][]PublicKey, receipts []*Receipt) Verdict {
+	v := Verdict{Fragments: len(e.Holders), M: int(e.Threshold)}
+	deletedBy := map[RecordID]map[PublicKey]bool{}
+	acked := map[PublicKey]bool{}
 	for _, rc := range receipts {
-		if rc == nil || seen[rc.Node] {
+		if rc == nil || VerifyReceiptForRevocation(rc, rc.Node, r) != nil {
 			continue
 		}
-		if VerifyReceiptForRevocation(rc, rc.Node, r) == nil {
-			seen[rc.Node] = true
+		holds := false
+		if rc.Kind == ReceiptRevoked {
+			for _, k := range current[rc.Fragment] {
+				holds = holds || k == rc.Node
+			}
+		}
+		if !holds {
+			acked[rc.Node] = true
+			continue
+		}
+		if deletedBy[rc.Fragment] == nil {
+			deletedBy[rc.Fragment] = map[PublicKey]bool{}
+		}
+		deletedBy[rc.Fragment][rc.Node] = true
+	}
+	for _, h := range e.Holders {
+		holders := current[h.GrantID]
+		all := len(holders) > 0
+		for _, k := range holders {
+			all = all && deletedBy[h.GrantID][k]
+		}
+		if all {
+			v.Deleted++
+		} else {
+			v.Remaining = append(v.Remaining, h.GrantID)
 		}
 	}
-	return len(seen)
+	for k := range acked {
+		proved := false
+		for _, by := range deletedBy {
+			proved = proved || by[k]
+		}
+		if !proved {
+			v.Acknowledged++
+		}
+	}
+	v.Dead = v.Fragments-v.Deleted < v.M
+	return v
 }
 
 // VerifyNodeInfo checks node info received from the peer whose
@@ -254,20 +317,21 @@ func VerifyNodeInfo(ni *NodeInfo, node PublicKey) error {
 	return ni.VerifySignature()
 }
 
-// GrantParams are the owner's choices for one grant (one prefix, one
-// recipient).
+// GrantParams are the owner's choices for one grant (one prefix at one key
+// epoch, one recipient).
 type GrantParams struct {
 	Recipient Identity
 	Prefix    Path
+	Epoch     uint32 // the prefix's key epoch (SPEC.md §1)
 	Threshold uint8  // m
 	Shares    uint8  // n
-	Sequence  uint64 // greater than any earlier grant or revocation for this recipient and prefix
+	Sequence  uint64 // greater than any earlier grant or revocation for this recipient, prefix and epoch
 	Expiry    uint64 // Unix seconds
 }
 
 // NewGrants splits the re-encryption key from the owner's delegating key
-// for p.Prefix to the recipient into n kfrags and returns n signed grants,
-// one per kfrag, for n distinct nodes.
+// for p.Prefix at p.Epoch to the recipient into n kfrags and returns n
+// signed grants, one per kfrag, for n distinct nodes.
 func NewGrants(owner *rekey.Keyring, p GrantParams) ([]*Grant, error) {
 	return NewGrantsWithRand(rand.Reader, owner, p)
 }
@@ -281,7 +345,11 @@ func NewGrantsWithRand(rnd io.Reader, owner *rekey.Keyring, p GrantParams) ([]*G
 	if err != nil {
 		return nil, fmt.Errorf("%w: receiving key: %w", ErrInvalidIdentity, err)
 	}
-	delegating := DelegatingKey(owner, p.Prefix)
+	pair, err := OwnerPairKey(owner, p.Recipient.IdentityKey)
+	if err != nil {
+		return nil, err
+	}
+	delegating := DelegatingKey(owner, p.Prefix, p.Epoch)
 	kfragSigner := owner.KFragSigner()
 	kfrags, err := rekey.GenerateKFragsWithRand(rnd, delegating, receiving, kfragSigner,
 		int(p.Threshold), int(p.Shares), true, true)
@@ -295,7 +363,7 @@ func NewGrantsWithRand(rnd io.Reader, owner *rekey.Keyring, p GrantParams) ([]*G
 		g := &Grant{
 			Owner:         me.IdentityKey,
 			Recipient:     p.Recipient,
-			PathHash:      ComputePathHash(me.IdentityKey, p.Recipient.IdentityKey, p.Prefix),
+			PathHash:      pair.PathHash(p.Prefix, p.Epoch),
 			DelegatingKey: PublicKeyOf(delegating.PublicKey()),
 			VerifyingKey:  PublicKeyOf(kfragSigner.VerifyingKey()),
 			Threshold:     p.Threshold,

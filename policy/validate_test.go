@@ -87,12 +87,12 @@ func TestValidateGrantForStore(t *testing.T) {
 		}
 	}
 	g := f.grants[0]
-	otherKFrags, err := rekey.GenerateKFragsWithRand(testRand(9), DelegatingKey(f.owner, f.prefix), f.recipient.Receiving().PublicKey(),
+	otherKFrags, err := rekey.GenerateKFragsWithRand(testRand(9), DelegatingKey(f.owner, f.prefix, 0), f.recipient.Receiving().PublicKey(),
 		f.owner.KFragSigner(), 3, 5, false, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherPrefixKFrags, err := rekey.GenerateKFragsWithRand(testRand(10), DelegatingKey(f.owner, RootPath()), f.recipient.Receiving().PublicKey(),
+	otherPrefixKFrags, err := rekey.GenerateKFragsWithRand(testRand(10), DelegatingKey(f.owner, RootPath(), 0), f.recipient.Receiving().PublicKey(),
 		f.owner.KFragSigner(), 3, 5, true, true)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestValidateGrantForStore(t *testing.T) {
 		{"expired", resign(t, f.owner, g, func(c *Grant) { c.Expiry = uint64(testNow.Unix()) }), ErrExpired},
 		{"expiry too long", resign(t, f.owner, g, func(c *Grant) { c.Expiry = uint64(testNow.Add(maxDur + time.Second).Unix()) }), ErrExpiryTooLong},
 		{"another recipient's receiving key", resign(t, f.owner, g, func(c *Grant) { c.Recipient.ReceivingKey = IdentityOf(f.other).ReceivingKey }), ErrBadKFrag},
-		{"another delegating key", resign(t, f.owner, g, func(c *Grant) { c.DelegatingKey = PublicKeyOf(DelegatingKey(f.owner, RootPath()).PublicKey()) }), ErrBadKFrag},
+		{"another delegating key", resign(t, f.owner, g, func(c *Grant) { c.DelegatingKey = PublicKeyOf(DelegatingKey(f.owner, RootPath(), 0).PublicKey()) }), ErrBadKFrag},
 		{"another verifying key", resign(t, f.owner, g, func(c *Grant) { c.VerifyingKey = IdentityOf(f.owner).IdentityKey }), ErrBadKFrag},
 		{"kfrag of another prefix", resign(t, f.owner, g, func(c *Grant) { c.KFrag = otherPrefixKFrags[0].Bytes() }), ErrBadKFrag},
 		{"kfrag not signing the delegating key", resign(t, f.owner, g, func(c *Grant) { c.KFrag = otherKFrags[0].Bytes() }), ErrBadKFrag},
@@ -180,11 +180,15 @@ func TestEndToEnd(t *testing.T) {
 
 	// The owner encrypts the file's data key to every prefix; this test
 	// keeps only the level the grant covers.
-	capsule, ct, err := rekey.Encrypt(DelegatingKey(f.owner, f.prefix).PublicKey(), []byte("attack at dawn"))
+	capsule, ct, err := rekey.Encrypt(DelegatingKey(f.owner, f.prefix, 0).PublicKey(), []byte("attack at dawn"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	levels := PathHashes(owner.IdentityKey, me.IdentityKey, file)
+	pair, err := RecipientPairKey(f.recipient, owner.IdentityKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels := pair.PathHashes(file, nil)
 
 	nodes := make([]*rekey.Keyring, len(f.grants))
 	var cfrags []*rekey.VerifiedCapsuleFrag
@@ -198,7 +202,7 @@ func TestEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ack := signedReceipt(t, nodes[i], ReceiptStored, wire.ID(), wire.Owner, wire.PathHash, wire.Sequence)
+		ack := signedReceipt(t, nodes[i], ReceiptStored, wire.ID(), wire.ID(), wire.Owner, wire.PathHash, wire.Sequence)
 		if err := VerifyReceiptForGrant(ack, IdentityOf(nodes[i]).IdentityKey, g); err != nil {
 			t.Fatal(err)
 		}
@@ -242,32 +246,55 @@ func TestEndToEnd(t *testing.T) {
 		}
 		cfrags = append(cfrags, vcf)
 	}
-	pt, err := rekey.DecryptReencrypted(f.recipient.Receiving(), DelegatingKey(f.owner, f.prefix).PublicKey(), capsule, cfrags, ct)
+	pt, err := rekey.DecryptReencrypted(f.recipient.Receiving(), DelegatingKey(f.owner, f.prefix, 0).PublicKey(), capsule, cfrags, ct)
 	if err != nil || string(pt) != "attack at dawn" {
 		t.Fatalf("decrypt: %q, %v", pt, err)
 	}
 
 	r := f.revocation(t, 8)
+	// The owner's holder map of the grant: fragment i on nodes[i].
+	entry := MapEntry{PathHash: f.grants[0].PathHash, Sequence: f.grants[0].Sequence, Expiry: f.grants[0].Expiry,
+		Threshold: f.grants[0].Threshold, Shares: f.grants[0].Shares,
+		DelegatingKey: f.grants[0].DelegatingKey, VerifyingKey: f.grants[0].VerifyingKey}
+	for i, g := range f.grants {
+		entry.Holders = append(entry.Holders, MapHolder{Node: IdentityOf(nodes[i]).IdentityKey, GrantID: g.ID()})
+	}
+	hm := &HolderMap{Recipient: me.IdentityKey, Points: pair.Points(), Sequence: 1, IssuedAt: uint64(testNow.Unix()),
+		Pages: 1, Entries: []MapEntry{entry}}
+	if err := hm.Sign(IdentitySigner(f.owner)); err != nil {
+		t.Fatal(err)
+	}
+	current := CurrentHolders(hm, &hm.Entries[0], nil)
 	var receipts []*Receipt
 	for i, n := range nodes {
 		if err := ValidateRevocation(r); err != nil {
 			t.Fatal(err)
 		}
-		kind := ReceiptRevoked
 		if i == 0 {
-			kind = ReceiptRevokedNotHeld
+			receipts = append(receipts, signedReceipt(t, n, ReceiptRevokedNotHeld, r.ID(), RecordID{}, r.Owner, r.PathHash, r.Sequence))
+			continue
 		}
-		receipts = append(receipts, signedReceipt(t, n, kind, r.ID(), r.Owner, r.PathHash, r.Sequence))
+		receipts = append(receipts, signedReceipt(t, n, ReceiptRevoked, r.ID(), f.grants[i].ID(), r.Owner, r.PathHash, r.Sequence))
 	}
-	// Duplicates, receipts for something else and forgeries do not count.
-	receipts = append(receipts, receipts[1], nil,
-		signedReceipt(t, f.other, ReceiptStored, r.ID(), r.Owner, r.PathHash, r.Sequence),
-		signedReceipt(t, f.other, ReceiptRevoked, f.grants[0].ID(), r.Owner, r.PathHash, r.Sequence))
+	v := RevocationVerdict(r, &hm.Entries[0], current, receipts)
+	if v.Deleted != len(nodes)-1 || v.Acknowledged != 1 || !v.Dead || len(v.Remaining) != 1 || v.Remaining[0] != f.grants[0].ID() {
+		t.Fatalf("verdict %+v", v)
+	}
+	// Duplicates, receipts for something else, receipts naming another
+	// node's fragment, and forgeries prove nothing more.
+	extra := append(slices.Clone(receipts), receipts[1], nil,
+		signedReceipt(t, f.other, ReceiptStored, r.ID(), r.ID(), r.Owner, r.PathHash, r.Sequence),
+		signedReceipt(t, f.other, ReceiptRevoked, r.ID(), f.grants[0].ID(), r.Owner, r.PathHash, r.Sequence),
+		signedReceipt(t, nodes[2], ReceiptRevoked, r.ID(), f.grants[0].ID(), r.Owner, r.PathHash, r.Sequence))
 	forged := *receipts[2]
 	forged.Node = IdentityOf(f.other).IdentityKey
-	receipts = append(receipts, &forged)
-	if got := CountRevocationReceipts(r, receipts); got != len(nodes) {
-		t.Fatalf("CountRevocationReceipts = %d, want %d", got, len(nodes))
+	extra = append(extra, &forged)
+	if got := RevocationVerdict(r, &hm.Entries[0], current, extra); got.Deleted != v.Deleted || got.Dead != v.Dead {
+		t.Fatalf("extra receipts changed the verdict: %+v", got)
+	}
+	// With the receipts of two holders only, three fragments may remain.
+	if got := RevocationVerdict(r, &hm.Entries[0], current, receipts[3:]); got.Dead || got.Deleted != 2 {
+		t.Fatalf("verdict with two holders silent: %+v", got)
 	}
 	if err := VerifyReceiptForRevocation(receipts[1], IdentityOf(nodes[0]).IdentityKey, r); !errors.Is(err, ErrMismatch) {
 		t.Fatalf("receipt from another node accepted: %v", err)

@@ -38,6 +38,12 @@ type vectors struct {
 	NodeInfo      string `json:"node_info"`
 	GrantDigest   string `json:"grant_signing_digest"`
 	RevocationDig string `json:"revocation_signing_digest"`
+	// The pair's holder map (fragment i on node seed 40+i), a hand-off of
+	// fragment 0 from node 40 to node 45, and an admission list of nodes
+	// 40..44 signed by the operator seed 3.
+	HolderMap     string `json:"holder_map"`
+	HandoffLink   string `json:"handoff_link"`
+	AdmissionList string `json:"admission_list"`
 }
 
 func makeVectors(t *testing.T) vectors {
@@ -47,6 +53,8 @@ func makeVectors(t *testing.T) vectors {
 	r := f.revocation(t, 8)
 	gd := signingDigest(LabelGrant, g.BodyBytes())
 	rd := signingDigest(LabelRevocation, r.BodyBytes())
+	nodes := testNodes(t, 6)
+	m := testMap(t, f, nodes)
 	return vectors{
 		Comment:       "kadre policy records (SPEC.md §3.6); regenerate with go test ./policy -run TestVectors -update",
 		OwnerSeed:     1,
@@ -61,12 +69,28 @@ func makeVectors(t *testing.T) vectors {
 		GrantID:       g.ID().String(),
 		Revocation:    hex.EncodeToString(r.Bytes()),
 		RevocationID:  r.ID().String(),
-		StoreReceipt:  hex.EncodeToString(signedReceipt(t, node, ReceiptStored, g.ID(), g.Owner, g.PathHash, g.Sequence).Bytes()),
-		RevokeReceipt: hex.EncodeToString(signedReceipt(t, node, ReceiptRevoked, r.ID(), r.Owner, r.PathHash, r.Sequence).Bytes()),
+		StoreReceipt:  hex.EncodeToString(signedReceipt(t, node, ReceiptStored, g.ID(), g.ID(), g.Owner, g.PathHash, g.Sequence).Bytes()),
+		RevokeReceipt: hex.EncodeToString(signedReceipt(t, node, ReceiptRevoked, r.ID(), g.ID(), r.Owner, r.PathHash, r.Sequence).Bytes()),
 		NodeInfo:      hex.EncodeToString(testNodeInfo(t, node).Bytes()),
 		GrantDigest:   hex.EncodeToString(gd[:]),
 		RevocationDig: hex.EncodeToString(rd[:]),
+		HolderMap:     hex.EncodeToString(m.Bytes()),
+		HandoffLink:   hex.EncodeToString(link(t, m, &m.Entries[0], g.ID(), nodes[0], nodes[5]).Bytes()),
+		AdmissionList: hex.EncodeToString(testAdmission(t, f, nodes[:5]).Bytes()),
 	}
+}
+
+// testAdmission is the vectors' admission list: nodes, signed by f.other.
+func testAdmission(t testing.TB, f *fixture, nodes []*rekey.Keyring) *AdmissionList {
+	t.Helper()
+	a := &AdmissionList{IssuedAt: uint64(testNow.Unix()), Expiry: uint64(testNow.Add(365 * 24 * time.Hour).Unix())}
+	for _, n := range nodes {
+		a.Nodes = append(a.Nodes, IdentityOf(n).IdentityKey)
+	}
+	if err := a.Sign(IdentitySigner(f.other)); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func unhex(t *testing.T, s string) []byte {
@@ -114,7 +138,11 @@ func TestVectors(t *testing.T) {
 		t.Fatal("identity strings differ from the vectors")
 	}
 	prefix := MustNormalizePath(v.Prefix)
-	if ph := ComputePathHash(IdentityOf(owner).IdentityKey, IdentityOf(recipient).IdentityKey, prefix); ph.String() != v.PathHash {
+	pair, err := OwnerPairKey(owner, IdentityOf(recipient).IdentityKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ph := pair.PathHash(prefix, 0); ph.String() != v.PathHash {
 		t.Fatal("path hash differs")
 	}
 
@@ -129,7 +157,7 @@ func TestVectors(t *testing.T) {
 	if _, err := ValidateGrantForStore(g, now, 48*time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if g.ID().String() != v.GrantID || !bytes.Equal(g.Bytes(), gb) || g.Owner != IdentityOf(owner).IdentityKey || g.DelegatingKey != PublicKeyOf(DelegatingKey(owner, prefix).PublicKey()) {
+	if g.ID().String() != v.GrantID || !bytes.Equal(g.Bytes(), gb) || g.Owner != IdentityOf(owner).IdentityKey || g.DelegatingKey != PublicKeyOf(DelegatingKey(owner, prefix, 0).PublicKey()) {
 		t.Fatal("grant differs from the vectors")
 	}
 	if d := signingDigest(LabelGrant, g.BodyBytes()); hex.EncodeToString(d[:]) != v.GrantDigest {
@@ -160,6 +188,20 @@ func TestVectors(t *testing.T) {
 	ni, err := ParseNodeInfo(unhex(t, v.NodeInfo))
 	if err != nil || VerifyNodeInfo(ni, nodeKey) != nil {
 		t.Fatalf("node info: %v", err)
+	}
+	ownerKey, recipientKey := IdentityOf(owner).IdentityKey, IdentityOf(recipient).IdentityKey
+	hm, err := ParseHolderMap(unhex(t, v.HolderMap))
+	if err != nil || VerifyHolderMap(hm, ownerKey, recipientKey) != nil || hm.Points != pair.Points() || hm.Entry(g.PathHash) == nil {
+		t.Fatalf("holder map: %v", err)
+	}
+	hl, err := ParseHandoffLink(unhex(t, v.HandoffLink))
+	if err != nil || hl.VerifySignatures() != nil || len(CurrentHolders(hm, hm.Entry(g.PathHash), []*HandoffLink{hl})[g.ID()]) != 1 {
+		t.Fatalf("hand-off link: %v", err)
+	}
+	operator, _ := testIdentity(t, 3)
+	al, err := ParseAdmissionList(unhex(t, v.AdmissionList))
+	if err != nil || VerifyAdmissionList(al, IdentityOf(operator).IdentityKey, now) != nil || len(al.Nodes) != 5 {
+		t.Fatalf("admission list: %v", err)
 	}
 
 	// Every vector mutated in any one byte is refused.
@@ -193,8 +235,30 @@ func TestVectors(t *testing.T) {
 			}
 			return VerifyNodeInfo(x, nodeKey)
 		},
+		"holder map": func(b []byte) error {
+			x, err := ParseHolderMap(b)
+			if err != nil {
+				return err
+			}
+			return VerifyHolderMap(x, ownerKey, recipientKey)
+		},
+		"hand-off link": func(b []byte) error {
+			x, err := ParseHandoffLink(b)
+			if err != nil {
+				return err
+			}
+			return x.VerifySignatures()
+		},
+		"admission list": func(b []byte) error {
+			x, err := ParseAdmissionList(b)
+			if err != nil {
+				return err
+			}
+			return VerifyAdmissionList(x, IdentityOf(operator).IdentityKey, now)
+		},
 	}
-	inputs := map[string][]byte{"grant": gb, "revocation": rb, "store receipt": unhex(t, v.StoreReceipt), "node info": unhex(t, v.NodeInfo)}
+	inputs := map[string][]byte{"grant": gb, "revocation": rb, "store receipt": unhex(t, v.StoreReceipt), "node info": unhex(t, v.NodeInfo),
+		"holder map": unhex(t, v.HolderMap), "hand-off link": unhex(t, v.HandoffLink), "admission list": unhex(t, v.AdmissionList)}
 	for name, b := range inputs {
 		for i := range b {
 			m := bytes.Clone(b)
