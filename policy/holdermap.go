@@ -10,10 +10,10 @@ import (
 // Holder map limits (SPEC.md §3.4.7).
 const (
 	// MaxMapPages bounds the pages of one pair's holder map.
-	MaxMapPages = 16
+	MaxMapPages = 32
 	// MaxMapPageSize bounds one signed page, so that a page and its
 	// framing fit one frame (proto.MaxFrameSize).
-	MaxMapPageSize = 12288
+	MaxMapPageSize = 8192
 	// MapHeaderSize is the size of a page's fixed part, before its entries.
 	MapHeaderSize = 184
 	mapEntryBase  = 121

@@ -25,7 +25,15 @@ var (
 	ErrCapacity    = errors.New("proto: node has no free slot")
 	ErrAlreadyHeld = errors.New("proto: node already holds a fragment of this grant")
 	ErrUnavailable = errors.New("proto: node unavailable (shutting down or retiring)")
-	ErrInternal    = errors.New("proto: internal error")
+	ErrNotFound    = errors.New("proto: the node keeps nothing for this")
+	// ErrUnauthorized means the requester may not ask this: a StoreGrant
+	// not from the grant's owner, a hand-off from a node that does not
+	// hold the fragment.
+	ErrUnauthorized = errors.New("proto: not authorized")
+	// ErrQuota means the node keeps as much as it allows for the owner,
+	// the peer or its network already.
+	ErrQuota    = errors.New("proto: quota exceeded")
+	ErrInternal = errors.New("proto: internal error")
 )
 
 // codeSentinels maps each code to the errors that produce it (CodeOf) and
@@ -54,6 +62,9 @@ var codeSentinels = []struct {
 	{Code_UNKNOWN_ALGORITHM, []error{policy.ErrUnknownAlgorithm}},
 	{Code_ALREADY_HELD, []error{ErrAlreadyHeld}},
 	{Code_UNAVAILABLE, []error{ErrUnavailable}},
+	{Code_NOT_FOUND, []error{ErrNotFound}},
+	{Code_UNAUTHORIZED, []error{ErrUnauthorized}},
+	{Code_QUOTA, []error{ErrQuota}},
 }
 
 // opaqueCodes are refused with the code's fixed text only: the details

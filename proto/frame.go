@@ -12,12 +12,14 @@ import (
 
 // Wire constants (SPEC.md §4.2).
 const (
-	// ProtocolVersion is Envelope.version.
-	ProtocolVersion = 1
+	// ProtocolVersion is Envelope.version. Version 2 added holder maps,
+	// hand-off links and owner-only StoreGrant (SPEC.md §4).
+	ProtocolVersion = 2
 
 	// MaxFrameSize bounds the protobuf bytes of one frame (not counting the
-	// length prefix). The largest valid message, a re-encryption request of
-	// MaxLevels levels with MaxCapsuleSize capsules, is under 10 KiB.
+	// length prefix). The largest valid message, a hand-off carrying a
+	// largest map page, chain and revocations, is under 16 KiB (SPEC.md
+	// §4.5).
 	MaxFrameSize = 16 << 10
 )
 

@@ -74,6 +74,14 @@ const (
 	Code_ALREADY_HELD Code = 18
 	// The node is shutting down or retiring.
 	Code_UNAVAILABLE Code = 19
+	// The node keeps nothing for what was asked (a map page, links).
+	Code_NOT_FOUND Code = 20
+	// The requester may not ask this (a StoreGrant not from the grant's
+	// owner, a hand-off from a node that does not hold the fragment).
+	Code_UNAUTHORIZED Code = 21
+	// The node keeps as much as it allows for this owner, peer or network
+	// already.
+	Code_QUOTA Code = 22
 )
 
 // Enum value maps for Code.
@@ -99,6 +107,9 @@ var (
 		17: "UNKNOWN_ALGORITHM",
 		18: "ALREADY_HELD",
 		19: "UNAVAILABLE",
+		20: "NOT_FOUND",
+		21: "UNAUTHORIZED",
+		22: "QUOTA",
 	}
 	Code_value = map[string]int32{
 		"CODE_UNSPECIFIED":    0,
@@ -121,6 +132,9 @@ var (
 		"UNKNOWN_ALGORITHM":   17,
 		"ALREADY_HELD":        18,
 		"UNAVAILABLE":         19,
+		"NOT_FOUND":           20,
+		"UNAUTHORIZED":        21,
+		"QUOTA":               22,
 	}
 )
 
@@ -155,7 +169,7 @@ func (Code) EnumDescriptor() ([]byte, []int) {
 // one request from the client and one response from the node.
 type Envelope struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// version is the wire protocol version, ProtocolVersion (1).
+	// version is the wire protocol version, ProtocolVersion (2).
 	Version uint32 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
 	// request_id is chosen by the client; the response echoes it.
 	RequestId uint64 `protobuf:"varint,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -171,6 +185,14 @@ type Envelope struct {
 	//	*Envelope_NodeInfoResponse
 	//	*Envelope_Handoff
 	//	*Envelope_HandoffResponse
+	//	*Envelope_PutMap
+	//	*Envelope_PutMapResponse
+	//	*Envelope_GetMap
+	//	*Envelope_GetMapResponse
+	//	*Envelope_PutLink
+	//	*Envelope_PutLinkResponse
+	//	*Envelope_GetLinks
+	//	*Envelope_GetLinksResponse
 	//	*Envelope_Error
 	Body          isEnvelope_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
@@ -318,6 +340,78 @@ func (x *Envelope) GetHandoffResponse() *HandoffResponse {
 	return nil
 }
 
+func (x *Envelope) GetPutMap() *PutMapRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_PutMap); ok {
+			return x.PutMap
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetPutMapResponse() *PutMapResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_PutMapResponse); ok {
+			return x.PutMapResponse
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetGetMap() *GetMapRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_GetMap); ok {
+			return x.GetMap
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetGetMapResponse() *GetMapResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_GetMapResponse); ok {
+			return x.GetMapResponse
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetPutLink() *PutLinkRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_PutLink); ok {
+			return x.PutLink
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetPutLinkResponse() *PutLinkResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_PutLinkResponse); ok {
+			return x.PutLinkResponse
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetGetLinks() *GetLinksRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_GetLinks); ok {
+			return x.GetLinks
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetGetLinksResponse() *GetLinksResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_GetLinksResponse); ok {
+			return x.GetLinksResponse
+		}
+	}
+	return nil
+}
+
 func (x *Envelope) GetError() *Error {
 	if x != nil {
 		if x, ok := x.Body.(*Envelope_Error); ok {
@@ -371,6 +465,38 @@ type Envelope_HandoffResponse struct {
 	HandoffResponse *HandoffResponse `protobuf:"bytes,25,opt,name=handoff_response,json=handoffResponse,proto3,oneof"`
 }
 
+type Envelope_PutMap struct {
+	PutMap *PutMapRequest `protobuf:"bytes,26,opt,name=put_map,json=putMap,proto3,oneof"`
+}
+
+type Envelope_PutMapResponse struct {
+	PutMapResponse *PutMapResponse `protobuf:"bytes,27,opt,name=put_map_response,json=putMapResponse,proto3,oneof"`
+}
+
+type Envelope_GetMap struct {
+	GetMap *GetMapRequest `protobuf:"bytes,28,opt,name=get_map,json=getMap,proto3,oneof"`
+}
+
+type Envelope_GetMapResponse struct {
+	GetMapResponse *GetMapResponse `protobuf:"bytes,29,opt,name=get_map_response,json=getMapResponse,proto3,oneof"`
+}
+
+type Envelope_PutLink struct {
+	PutLink *PutLinkRequest `protobuf:"bytes,32,opt,name=put_link,json=putLink,proto3,oneof"`
+}
+
+type Envelope_PutLinkResponse struct {
+	PutLinkResponse *PutLinkResponse `protobuf:"bytes,33,opt,name=put_link_response,json=putLinkResponse,proto3,oneof"`
+}
+
+type Envelope_GetLinks struct {
+	GetLinks *GetLinksRequest `protobuf:"bytes,34,opt,name=get_links,json=getLinks,proto3,oneof"`
+}
+
+type Envelope_GetLinksResponse struct {
+	GetLinksResponse *GetLinksResponse `protobuf:"bytes,35,opt,name=get_links_response,json=getLinksResponse,proto3,oneof"`
+}
+
 type Envelope_Error struct {
 	// error answers any request with a refusal.
 	Error *Error `protobuf:"bytes,31,opt,name=error,proto3,oneof"`
@@ -396,9 +522,27 @@ func (*Envelope_Handoff) isEnvelope_Body() {}
 
 func (*Envelope_HandoffResponse) isEnvelope_Body() {}
 
+func (*Envelope_PutMap) isEnvelope_Body() {}
+
+func (*Envelope_PutMapResponse) isEnvelope_Body() {}
+
+func (*Envelope_GetMap) isEnvelope_Body() {}
+
+func (*Envelope_GetMapResponse) isEnvelope_Body() {}
+
+func (*Envelope_PutLink) isEnvelope_Body() {}
+
+func (*Envelope_PutLinkResponse) isEnvelope_Body() {}
+
+func (*Envelope_GetLinks) isEnvelope_Body() {}
+
+func (*Envelope_GetLinksResponse) isEnvelope_Body() {}
+
 func (*Envelope_Error) isEnvelope_Body() {}
 
-// StoreGrantRequest: an owner asks a node to keep one fragment.
+// StoreGrantRequest: an owner asks a node to keep one fragment. Only the
+// grant's owner may ask (the peer's Noise-authenticated key is the grant's
+// owner key).
 type StoreGrantRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// grant is policy.Grant.Bytes(): body, owner signature, kfrag.
@@ -843,11 +987,26 @@ func (x *NodeInfoResponse) GetNodeInfo() []byte {
 	return nil
 }
 
-// HandoffRequest: a retiring node passes one fragment to another node.
+// HandoffRequest: a retiring node passes one fragment to another node and
+// proves that it holds it.
 type HandoffRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// grant is policy.Grant.Bytes(), exactly as the owner signed it.
-	Grant         []byte `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
+	Grant []byte `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
+	// map is the owner-signed holder map page (policy.HolderMap) that lists
+	// the grant.
+	Map []byte `protobuf:"bytes,2,opt,name=map,proto3" json:"map,omitempty"`
+	// links are the hand-off links (policy.HandoffLink) that moved the
+	// fragment from the map's holder to the sender, in any order.
+	Links [][]byte `protobuf:"bytes,3,rep,name=links,proto3" json:"links,omitempty"`
+	// link is the new link from the sender to the receiving node, signed by
+	// the sender only.
+	Link []byte `protobuf:"bytes,4,opt,name=link,proto3" json:"link,omitempty"`
+	// revocations are owner-signed revocations (policy.Revocation) of the
+	// same owner and recipient that the sender keeps as tombstones.
+	Revocations [][]byte `protobuf:"bytes,5,rep,name=revocations,proto3" json:"revocations,omitempty"`
+	// mark is the sender's sequence mark for the grant's owner and path hash.
+	Mark          uint64 `protobuf:"varint,6,opt,name=mark,proto3" json:"mark,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -889,11 +1048,46 @@ func (x *HandoffRequest) GetGrant() []byte {
 	return nil
 }
 
+func (x *HandoffRequest) GetMap() []byte {
+	if x != nil {
+		return x.Map
+	}
+	return nil
+}
+
+func (x *HandoffRequest) GetLinks() [][]byte {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+func (x *HandoffRequest) GetLink() []byte {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+func (x *HandoffRequest) GetRevocations() [][]byte {
+	if x != nil {
+		return x.Revocations
+	}
+	return nil
+}
+
+func (x *HandoffRequest) GetMark() uint64 {
+	if x != nil {
+		return x.Mark
+	}
+	return 0
+}
+
 // HandoffResponse: the receiving node verified and stored the fragment.
 type HandoffResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// receipt is a node-signed policy.Receipt of kind HANDOFF_ACCEPTED.
-	Receipt       []byte `protobuf:"bytes,1,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// link is the request's link, countersigned by the receiving node.
+	Link          []byte `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -928,9 +1122,369 @@ func (*HandoffResponse) Descriptor() ([]byte, []int) {
 	return file_kadre_proto_rawDescGZIP(), []int{11}
 }
 
-func (x *HandoffResponse) GetReceipt() []byte {
+func (x *HandoffResponse) GetLink() []byte {
 	if x != nil {
-		return x.Receipt
+		return x.Link
+	}
+	return nil
+}
+
+// PutMapRequest: the owner stores one page of a pair's holder map on a node
+// close to one of the pair's rendezvous points, or on a holder.
+type PutMapRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// page is policy.HolderMap.Bytes().
+	Page          []byte `protobuf:"bytes,1,opt,name=page,proto3" json:"page,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutMapRequest) Reset() {
+	*x = PutMapRequest{}
+	mi := &file_kadre_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutMapRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutMapRequest) ProtoMessage() {}
+
+func (x *PutMapRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kadre_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutMapRequest.ProtoReflect.Descriptor instead.
+func (*PutMapRequest) Descriptor() ([]byte, []int) {
+	return file_kadre_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PutMapRequest) GetPage() []byte {
+	if x != nil {
+		return x.Page
+	}
+	return nil
+}
+
+// PutMapResponse: the node keeps the page (or a newer map of the pair).
+type PutMapResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutMapResponse) Reset() {
+	*x = PutMapResponse{}
+	mi := &file_kadre_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutMapResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutMapResponse) ProtoMessage() {}
+
+func (x *PutMapResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kadre_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutMapResponse.ProtoReflect.Descriptor instead.
+func (*PutMapResponse) Descriptor() ([]byte, []int) {
+	return file_kadre_proto_rawDescGZIP(), []int{13}
+}
+
+// GetMapRequest asks for one page of the holder map stored at a point.
+type GetMapRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// point is a 32-byte rendezvous point (policy.Point).
+	Point []byte `protobuf:"bytes,1,opt,name=point,proto3" json:"point,omitempty"`
+	// page is the page index.
+	Page          uint32 `protobuf:"varint,2,opt,name=page,proto3" json:"page,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMapRequest) Reset() {
+	*x = GetMapRequest{}
+	mi := &file_kadre_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMapRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMapRequest) ProtoMessage() {}
+
+func (x *GetMapRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kadre_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMapRequest.ProtoReflect.Descriptor instead.
+func (*GetMapRequest) Descriptor() ([]byte, []int) {
+	return file_kadre_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetMapRequest) GetPoint() []byte {
+	if x != nil {
+		return x.Point
+	}
+	return nil
+}
+
+func (x *GetMapRequest) GetPage() uint32 {
+	if x != nil {
+		return x.Page
+	}
+	return 0
+}
+
+// GetMapResponse carries the page.
+type GetMapResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// page is policy.HolderMap.Bytes().
+	Page          []byte `protobuf:"bytes,1,opt,name=page,proto3" json:"page,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMapResponse) Reset() {
+	*x = GetMapResponse{}
+	mi := &file_kadre_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMapResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMapResponse) ProtoMessage() {}
+
+func (x *GetMapResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kadre_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMapResponse.ProtoReflect.Descriptor instead.
+func (*GetMapResponse) Descriptor() ([]byte, []int) {
+	return file_kadre_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetMapResponse) GetPage() []byte {
+	if x != nil {
+		return x.Page
+	}
+	return nil
+}
+
+// PutLinkRequest: a node that handed a fragment off tells the nodes that
+// keep the pair's map (rendezvous and holders).
+type PutLinkRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// link is policy.HandoffLink.Bytes(), signed by both nodes.
+	Link          []byte `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutLinkRequest) Reset() {
+	*x = PutLinkRequest{}
+	mi := &file_kadre_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutLinkRequest) ProtoMessage() {}
+
+func (x *PutLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kadre_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutLinkRequest.ProtoReflect.Descriptor instead.
+func (*PutLinkRequest) Descriptor() ([]byte, []int) {
+	return file_kadre_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *PutLinkRequest) GetLink() []byte {
+	if x != nil {
+		return x.Link
+	}
+	return nil
+}
+
+// PutLinkResponse: the node keeps the link.
+type PutLinkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutLinkResponse) Reset() {
+	*x = PutLinkResponse{}
+	mi := &file_kadre_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutLinkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutLinkResponse) ProtoMessage() {}
+
+func (x *PutLinkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kadre_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutLinkResponse.ProtoReflect.Descriptor instead.
+func (*PutLinkResponse) Descriptor() ([]byte, []int) {
+	return file_kadre_proto_rawDescGZIP(), []int{17}
+}
+
+// GetLinksRequest asks for the hand-off links of the map stored at a point.
+type GetLinksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Point         []byte                 `protobuf:"bytes,1,opt,name=point,proto3" json:"point,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLinksRequest) Reset() {
+	*x = GetLinksRequest{}
+	mi := &file_kadre_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLinksRequest) ProtoMessage() {}
+
+func (x *GetLinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kadre_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLinksRequest.ProtoReflect.Descriptor instead.
+func (*GetLinksRequest) Descriptor() ([]byte, []int) {
+	return file_kadre_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetLinksRequest) GetPoint() []byte {
+	if x != nil {
+		return x.Point
+	}
+	return nil
+}
+
+// GetLinksResponse carries them.
+type GetLinksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// links are policy.HandoffLink.Bytes(), at most MaxLinks.
+	Links         [][]byte `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLinksResponse) Reset() {
+	*x = GetLinksResponse{}
+	mi := &file_kadre_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLinksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLinksResponse) ProtoMessage() {}
+
+func (x *GetLinksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kadre_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLinksResponse.ProtoReflect.Descriptor instead.
+func (*GetLinksResponse) Descriptor() ([]byte, []int) {
+	return file_kadre_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetLinksResponse) GetLinks() [][]byte {
+	if x != nil {
+		return x.Links
 	}
 	return nil
 }
@@ -947,7 +1501,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_kadre_proto_msgTypes[12]
+	mi := &file_kadre_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1513,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_kadre_proto_msgTypes[12]
+	mi := &file_kadre_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1526,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_kadre_proto_rawDescGZIP(), []int{12}
+	return file_kadre_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Error) GetCode() Code {
@@ -993,7 +1547,8 @@ var File_kadre_proto protoreflect.FileDescriptor
 
 const file_kadre_proto_rawDesc = "" +
 	"\n" +
-	"\vkadre.proto\x12\fkadre.rpc.v1\"\xb8\x06\n" +
+	"\vkadre.proto\x12\fkadre.rpc.v1\"\xd2\n" +
+	"\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
@@ -1008,7 +1563,15 @@ const file_kadre_proto_rawDesc = "" +
 	"\tnode_info\x18\x16 \x01(\v2\x1d.kadre.rpc.v1.NodeInfoRequestH\x00R\bnodeInfo\x12N\n" +
 	"\x12node_info_response\x18\x17 \x01(\v2\x1e.kadre.rpc.v1.NodeInfoResponseH\x00R\x10nodeInfoResponse\x128\n" +
 	"\ahandoff\x18\x18 \x01(\v2\x1c.kadre.rpc.v1.HandoffRequestH\x00R\ahandoff\x12J\n" +
-	"\x10handoff_response\x18\x19 \x01(\v2\x1d.kadre.rpc.v1.HandoffResponseH\x00R\x0fhandoffResponse\x12+\n" +
+	"\x10handoff_response\x18\x19 \x01(\v2\x1d.kadre.rpc.v1.HandoffResponseH\x00R\x0fhandoffResponse\x126\n" +
+	"\aput_map\x18\x1a \x01(\v2\x1b.kadre.rpc.v1.PutMapRequestH\x00R\x06putMap\x12H\n" +
+	"\x10put_map_response\x18\x1b \x01(\v2\x1c.kadre.rpc.v1.PutMapResponseH\x00R\x0eputMapResponse\x126\n" +
+	"\aget_map\x18\x1c \x01(\v2\x1b.kadre.rpc.v1.GetMapRequestH\x00R\x06getMap\x12H\n" +
+	"\x10get_map_response\x18\x1d \x01(\v2\x1c.kadre.rpc.v1.GetMapResponseH\x00R\x0egetMapResponse\x129\n" +
+	"\bput_link\x18  \x01(\v2\x1c.kadre.rpc.v1.PutLinkRequestH\x00R\aputLink\x12K\n" +
+	"\x11put_link_response\x18! \x01(\v2\x1d.kadre.rpc.v1.PutLinkResponseH\x00R\x0fputLinkResponse\x12<\n" +
+	"\tget_links\x18\" \x01(\v2\x1d.kadre.rpc.v1.GetLinksRequestH\x00R\bgetLinks\x12N\n" +
+	"\x12get_links_response\x18# \x01(\v2\x1e.kadre.rpc.v1.GetLinksResponseH\x00R\x10getLinksResponse\x12+\n" +
 	"\x05error\x18\x1f \x01(\v2\x13.kadre.rpc.v1.ErrorH\x00R\x05errorB\x06\n" +
 	"\x04body\")\n" +
 	"\x11StoreGrantRequest\x12\x14\n" +
@@ -1033,14 +1596,34 @@ const file_kadre_proto_rawDesc = "" +
 	"\areceipt\x18\x01 \x01(\fR\areceipt\"\x11\n" +
 	"\x0fNodeInfoRequest\"/\n" +
 	"\x10NodeInfoResponse\x12\x1b\n" +
-	"\tnode_info\x18\x01 \x01(\fR\bnodeInfo\"&\n" +
+	"\tnode_info\x18\x01 \x01(\fR\bnodeInfo\"\x98\x01\n" +
 	"\x0eHandoffRequest\x12\x14\n" +
-	"\x05grant\x18\x01 \x01(\fR\x05grant\"+\n" +
-	"\x0fHandoffResponse\x12\x18\n" +
-	"\areceipt\x18\x01 \x01(\fR\areceipt\"G\n" +
+	"\x05grant\x18\x01 \x01(\fR\x05grant\x12\x10\n" +
+	"\x03map\x18\x02 \x01(\fR\x03map\x12\x14\n" +
+	"\x05links\x18\x03 \x03(\fR\x05links\x12\x12\n" +
+	"\x04link\x18\x04 \x01(\fR\x04link\x12 \n" +
+	"\vrevocations\x18\x05 \x03(\fR\vrevocations\x12\x12\n" +
+	"\x04mark\x18\x06 \x01(\x04R\x04mark\"%\n" +
+	"\x0fHandoffResponse\x12\x12\n" +
+	"\x04link\x18\x01 \x01(\fR\x04link\"#\n" +
+	"\rPutMapRequest\x12\x12\n" +
+	"\x04page\x18\x01 \x01(\fR\x04page\"\x10\n" +
+	"\x0ePutMapResponse\"9\n" +
+	"\rGetMapRequest\x12\x14\n" +
+	"\x05point\x18\x01 \x01(\fR\x05point\x12\x12\n" +
+	"\x04page\x18\x02 \x01(\rR\x04page\"$\n" +
+	"\x0eGetMapResponse\x12\x12\n" +
+	"\x04page\x18\x01 \x01(\fR\x04page\"$\n" +
+	"\x0ePutLinkRequest\x12\x12\n" +
+	"\x04link\x18\x01 \x01(\fR\x04link\"\x11\n" +
+	"\x0fPutLinkResponse\"'\n" +
+	"\x0fGetLinksRequest\x12\x14\n" +
+	"\x05point\x18\x01 \x01(\fR\x05point\"(\n" +
+	"\x10GetLinksResponse\x12\x14\n" +
+	"\x05links\x18\x01 \x03(\fR\x05links\"G\n" +
 	"\x05Error\x12&\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x12.kadre.rpc.v1.CodeR\x04code\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason*\xe9\x02\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason*\x95\x03\n" +
 	"\x04Code\x12\x14\n" +
 	"\x10CODE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tMALFORMED\x10\x01\x12\r\n" +
@@ -1062,7 +1645,10 @@ const file_kadre_proto_rawDesc = "" +
 	"\rBAD_THRESHOLD\x10\x10\x12\x15\n" +
 	"\x11UNKNOWN_ALGORITHM\x10\x11\x12\x10\n" +
 	"\fALREADY_HELD\x10\x12\x12\x0f\n" +
-	"\vUNAVAILABLE\x10\x13B\x1eZ\x1cgithub.com/kadre/kadre/protob\x06proto3"
+	"\vUNAVAILABLE\x10\x13\x12\r\n" +
+	"\tNOT_FOUND\x10\x14\x12\x10\n" +
+	"\fUNAUTHORIZED\x10\x15\x12\t\n" +
+	"\x05QUOTA\x10\x16B\x1eZ\x1cgithub.com/kadre/kadre/protob\x06proto3"
 
 var (
 	file_kadre_proto_rawDescOnce sync.Once
@@ -1077,7 +1663,7 @@ func file_kadre_proto_rawDescGZIP() []byte {
 }
 
 var file_kadre_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kadre_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_kadre_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_kadre_proto_goTypes = []any{
 	(Code)(0),                  // 0: kadre.rpc.v1.Code
 	(*Envelope)(nil),           // 1: kadre.rpc.v1.Envelope
@@ -1092,7 +1678,15 @@ var file_kadre_proto_goTypes = []any{
 	(*NodeInfoResponse)(nil),   // 10: kadre.rpc.v1.NodeInfoResponse
 	(*HandoffRequest)(nil),     // 11: kadre.rpc.v1.HandoffRequest
 	(*HandoffResponse)(nil),    // 12: kadre.rpc.v1.HandoffResponse
-	(*Error)(nil),              // 13: kadre.rpc.v1.Error
+	(*PutMapRequest)(nil),      // 13: kadre.rpc.v1.PutMapRequest
+	(*PutMapResponse)(nil),     // 14: kadre.rpc.v1.PutMapResponse
+	(*GetMapRequest)(nil),      // 15: kadre.rpc.v1.GetMapRequest
+	(*GetMapResponse)(nil),     // 16: kadre.rpc.v1.GetMapResponse
+	(*PutLinkRequest)(nil),     // 17: kadre.rpc.v1.PutLinkRequest
+	(*PutLinkResponse)(nil),    // 18: kadre.rpc.v1.PutLinkResponse
+	(*GetLinksRequest)(nil),    // 19: kadre.rpc.v1.GetLinksRequest
+	(*GetLinksResponse)(nil),   // 20: kadre.rpc.v1.GetLinksResponse
+	(*Error)(nil),              // 21: kadre.rpc.v1.Error
 }
 var file_kadre_proto_depIdxs = []int32{
 	2,  // 0: kadre.rpc.v1.Envelope.store_grant:type_name -> kadre.rpc.v1.StoreGrantRequest
@@ -1105,14 +1699,22 @@ var file_kadre_proto_depIdxs = []int32{
 	10, // 7: kadre.rpc.v1.Envelope.node_info_response:type_name -> kadre.rpc.v1.NodeInfoResponse
 	11, // 8: kadre.rpc.v1.Envelope.handoff:type_name -> kadre.rpc.v1.HandoffRequest
 	12, // 9: kadre.rpc.v1.Envelope.handoff_response:type_name -> kadre.rpc.v1.HandoffResponse
-	13, // 10: kadre.rpc.v1.Envelope.error:type_name -> kadre.rpc.v1.Error
-	4,  // 11: kadre.rpc.v1.ReencryptRequest.levels:type_name -> kadre.rpc.v1.Level
-	0,  // 12: kadre.rpc.v1.Error.code:type_name -> kadre.rpc.v1.Code
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	13, // 10: kadre.rpc.v1.Envelope.put_map:type_name -> kadre.rpc.v1.PutMapRequest
+	14, // 11: kadre.rpc.v1.Envelope.put_map_response:type_name -> kadre.rpc.v1.PutMapResponse
+	15, // 12: kadre.rpc.v1.Envelope.get_map:type_name -> kadre.rpc.v1.GetMapRequest
+	16, // 13: kadre.rpc.v1.Envelope.get_map_response:type_name -> kadre.rpc.v1.GetMapResponse
+	17, // 14: kadre.rpc.v1.Envelope.put_link:type_name -> kadre.rpc.v1.PutLinkRequest
+	18, // 15: kadre.rpc.v1.Envelope.put_link_response:type_name -> kadre.rpc.v1.PutLinkResponse
+	19, // 16: kadre.rpc.v1.Envelope.get_links:type_name -> kadre.rpc.v1.GetLinksRequest
+	20, // 17: kadre.rpc.v1.Envelope.get_links_response:type_name -> kadre.rpc.v1.GetLinksResponse
+	21, // 18: kadre.rpc.v1.Envelope.error:type_name -> kadre.rpc.v1.Error
+	4,  // 19: kadre.rpc.v1.ReencryptRequest.levels:type_name -> kadre.rpc.v1.Level
+	0,  // 20: kadre.rpc.v1.Error.code:type_name -> kadre.rpc.v1.Code
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_kadre_proto_init() }
@@ -1131,6 +1733,14 @@ func file_kadre_proto_init() {
 		(*Envelope_NodeInfoResponse)(nil),
 		(*Envelope_Handoff)(nil),
 		(*Envelope_HandoffResponse)(nil),
+		(*Envelope_PutMap)(nil),
+		(*Envelope_PutMapResponse)(nil),
+		(*Envelope_GetMap)(nil),
+		(*Envelope_GetMapResponse)(nil),
+		(*Envelope_PutLink)(nil),
+		(*Envelope_PutLinkResponse)(nil),
+		(*Envelope_GetLinks)(nil),
+		(*Envelope_GetLinksResponse)(nil),
 		(*Envelope_Error)(nil),
 	}
 	type x struct{}
@@ -1139,7 +1749,7 @@ func file_kadre_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kadre_proto_rawDesc), len(file_kadre_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -28,14 +28,29 @@ func levels(n, capsule int) []*Level {
 
 func validRequests() map[string]*Envelope {
 	return map[string]*Envelope{
-		"store":     Request(1, &Envelope_StoreGrant{StoreGrant: &StoreGrantRequest{Grant: fill(policy.PublicGrantSize+2+310, 1)}}),
-		"handoff":   Request(2, &Envelope_Handoff{Handoff: &HandoffRequest{Grant: fill(policy.MaxGrantSize, 2)}}),
+		"store":   Request(1, &Envelope_StoreGrant{StoreGrant: &StoreGrantRequest{Grant: fill(policy.PublicGrantSize+2+310, 1)}}),
+		"handoff": Request(2, &Envelope_Handoff{Handoff: &HandoffRequest{Grant: fill(policy.PublicGrantSize+2+310, 2), Map: fill(600, 2), Link: fill(policy.HandoffSize, 2)}}),
+		"max handoff": Request(6, &Envelope_Handoff{Handoff: &HandoffRequest{Grant: fill(policy.MaxGrantSize, 2), Map: fill(policy.MaxMapPageSize, 2),
+			Links: repeat(fill(policy.HandoffSize, 3), MaxChain), Link: fill(policy.HandoffSize, 2),
+			Revocations: repeat(fill(policy.RevocationSize, 4), MaxHandoffRevocations), Mark: 1<<64 - 1}}),
+		"put map":   Request(7, &Envelope_PutMap{PutMap: &PutMapRequest{Page: fill(policy.MaxMapPageSize, 5)}}),
+		"get map":   Request(8, &Envelope_GetMap{GetMap: &GetMapRequest{Point: fill(32, 6), Page: policy.MaxMapPages - 1}}),
+		"put link":  Request(9, &Envelope_PutLink{PutLink: &PutLinkRequest{Link: fill(policy.HandoffSize, 7)}}),
+		"get links": Request(10, &Envelope_GetLinks{GetLinks: &GetLinksRequest{Point: fill(32, 8)}}),
 		"revoke":    Request(3, &Envelope_Revoke{Revoke: &RevokeRequest{Revocation: fill(policy.RevocationSize, 3)}}),
 		"node info": Request(4, &Envelope_NodeInfo{NodeInfo: &NodeInfoRequest{}}),
 		"reencrypt": Request(5, &Envelope_Reencrypt{Reencrypt: &ReencryptRequest{Owner: fill(33, 2), Levels: levels(4, 105)}}),
 		"max reencrypt": Request(1<<64-1, &Envelope_Reencrypt{Reencrypt: &ReencryptRequest{
 			Owner: fill(33, 2), Levels: levels(MaxLevels, MaxCapsuleSize)}}),
 	}
+}
+
+func repeat(b []byte, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = b
+	}
+	return out
 }
 
 func roundTrip(t *testing.T, env *Envelope) *Envelope {
@@ -66,9 +81,12 @@ func TestRequestRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	// The limit leaves room: the largest valid request is well under it.
+	// The limit leaves room: the largest valid requests are under it.
 	if size := gproto.Size(validRequests()["max reencrypt"]); size > 10<<10 {
-		t.Errorf("largest request is %d bytes", size)
+		t.Errorf("largest re-encryption request is %d bytes", size)
+	}
+	if size := gproto.Size(validRequests()["max handoff"]); size > MaxFrameSize-512 {
+		t.Errorf("largest hand-off is %d bytes", size)
 	}
 }
 
@@ -80,7 +98,11 @@ func TestResponseRoundTrip(t *testing.T) {
 		body isEnvelope_Body
 	}{
 		{"store", reqs["store"], &Envelope_StoreGrantResponse{StoreGrantResponse: &StoreGrantResponse{Receipt: fill(policy.ReceiptSize, 1)}}},
-		{"handoff", reqs["handoff"], &Envelope_HandoffResponse{HandoffResponse: &HandoffResponse{Receipt: fill(policy.ReceiptSize, 1)}}},
+		{"handoff", reqs["handoff"], &Envelope_HandoffResponse{HandoffResponse: &HandoffResponse{Link: fill(policy.HandoffSize, 1)}}},
+		{"put map", reqs["put map"], &Envelope_PutMapResponse{PutMapResponse: &PutMapResponse{}}},
+		{"get map", reqs["get map"], &Envelope_GetMapResponse{GetMapResponse: &GetMapResponse{Page: fill(policy.MaxMapPageSize, 1)}}},
+		{"put link", reqs["put link"], &Envelope_PutLinkResponse{PutLinkResponse: &PutLinkResponse{}}},
+		{"get links", reqs["get links"], &Envelope_GetLinksResponse{GetLinksResponse: &GetLinksResponse{Links: repeat(fill(policy.HandoffSize, 1), MaxLinks)}}},
 		{"revoke", reqs["revoke"], &Envelope_RevokeResponse{RevokeResponse: &RevokeResponse{Receipt: fill(policy.ReceiptSize, 1)}}},
 		{"node info", reqs["node info"], &Envelope_NodeInfoResponse{NodeInfoResponse: &NodeInfoResponse{NodeInfo: fill(policy.MaxNodeInfoSize, 1)}}},
 		{"reencrypt", reqs["reencrypt"], &Envelope_ReencryptResponse{ReencryptResponse: &ReencryptResponse{Level: 3, Cfrag: fill(381, 1), Grant: fill(policy.PublicGrantSize, 1)}}},
@@ -217,7 +239,8 @@ func TestValidateRequestRefusals(t *testing.T) {
 	}{
 		{"nil", nil, ErrMalformed},
 		{"version 0", withVersion(reqs["store"], 0), ErrUnsupportedVersion},
-		{"version 2", withVersion(reqs["store"], 2), ErrUnsupportedVersion},
+		{"version 1", withVersion(reqs["store"], 1), ErrUnsupportedVersion},
+		{"version 3", withVersion(reqs["store"], 3), ErrUnsupportedVersion},
 		{"no body", Request(1, nil), ErrUnknownType},
 		{"unknown body", unknownBody, ErrUnknownType},
 		{"unknown field", unknownField, ErrMalformed},
@@ -230,6 +253,19 @@ func TestValidateRequestRefusals(t *testing.T) {
 		{"grant too short", Request(1, &Envelope_StoreGrant{StoreGrant: &StoreGrantRequest{Grant: fill(minGrantSize-1, 1)}}), ErrMalformed},
 		{"grant too long", Request(1, &Envelope_StoreGrant{StoreGrant: &StoreGrantRequest{Grant: fill(policy.MaxGrantSize+1, 1)}}), ErrMalformed},
 		{"handoff grant too long", Request(1, &Envelope_Handoff{Handoff: &HandoffRequest{Grant: fill(policy.MaxGrantSize+1, 1)}}), ErrMalformed},
+		{"handoff without map", Request(1, &Envelope_Handoff{Handoff: &HandoffRequest{Grant: fill(628, 1), Link: fill(policy.HandoffSize, 1)}}), ErrMalformed},
+		{"handoff without link", Request(1, &Envelope_Handoff{Handoff: &HandoffRequest{Grant: fill(628, 1), Map: fill(600, 1)}}), ErrMalformed},
+		{"handoff chain too long", Request(1, &Envelope_Handoff{Handoff: &HandoffRequest{Grant: fill(628, 1), Map: fill(600, 1), Link: fill(policy.HandoffSize, 1),
+			Links: repeat(fill(policy.HandoffSize, 1), MaxChain+1)}}), ErrMalformed},
+		{"handoff short link in chain", Request(1, &Envelope_Handoff{Handoff: &HandoffRequest{Grant: fill(628, 1), Map: fill(600, 1), Link: fill(policy.HandoffSize, 1),
+			Links: [][]byte{fill(10, 1)}}}), ErrMalformed},
+		{"handoff too many revocations", Request(1, &Envelope_Handoff{Handoff: &HandoffRequest{Grant: fill(628, 1), Map: fill(600, 1), Link: fill(policy.HandoffSize, 1),
+			Revocations: repeat(fill(policy.RevocationSize, 1), MaxHandoffRevocations+1)}}), ErrMalformed},
+		{"map page too large", Request(1, &Envelope_PutMap{PutMap: &PutMapRequest{Page: fill(policy.MaxMapPageSize+1, 1)}}), ErrMalformed},
+		{"map point short", Request(1, &Envelope_GetMap{GetMap: &GetMapRequest{Point: fill(31, 1)}}), ErrMalformed},
+		{"map page out of range", Request(1, &Envelope_GetMap{GetMap: &GetMapRequest{Point: fill(32, 1), Page: policy.MaxMapPages}}), ErrMalformed},
+		{"link short", Request(1, &Envelope_PutLink{PutLink: &PutLinkRequest{Link: fill(policy.HandoffSize-1, 1)}}), ErrMalformed},
+		{"links point long", Request(1, &Envelope_GetLinks{GetLinks: &GetLinksRequest{Point: fill(33, 1)}}), ErrMalformed},
 		{"revocation short", Request(1, &Envelope_Revoke{Revoke: &RevokeRequest{Revocation: fill(policy.RevocationSize-1, 1)}}), ErrMalformed},
 		{"revocation long", Request(1, &Envelope_Revoke{Revoke: &RevokeRequest{Revocation: fill(policy.RevocationSize+1, 1)}}), ErrMalformed},
 		{"owner short", reenc(fill(32, 2), levels(1, 105)), ErrMalformed},
@@ -282,7 +318,9 @@ func TestValidateResponseRefusals(t *testing.T) {
 		{"request as response", store, Respond(store, store.GetBody()), ErrUnexpectedResponse},
 		{"short receipt", store, Respond(store, &Envelope_StoreGrantResponse{StoreGrantResponse: &StoreGrantResponse{Receipt: fill(10, 1)}}), ErrMalformed},
 		{"revoke receipt short", reqs["revoke"], Respond(reqs["revoke"], &Envelope_RevokeResponse{RevokeResponse: &RevokeResponse{}}), ErrMalformed},
-		{"handoff receipt long", reqs["handoff"], Respond(reqs["handoff"], &Envelope_HandoffResponse{HandoffResponse: &HandoffResponse{Receipt: fill(policy.ReceiptSize+1, 1)}}), ErrMalformed},
+		{"handoff link long", reqs["handoff"], Respond(reqs["handoff"], &Envelope_HandoffResponse{HandoffResponse: &HandoffResponse{Link: fill(policy.HandoffSize+1, 1)}}), ErrMalformed},
+		{"too many links", reqs["get links"], Respond(reqs["get links"], &Envelope_GetLinksResponse{GetLinksResponse: &GetLinksResponse{Links: repeat(fill(policy.HandoffSize, 1), MaxLinks+1)}}), ErrMalformed},
+		{"short map page", reqs["get map"], Respond(reqs["get map"], &Envelope_GetMapResponse{GetMapResponse: &GetMapResponse{Page: fill(100, 1)}}), ErrMalformed},
 		{"node info short", reqs["node info"], Respond(reqs["node info"], &Envelope_NodeInfoResponse{NodeInfoResponse: &NodeInfoResponse{NodeInfo: fill(policy.MinNodeInfoSize-1, 1)}}), ErrMalformed},
 		{"node info long", reqs["node info"], Respond(reqs["node info"], &Envelope_NodeInfoResponse{NodeInfoResponse: &NodeInfoResponse{NodeInfo: fill(policy.MaxNodeInfoSize+1, 1)}}), ErrMalformed},
 		{"level out of range", reenc, rr(4, fill(381, 1), fill(policy.PublicGrantSize, 1)), ErrMalformed},

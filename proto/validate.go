@@ -20,6 +20,13 @@ const (
 	MaxCFragSize = 1024
 	// MaxReasonLen bounds an Error's human reason, in bytes.
 	MaxReasonLen = 512
+	// MaxChain bounds the links a hand-off carries to prove the sender
+	// holds the fragment.
+	MaxChain = 8
+	// MaxHandoffRevocations bounds the revocations a hand-off carries.
+	MaxHandoffRevocations = 8
+	// MaxLinks bounds the links of one GetLinks answer.
+	MaxLinks = 40
 
 	minGrantSize = policy.PublicGrantSize + 2 + 1
 )
@@ -92,7 +99,18 @@ func ValidateRequest(env *Envelope) error {
 	case *Envelope_StoreGrant:
 		return checkLen("grant", b.StoreGrant.GetGrant(), minGrantSize, policy.MaxGrantSize)
 	case *Envelope_Handoff:
-		return checkLen("grant", b.Handoff.GetGrant(), minGrantSize, policy.MaxGrantSize)
+		return checkHandoff(b.Handoff)
+	case *Envelope_PutMap:
+		return checkLen("map page", b.PutMap.GetPage(), policy.MapHeaderSize+policy.SignatureSize, policy.MaxMapPageSize)
+	case *Envelope_GetMap:
+		if b.GetMap.GetPage() >= policy.MaxMapPages {
+			return malformed("page %d (at most %d pages)", b.GetMap.GetPage(), policy.MaxMapPages)
+		}
+		return checkLen("point", b.GetMap.GetPoint(), 32, 32)
+	case *Envelope_PutLink:
+		return checkLen("link", b.PutLink.GetLink(), policy.HandoffSize, policy.HandoffSize)
+	case *Envelope_GetLinks:
+		return checkLen("point", b.GetLinks.GetPoint(), 32, 32)
 	case *Envelope_Revoke:
 		return checkLen("revocation", b.Revoke.GetRevocation(), policy.RevocationSize, policy.RevocationSize)
 	case *Envelope_NodeInfo:
@@ -102,6 +120,35 @@ func ValidateRequest(env *Envelope) error {
 	default:
 		return fmt.Errorf("%w: a %s is not a request", ErrUnknownType, bodyName(env))
 	}
+}
+
+func checkHandoff(h *HandoffRequest) error {
+	if err := checkLen("grant", h.GetGrant(), minGrantSize, policy.MaxGrantSize); err != nil {
+		return err
+	}
+	if err := checkLen("map page", h.GetMap(), policy.MapHeaderSize+policy.SignatureSize, policy.MaxMapPageSize); err != nil {
+		return err
+	}
+	if err := checkLen("link", h.GetLink(), policy.HandoffSize, policy.HandoffSize); err != nil {
+		return err
+	}
+	if len(h.GetLinks()) > MaxChain {
+		return malformed("%d links (at most %d)", len(h.GetLinks()), MaxChain)
+	}
+	for i, l := range h.GetLinks() {
+		if err := checkLen(fmt.Sprintf("link %d", i), l, policy.HandoffSize, policy.HandoffSize); err != nil {
+			return err
+		}
+	}
+	if len(h.GetRevocations()) > MaxHandoffRevocations {
+		return malformed("%d revocations (at most %d)", len(h.GetRevocations()), MaxHandoffRevocations)
+	}
+	for i, r := range h.GetRevocations() {
+		if err := checkLen(fmt.Sprintf("revocation %d", i), r, policy.RevocationSize, policy.RevocationSize); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func checkReencrypt(r *ReencryptRequest) error {
@@ -160,7 +207,35 @@ func ValidateResponse(req, resp *Envelope) error {
 		if req.GetHandoff() == nil {
 			return mismatch()
 		}
-		return checkLen("receipt", b.HandoffResponse.GetReceipt(), policy.ReceiptSize, policy.ReceiptSize)
+		return checkLen("link", b.HandoffResponse.GetLink(), policy.HandoffSize, policy.HandoffSize)
+	case *Envelope_PutMapResponse:
+		if req.GetPutMap() == nil {
+			return mismatch()
+		}
+		return nil
+	case *Envelope_GetMapResponse:
+		if req.GetGetMap() == nil {
+			return mismatch()
+		}
+		return checkLen("map page", b.GetMapResponse.GetPage(), policy.MapHeaderSize+policy.SignatureSize, policy.MaxMapPageSize)
+	case *Envelope_PutLinkResponse:
+		if req.GetPutLink() == nil {
+			return mismatch()
+		}
+		return nil
+	case *Envelope_GetLinksResponse:
+		if req.GetGetLinks() == nil {
+			return mismatch()
+		}
+		if len(b.GetLinksResponse.GetLinks()) > MaxLinks {
+			return malformed("%d links (at most %d)", len(b.GetLinksResponse.GetLinks()), MaxLinks)
+		}
+		for i, l := range b.GetLinksResponse.GetLinks() {
+			if err := checkLen(fmt.Sprintf("link %d", i), l, policy.HandoffSize, policy.HandoffSize); err != nil {
+				return err
+			}
+		}
+		return nil
 	case *Envelope_RevokeResponse:
 		if req.GetRevoke() == nil {
 			return mismatch()
