@@ -145,18 +145,22 @@ func decodeGrant(b []byte) (storedGrant, bool) {
 	return g, true
 }
 
-// storedTomb is the sealed part of a tombstone.
+// storedTomb is the sealed part of a tombstone. Version 2 values also keep
+// the owner-signed revocation record, which a retiring node hands on.
 type storedTomb struct {
 	seq        uint64
 	revokedAt  int64
 	deleted    bool
 	deletedSeq uint64
 	deletedID  [IDSize]byte
+	record     []byte // the revocation (version 2); nil in version 1 values
 }
 
+const tombVersion byte = 2
+
 func (t *storedTomb) encode() []byte {
-	b := make([]byte, tombValueLen)
-	b[0] = valueVersion
+	b := make([]byte, tombValueLen, tombValueLen+len(t.record))
+	b[0] = tombVersion
 	binary.BigEndian.PutUint64(b[1:], t.seq)
 	binary.BigEndian.PutUint64(b[9:], uint64(t.revokedAt))
 	if t.deleted {
@@ -164,12 +168,20 @@ func (t *storedTomb) encode() []byte {
 	}
 	binary.BigEndian.PutUint64(b[18:], t.deletedSeq)
 	copy(b[26:], t.deletedID[:])
-	return b
+	return append(b, t.record...)
 }
 
 func decodeTomb(b []byte) (storedTomb, bool) {
 	var t storedTomb
-	if len(b) != tombValueLen || b[0] != valueVersion || b[17] > 1 {
+	switch {
+	case len(b) < tombValueLen || b[17] > 1:
+		return t, false
+	case b[0] == valueVersion && len(b) == tombValueLen:
+	case b[0] == tombVersion && len(b) <= tombValueLen+MaxRecordSize:
+		if len(b) > tombValueLen {
+			t.record = b[tombValueLen:]
+		}
+	default:
 		return t, false
 	}
 	t.seq = binary.BigEndian.Uint64(b[1:])
@@ -209,6 +221,7 @@ func decodeMark(b []byte) (storedMark, bool) {
 const (
 	deadlineGrant byte = 'g'
 	deadlineMark  byte = 's'
+	deadlineMap   byte = 'p'
 )
 
 // deadlineKey is kind || unix seconds (offset so negative times sort first)

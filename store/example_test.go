@@ -46,7 +46,12 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	levels := policy.PathHashes(owner.IdentityKey, recipient.IdentityKey, policy.MustNormalizePath("/docs/report.txt"))
+	pair, err := policy.RecipientPairKey(bob, owner.IdentityKey)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	levels := pair.PathHashes(policy.MustNormalizePath("/docs/report.txt"), nil)
 	level, _, _, err := s.Lookup(owner.IdentityKey, recipient.IdentityKey, levels, now)
 	fmt.Println("level", level, err)
 

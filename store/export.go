@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/bmatsuo/lmdb-go/lmdb"
+
+	"github.com/kadre/kadre/policy"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -38,12 +40,13 @@ const (
 	kindGrant byte = 1
 	kindTomb  byte = 2
 	kindMark  byte = 3
+	kindMap   byte = 4
 	kindEnd   byte = 0xff
 
-	// maxFramePlaintext is the largest record plaintext (a grant with a
-	// MaxRecordSize record); longer length fields are refused before
-	// anything is allocated.
-	maxFramePlaintext = grantKeyLen + grantHeaderLen + MaxRecordSize
+	// maxFramePlaintext is the largest record plaintext (a pair's holder
+	// map with every page and link); longer length fields are refused
+	// before anything is allocated.
+	maxFramePlaintext = pairLen + 1 + 16 + 32*policy.MapPoints + 2 + policy.MaxMapPages*(2+policy.MaxMapPageSize) + MaxLinks*policy.HandoffSize
 
 	// importBatch records are applied per write transaction. An export
 	// that fits in one batch (a hand-off of a few grants) is verified to
@@ -185,6 +188,7 @@ type record struct {
 	grant storedGrant
 	tomb  storedTomb
 	mark  storedMark
+	hmap  mapValue
 }
 
 func decodeRecord(kind byte, pt []byte) (record, bool) {
@@ -211,13 +215,19 @@ func decodeRecord(kind byte, pt []byte) (record, bool) {
 		}
 		r.key = pt[:markKeyLen]
 		r.mark, ok = decodeMark(pt[markKeyLen:])
+	case kindMap:
+		if len(pt) < pairLen {
+			return r, false
+		}
+		r.key = bytes.Clone(pt[:pairLen])
+		r.hmap, ok = decodeMap(pt[pairLen:])
 	}
 	return r, ok
 }
 
 // ExportStats counts exported or imported records.
 type ExportStats struct {
-	Grants, Tombstones, Seqs int
+	Grants, Tombstones, Seqs, Maps int
 	// Skipped counts imported records refused by the store's rules
 	// (stale, revoked, expired). Records identical to what is
 	// stored count as imported.
@@ -243,6 +253,9 @@ func (s *Store) Export(w io.Writer, key *[KeySize]byte, keep func(owner *[OwnerS
 		if keep == nil {
 			return true
 		}
+		if kind == kindMap {
+			return false // maps are per pair, not per (owner, path hash)
+		}
 		var o [OwnerSize]byte
 		var ph [PathHashSize]byte
 		copy(o[:], k)
@@ -267,6 +280,7 @@ func (s *Store) Export(w io.Writer, key *[KeySize]byte, keep func(owner *[OwnerS
 			{kind: kindGrant, dbi: s.grants, name: dbGrants, keyLen: grantKeyLen, count: &st.Grants},
 			{kind: kindTomb, dbi: s.tombs, name: dbTombs, keyLen: grantKeyLen, count: &st.Tombstones},
 			{kind: kindMark, dbi: s.seqs, name: dbSeqs, keyLen: markKeyLen, count: &st.Seqs},
+			{kind: kindMap, dbi: s.maps, name: dbMaps, keyLen: pairLen, count: &st.Maps},
 		} {
 			cur, err := txn.OpenCursor(d.dbi)
 			if err != nil {
@@ -333,10 +347,10 @@ func (s *Store) Import(r io.Reader, key *[KeySize]byte, now time.Time) (ExportSt
 			if !ok {
 				return st, fmt.Errorf("failed to import: %w", ErrBadExport)
 			}
-			if rec.kind == kindGrant {
-				// Re-seal outside the transaction, which may retry.
-				rec.grant.record = bytes.Clone(rec.grant.record)
-			}
+			// The reader reuses its buffer; re-seal outside the
+			// transaction, which may retry.
+			rec.grant.record = bytes.Clone(rec.grant.record)
+			rec.tomb.record = bytes.Clone(rec.tomb.record)
 			batch = append(batch, rec)
 			if len(batch) < importBatch {
 				continue
@@ -375,12 +389,15 @@ func (s *Store) applyBatch(batch []record, now time.Time, total *ExportStats) er
 				}
 				st.Grants++
 			case kindTomb:
-				_, err = s.revokeTxn(txn, rec.keys, storedTomb{seq: rec.tomb.seq, revokedAt: rec.tomb.revokedAt},
+				_, err = s.revokeTxn(txn, rec.keys, storedTomb{seq: rec.tomb.seq, revokedAt: rec.tomb.revokedAt, record: rec.tomb.record},
 					now.Add(s.opts.Retention).Unix())
 				st.Tombstones++
 			case kindMark:
 				err = s.raiseMark(txn, rec.key, rec.mark)
 				st.Seqs++
+			case kindMap:
+				err = s.importMap(txn, rec.key, &rec.hmap)
+				st.Maps++
 			}
 			if err != nil {
 				if !isRuleError(err) {
@@ -397,6 +414,7 @@ func (s *Store) applyBatch(batch []record, now time.Time, total *ExportStats) er
 	total.Grants += st.Grants
 	total.Tombstones += st.Tombstones
 	total.Seqs += st.Seqs
+	total.Maps += st.Maps
 	total.Skipped += st.Skipped
 	return nil
 }
@@ -417,4 +435,26 @@ func (s *Store) raiseMark(txn *lmdb.Txn, mk []byte, in storedMark) error {
 		return ErrStale
 	}
 	return s.putMark(txn, mk, m, found, max(in.seq, m.seq), in.keepUntil)
+}
+
+// importMap merges an imported map: kept if this store has none of the
+// pair or an older sequence.
+func (s *Store) importMap(txn *lmdb.Txn, pk []byte, in *mapValue) error {
+	old, found, err := s.getMap(txn, pk)
+	if err != nil {
+		return err
+	}
+	if found && old.seq >= in.seq {
+		return ErrStale
+	}
+	for _, p := range in.points {
+		if err := txn.Put(s.points, p[:], s.seal.seal(dbPoints, p[:], pk), 0); err != nil {
+			return err
+		}
+	}
+	var oldp *mapValue
+	if found {
+		oldp = &old
+	}
+	return s.putMap(txn, pk, in, oldp)
 }

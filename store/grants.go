@@ -44,6 +44,8 @@ type revocation struct {
 	// any grant the owner may have signed for this path hash, so that no
 	// such grant can be replayed after the tombstone is pruned.
 	KeepUntil time.Time
+	// Record is the owner-signed revocation, kept with the tombstone.
+	Record []byte
 }
 
 // Tombstone records a revocation; it is what a revocation receipt names.
@@ -265,7 +267,7 @@ func (s *Store) revoke(r revocation) (tombstone, error) {
 	var out storedTomb
 	err := s.update(func(txn *lmdb.Txn) error {
 		var err error
-		out, err = s.revokeTxn(txn, k, storedTomb{seq: r.Seq, revokedAt: r.At.Unix()},
+		out, err = s.revokeTxn(txn, k, storedTomb{seq: r.Seq, revokedAt: r.At.Unix(), record: r.Record},
 			max(r.At.Add(s.opts.Retention).Unix(), r.KeepUntil.Unix()))
 		return err
 	})
@@ -532,7 +534,7 @@ func probeGrants(cur *lmdb.Cursor, owner *[OwnerSize]byte, recipient *[Recipient
 
 // PruneStats says what a Prune pass removed.
 type PruneStats struct {
-	Grants, Tombstones, Seqs int
+	Grants, Tombstones, Seqs, Maps int
 }
 
 // pruneBatch bounds the work per write transaction, so pruning never holds
@@ -546,7 +548,7 @@ const pruneBatch = 512
 // run at any time; each transaction leaves the store consistent.
 func (s *Store) Prune(now time.Time) (PruneStats, error) {
 	var total PruneStats
-	for _, kind := range []byte{deadlineGrant, deadlineMark} {
+	for _, kind := range []byte{deadlineGrant, deadlineMark, deadlineMap} {
 		for {
 			var st PruneStats
 			var n int
@@ -562,13 +564,14 @@ func (s *Store) Prune(now time.Time) (PruneStats, error) {
 			total.Grants += st.Grants
 			total.Tombstones += st.Tombstones
 			total.Seqs += st.Seqs
+			total.Maps += st.Maps
 			if n < pruneBatch {
 				break
 			}
 		}
 	}
 	if total != (PruneStats{}) {
-		s.log.Info("store pruned", "grants", total.Grants, "tombstones", total.Tombstones, "seqs", total.Seqs)
+		s.log.Info("store pruned", "grants", total.Grants, "tombstones", total.Tombstones, "seqs", total.Seqs, "maps", total.Maps)
 	}
 	return total, nil
 }
@@ -604,6 +607,8 @@ func (s *Store) pruneTxn(txn *lmdb.Txn, kind byte, now time.Time, st *PruneStats
 			err = s.pruneGrant(txn, target, at, now, st)
 		case deadlineMark:
 			err = s.pruneMark(txn, target, now, st)
+		case deadlineMap:
+			err = s.pruneMap(txn, target, now, st)
 		}
 		if err != nil {
 			return 0, err

@@ -65,7 +65,7 @@ func (s *Store) Lookup(owner, recipient policy.PublicKey, levels []policy.PathHa
 func (s *Store) Revoke(r *policy.Revocation, now, keepUntil time.Time) (deleted policy.RecordID, held bool, err error) {
 	t, err := s.revoke(revocation{
 		Owner: r.Owner, Recipient: r.Recipient, PathHash: r.PathHash,
-		Seq: r.Sequence, At: now, KeepUntil: keepUntil,
+		Seq: r.Sequence, At: now, KeepUntil: keepUntil, Record: r.Bytes(),
 	})
 	if err != nil {
 		return policy.RecordID{}, false, err

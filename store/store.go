@@ -19,7 +19,7 @@ import (
 )
 
 // SchemaVersion is the on-disk schema this package writes (SPEC.md §6.6).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Named LMDB databases. The names are part of every value's associated
 // data, so they are part of the format.
@@ -29,6 +29,8 @@ const (
 	dbTombs     = "tombstones"
 	dbSeqs      = "seqs"
 	dbDeadlines = "deadlines"
+	dbMaps      = "maps"
+	dbPoints    = "points"
 )
 
 // Keys in the meta database.
@@ -87,7 +89,7 @@ type Store struct {
 	lock    *os.File
 	mapSize int64
 
-	meta, grants, tombs, seqs, deadlines lmdb.DBI
+	meta, grants, tombs, seqs, deadlines, maps, points lmdb.DBI
 
 	// readers bounds concurrent read transactions below LMDB's reader
 	// table size, so a burst of lookups waits instead of failing with
@@ -231,7 +233,8 @@ func (s *Store) openDBs(initialized bool) error {
 		for _, d := range []struct {
 			name string
 			dbi  *lmdb.DBI
-		}{{dbMeta, &s.meta}, {dbGrants, &s.grants}, {dbTombs, &s.tombs}, {dbSeqs, &s.seqs}, {dbDeadlines, &s.deadlines}} {
+		}{{dbMeta, &s.meta}, {dbGrants, &s.grants}, {dbTombs, &s.tombs}, {dbSeqs, &s.seqs}, {dbDeadlines, &s.deadlines},
+			{dbMaps, &s.maps}, {dbPoints, &s.points}} {
 			if *d.dbi, err = txn.OpenDBI(d.name, lmdb.Create); err != nil {
 				return fmt.Errorf("failed to open %s database: %w", d.name, err)
 			}
@@ -282,12 +285,20 @@ func (s *Store) putSchema(txn *lmdb.Txn, v uint64) error {
 
 // migrate upgrades a store from version from to SchemaVersion inside the
 // open transaction, so an upgrade is all or nothing. Each step is a case
-// that rewrites what changed and falls through to the next; version 1 is
-// the first, so there is nothing to do yet. A step that must rewrite every
-// value can do so here because the key was verified before.
+// that rewrites what changed and falls through to the next. A step that
+// must rewrite every value can do so here because the key was verified
+// before.
 func (s *Store) migrate(txn *lmdb.Txn, from uint64) error {
 	switch from {
+	case 1:
+		// Version 2 added the maps and points databases (created empty by
+		// openDBs) and tombstone values that keep their revocation;
+		// version 1 tombstones stay readable as they are.
+		fallthrough
 	case SchemaVersion:
+		if from != SchemaVersion {
+			return s.putSchema(txn, SchemaVersion)
+		}
 		return nil
 	default:
 		return fmt.Errorf("%w: no migration from version %d", ErrSchema, from)
@@ -383,8 +394,8 @@ func (s *Store) grow(seen int64) error {
 
 // Stats counts entries per database.
 type Stats struct {
-	Grants, Tombstones, Seqs uint64
-	MapSize                  int64
+	Grants, Tombstones, Seqs, Maps uint64
+	MapSize                        int64
 }
 
 // Stats returns entry counts, read in one transaction.
@@ -394,7 +405,7 @@ func (s *Store) Stats() (Stats, error) {
 		for _, d := range []struct {
 			dbi lmdb.DBI
 			n   *uint64
-		}{{s.grants, &st.Grants}, {s.tombs, &st.Tombstones}, {s.seqs, &st.Seqs}} {
+		}{{s.grants, &st.Grants}, {s.tombs, &st.Tombstones}, {s.seqs, &st.Seqs}, {s.maps, &st.Maps}} {
 			x, err := txn.Stat(d.dbi)
 			if err != nil {
 				return fmt.Errorf("failed to stat database: %w", err)
