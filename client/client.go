@@ -37,6 +37,10 @@ type Options struct {
 	QueryTimeout time.Duration
 	// JoinTimeout bounds joining the network. Default 15 s.
 	JoinTimeout time.Duration
+	// Placement tunes where grants' fragments go: the network-group rule
+	// (default IPv4 /24, IPv6 /48), an operator's admission list, the
+	// sample size (dht.PlaceOptions).
+	Placement dht.PlaceOptions
 	// Logger receives the host's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -63,6 +67,7 @@ type Client struct {
 	mu     sync.Mutex
 	host   *dht.Host
 	closed bool
+	maps   map[policy.PublicKey]*holderMap // the recipient's cache, by owner
 
 	ledger *ledger
 }
@@ -86,7 +91,7 @@ func Open(opt Options) (*Client, error) {
 			return nil, err
 		}
 	}
-	c := &Client{opt: opt, keys: keys, me: policy.IdentityOf(keys)}
+	c := &Client{opt: opt, keys: keys, me: policy.IdentityOf(keys), maps: map[policy.PublicKey]*holderMap{}}
 	c.ledger = &ledger{path: ""}
 	if opt.Home != "" {
 		c.ledger.path = filepath.Join(opt.Home, GrantsFile)

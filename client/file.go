@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -66,45 +67,80 @@ func (c *Client) headerKey(ctx context.Context, h *kfile.Header) (*FileKey, erro
 	fk := &FileKey{Header: h}
 	if h.Owner() == c.me.IdentityKey {
 		deepest := h.Levels() - 1
-		key, err := h.UnwrapOriginal(deepest, policy.DelegatingKey(c.keys, h.Path()))
+		key, err := h.UnwrapOriginal(deepest, policy.DelegatingKey(c.keys, h.Path(), 0))
 		if err != nil {
 			return nil, err
 		}
 		fk.DataKey, fk.ByOwner, fk.Prefix = key, true, h.Path()
 		return fk, nil
 	}
-	host, err := c.Host(ctx)
+	pair, err := policy.RecipientPairKey(c.keys, h.Owner())
 	if err != nil {
 		return nil, err
 	}
-	owner := h.Owner()
-	var levels []dht.Level
-	for i, prefix := range h.Path().Prefixes() {
-		capsule, _, err := h.Level(i)
+	hashes := pair.PathHashes(h.Path(), nil)
+	// The cached holder map first; a fresh one if it knows no grant for
+	// this file or its holders do not answer (hand-offs, a new grant).
+	var lastErr, collectErr error
+	for _, fresh := range []bool{false, true} {
+		m, err := c.mapFor(ctx, pair, fresh)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		level, page, entry := deepestGrant(m, hashes)
+		if entry == nil {
+			lastErr = fmt.Errorf("client: cannot decrypt %s: %w: the owner's holder map lists no grant to you for a prefix of it", h.Path(), policy.ErrNotGranted)
+			if collectErr != nil {
+				lastErr = collectErr // the holders' answers (revoked, expired) say more
+			}
+			continue
+		}
+		capsule, _, err := h.Level(level)
 		if err != nil {
 			return nil, err
 		}
-		levels = append(levels, dht.Level{PathHash: policy.ComputePathHash(owner, c.me.IdentityKey, prefix), Capsule: capsule})
+		host, err := c.Host(ctx)
+		if err != nil {
+			return nil, err
+		}
+		col, err := host.Collect(ctx, dht.CollectRequest{
+			Owner: h.Owner(), Me: c.me, Entry: entry,
+			Holders: policy.CurrentHolders(page, entry, m.links),
+			Level:   dht.Level{PathHash: entry.PathHash, Capsule: capsule},
+		}, dht.CollectOptions{})
+		if col != nil {
+			fk.Nodes = col.Outcomes
+		}
+		if err != nil {
+			lastErr = fmt.Errorf("client: cannot decrypt %s: %w", h.Path(), err)
+			collectErr = lastErr
+			continue
+		}
+		delegating, cfrags, err := col.Material()
+		if err != nil {
+			return fk, err
+		}
+		key, err := h.UnwrapReencrypted(level, c.keys.Receiving(), delegating, cfrags)
+		if err != nil {
+			return fk, err
+		}
+		fk.DataKey, fk.Prefix, fk.M, fk.N = key, h.Path().Prefixes()[level], int(entry.Threshold), int(entry.Shares)
+		return fk, nil
 	}
-	col, err := host.Collect(ctx, owner, c.me, levels, dht.CollectOptions{})
-	if col != nil {
-		fk.Nodes = col.Outcomes
+	return fk, lastErr
+}
+
+// deepestGrant returns the deepest level of hashes (root first) that the
+// map lists a live grant for, with its page and entry.
+func deepestGrant(m *holderMap, hashes []policy.PathHash) (int, *policy.HolderMap, *policy.MapEntry) {
+	now := time.Now()
+	for i := len(hashes) - 1; i >= 0; i-- {
+		if page, e := m.entry(hashes[i]); e != nil && now.Before(e.ExpiryTime()) {
+			return i, page, e
+		}
 	}
-	if err != nil {
-		return fk, fmt.Errorf("client: cannot decrypt %s: %w", h.Path(), err)
-	}
-	lvl := col.Level()
-	delegating, cfrags, err := col.Material()
-	if err != nil {
-		return fk, err
-	}
-	key, err := h.UnwrapReencrypted(lvl, c.keys.Receiving(), delegating, cfrags)
-	if err != nil {
-		return fk, err
-	}
-	g := col.CFrags[0].Grant
-	fk.DataKey, fk.Prefix, fk.M, fk.N = key, h.Path().Prefixes()[lvl], int(g.Threshold), int(g.Shares)
-	return fk, nil
+	return -1, nil, nil
 }
 
 // Decrypt reads a kadre file from src and writes its plaintext to dst,

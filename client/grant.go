@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -44,16 +43,31 @@ type GrantResult struct {
 	Record *GrantRecord
 	// Refused says why every node that was tried and not used refused.
 	Refused map[peer.ID]error
+	// Sampled counts the nodes the placement chose from.
+	Sampled int
+	// Map says where the pair's holder map was stored.
+	Map *dht.Publication
 }
 
-// Grant splits the owner's re-encryption key for req.Prefix to req.To
-// m-of-n, places one fragment on each of n nodes and records the grant in
-// the ledger. When not every fragment found a node, it returns the result
-// with a *TooFewPlacedError.
+// Grant splits the owner's re-encryption key for req.Prefix (at the
+// prefix's current key epoch) to req.To m-of-n, places one fragment on
+// each of n nodes chosen with fresh randomness (SPEC.md §5.2), records the
+// grant in the ledger, and publishes the pair's holder map so that the
+// recipient finds the holders without the owner. When not every fragment
+// found a node, it returns the result with a *TooFewPlacedError.
 func (c *Client) Grant(ctx context.Context, req GrantRequest) (*GrantResult, error) {
 	if req.M < 1 || req.N < req.M || req.N > policy.MaxShares {
 		return nil, fmt.Errorf("%w: m=%d n=%d; need 1 ≤ m ≤ n ≤ %d", policy.ErrBadThreshold, req.M, req.N, policy.MaxShares)
 	}
+	doc, err := c.ledger.read()
+	if err != nil {
+		return nil, err
+	}
+	return c.grant(ctx, req, doc.epoch(req.Prefix.String()))
+}
+
+// grant places a grant at one epoch and publishes the pair's map.
+func (c *Client) grant(ctx context.Context, req GrantRequest, epoch uint32) (*GrantResult, error) {
 	h, err := c.Host(ctx)
 	if err != nil {
 		return nil, err
@@ -68,37 +82,46 @@ func (c *Client) Grant(ctx context.Context, req GrantRequest) (*GrantResult, err
 		return nil, err
 	}
 	grants, err := policy.NewGrants(c.keys, policy.GrantParams{
-		Recipient: req.To, Prefix: req.Prefix, Threshold: uint8(req.M), Shares: uint8(req.N),
+		Recipient: req.To, Prefix: req.Prefix, Epoch: epoch, Threshold: uint8(req.M), Shares: uint8(req.N),
 		Sequence: seq, Expiry: uint64(expiry.Unix()),
 	})
 	if err != nil {
 		return nil, err
 	}
-	pl, placeErr := h.Place(ctx, grants, dht.PlaceOptions{})
+	pl, placeErr := h.Place(ctx, grants, c.opt.Placement)
 	if pl == nil {
 		return nil, fmt.Errorf("client: failed to place the grant: %w", placeErr)
 	}
-	rec := &GrantRecord{Recipient: req.To.String(), Path: req.Prefix.String(), Threshold: req.M, Shares: req.N,
-		Sequence: seq, Created: now.UTC(), Expires: expiry.UTC()}
+	g0 := grants[0]
+	rec := &GrantRecord{Recipient: req.To.String(), Path: req.Prefix.String(), Epoch: epoch, PathHash: g0.PathHash.String(),
+		Threshold: req.M, Shares: req.N, Sequence: seq, Created: now.UTC(), Expires: expiry.UTC(),
+		DelegatingKey: g0.DelegatingKey.String(), VerifyingKey: g0.VerifyingKey.String()}
+	var holders []peer.ID
 	for i, p := range pl.Holders {
 		if p == "" {
 			continue
 		}
-		hr := HolderRecord{Fragment: i, Peer: p.String(), Receipt: hex.EncodeToString(pl.Receipts[i].Bytes())}
+		hr := HolderRecord{Fragment: i, Peer: p.String(), GrantID: grants[i].ID().String(),
+			Receipt: hex.EncodeToString(pl.Receipts[i].Bytes())}
 		for _, a := range h.Libp2p().Peerstore().Addrs(p) {
 			hr.Addrs = append(hr.Addrs, a.String())
 		}
 		rec.Holders = append(rec.Holders, hr)
+		holders = append(holders, p)
 	}
-	res := &GrantResult{Refused: pl.Refused}
-	if len(rec.Holders) > 0 {
-		res.Record = rec
-		if err := c.ledger.update(func(doc *ledgerDoc) error {
-			doc.Grants = append(doc.Grants, rec)
-			return nil
-		}); err != nil {
-			return res, fmt.Errorf("client: the grant was placed but not recorded: %w", err)
-		}
+	res := &GrantResult{Refused: pl.Refused, Sampled: pl.Sampled}
+	if len(rec.Holders) == 0 {
+		return res, &TooFewPlacedError{Placed: 0, M: req.M, N: req.N, Err: placeErr}
+	}
+	res.Record = rec
+	if err := c.ledger.update(func(doc *ledgerDoc) error {
+		doc.Grants = append(doc.Grants, rec)
+		return nil
+	}); err != nil {
+		return res, fmt.Errorf("client: the grant was placed but not recorded: %w", err)
+	}
+	if res.Map, err = c.publishMap(ctx, req.To, holders, nil); err != nil {
+		return res, fmt.Errorf("client: the grant was placed but its holder map was not stored: %w", err)
 	}
 	if placeErr != nil {
 		return res, &TooFewPlacedError{Placed: len(rec.Holders), M: req.M, N: req.N, Err: placeErr}
@@ -106,73 +129,139 @@ func (c *Client) Grant(ctx context.Context, req GrantRequest) (*GrantResult, err
 	return res, nil
 }
 
-// RevokeResult is what revoking a grant achieved.
+// RevokeResult is what revoking achieved.
 type RevokeResult struct {
+	// Info sums the verdicts of every grant of the prefix to the
+	// recipient (one per key epoch granted).
 	Info *RevocationInfo
-	// Known reports whether the ledger recorded the grant: without it m
-	// and n are unknown and no verdict is possible.
+	// Known reports whether the ledger or the network's holder map knew a
+	// grant: without one, no verdict is possible.
 	Known bool
 	M, N  int
 }
 
-// Revoke revokes every grant of prefix to the recipient: each node that
-// holds a fragment deletes it and answers with a signed receipt; nodes
-// without a fragment keep a tombstone. The verdict (Info.Dead) follows
-// policy.RevocationVerdict. The ledger records the revocation.
+// Revoke revokes every grant of prefix to the recipient (at every key
+// epoch): each current holder of a fragment (by the holder map and its
+// hand-off links) deletes it and signs a receipt naming it; the verdict
+// (policy.RevocationVerdict) counts only those. The pair's map is
+// republished without the grants, and the ledger records the revocation.
 func (c *Client) Revoke(ctx context.Context, to policy.Identity, prefix policy.Path) (*RevokeResult, error) {
 	h, err := c.Host(ctx)
 	if err != nil {
 		return nil, err
 	}
-	all, err := c.ledger.read()
+	pair, err := policy.OwnerPairKey(c.keys, to.IdentityKey)
 	if err != nil {
 		return nil, err
 	}
-	var recs []*GrantRecord
-	for _, g := range all {
+	doc, err := c.ledger.read()
+	if err != nil {
+		return nil, err
+	}
+	// The path hashes to revoke: every epoch the ledger granted, and the
+	// current one.
+	hashes := map[policy.PathHash]bool{pair.PathHash(prefix, doc.epoch(prefix.String())): true}
+	for _, g := range doc.Grants {
 		if g.Recipient == to.String() && g.Path == prefix.String() {
-			recs = append(recs, g)
+			hashes[pair.PathHash(prefix, g.Epoch)] = true
 		}
 	}
-	now := time.Now()
-	rev := &policy.Revocation{
-		Owner: c.me.IdentityKey, Recipient: to.IdentityKey,
-		PathHash: policy.ComputePathHash(c.me.IdentityKey, to.IdentityKey, prefix),
-		IssuedAt: uint64(now.Unix()),
+	net, err := c.fetchMap(ctx, pair)
+	if err != nil {
+		net = &holderMap{ref: dht.RefOf(pair)}
 	}
+	now := time.Now()
+	var seq uint64
 	if err := c.ledger.update(func(doc *ledgerDoc) error {
-		rev.Sequence = doc.nextSequence(to.String(), prefix.String(), now)
+		seq = doc.nextSequence(to.String(), prefix.String(), now)
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	if err := rev.Sign(policy.IdentitySigner(c.keys)); err != nil {
-		return nil, err
+	info := &RevocationInfo{Sequence: seq, At: now.UTC(), Failed: map[string]string{}}
+	res := &RevokeResult{Info: info}
+	allDead := true
+	for ph := range hashes {
+		rev := &policy.Revocation{Owner: c.me.IdentityKey, Recipient: to.IdentityKey, PathHash: ph,
+			Sequence: seq, IssuedAt: uint64(now.Unix())}
+		if err := rev.Sign(policy.IdentitySigner(c.keys)); err != nil {
+			return nil, err
+		}
+		page, e := net.entry(ph)
+		var entry *policy.MapEntry
+		if e != nil {
+			entry = e
+		} else if g := c.recorded(doc, to, ph); g != nil {
+			if x, err := g.entry(); err == nil {
+				entry = &x
+			}
+		}
+		if entry == nil {
+			continue // never granted at this epoch
+		}
+		if page == nil {
+			page = &policy.HolderMap{Owner: c.me.IdentityKey, Recipient: to.IdentityKey}
+		}
+		current := policy.CurrentHolders(page, entry, net.links)
+		receipts := c.sendRevocation(ctx, h, rev, current, info)
+		v := policy.RevocationVerdict(rev, entry, current, receipts)
+		res.Known = true
+		res.M, res.N = int(entry.Threshold), int(entry.Shares)
+		info.Deleted += v.Deleted
+		info.Fragments += v.Fragments
+		info.Acknowledged += v.Acknowledged
+		allDead = allDead && v.Dead
+		for _, rc := range receipts {
+			info.Receipts = append(info.Receipts, hex.EncodeToString(rc.Bytes()))
+		}
 	}
-	// Every recorded holder, and every node that announces or is close to
-	// the locator (fragments may have been handed off): nodes without a
-	// fragment keep a tombstone and refuse the grant if it comes back.
+	sort.Strings(info.Receipts)
+	info.Dead = res.Known && allDead
+	if err := c.ledger.update(func(doc *ledgerDoc) error {
+		found := false
+		for _, g := range doc.Grants {
+			if g.Recipient == to.String() && g.Path == prefix.String() && g.Revocation == nil {
+				g.Revocation, found = info, true
+			}
+		}
+		if !found {
+			doc.Grants = append(doc.Grants, &GrantRecord{Recipient: to.String(), Path: prefix.String(),
+				Sequence: seq, Created: now.UTC(), Revocation: info})
+		}
+		return nil
+	}); err != nil {
+		return res, fmt.Errorf("client: failed to record the revocation: %w", err)
+	}
+	if _, err := c.publishMap(ctx, to, nil, hashes); err != nil {
+		return res, fmt.Errorf("client: the grant was revoked but the holder map was not republished: %w", err)
+	}
+	return res, nil
+}
+
+// recorded returns the ledger's grant to recipient with path hash ph.
+func (c *Client) recorded(doc *ledgerDoc, to policy.Identity, ph policy.PathHash) *GrantRecord {
+	for _, g := range doc.Grants {
+		if g.Recipient == to.String() && g.PathHash == ph.String() {
+			return g
+		}
+	}
+	return nil
+}
+
+// sendRevocation sends rev to every current holder of the grant's
+// fragments and returns the valid receipts.
+func (c *Client) sendRevocation(ctx context.Context, h *dht.Host, rev *policy.Revocation, current map[policy.RecordID][]policy.PublicKey, info *RevocationInfo) []*policy.Receipt {
 	targets := map[peer.ID]bool{}
-	for _, g := range recs {
-		for _, hr := range g.Holders {
-			id, err := peer.Decode(hr.Peer)
-			if err != nil {
-				continue
+	for _, holders := range current {
+		for _, k := range holders {
+			if p, err := dht.PeerIDOf(k); err == nil {
+				targets[p] = true
 			}
-			if infos, err := dht.ParseAddrs(withP2P(hr.Addrs, hr.Peer)); err == nil && len(infos) > 0 {
-				h.Libp2p().Peerstore().AddAddrs(id, infos[0].Addrs, time.Hour)
-			}
-			targets[id] = true
 		}
 	}
-	if found, err := h.Holders(ctx, c.me.IdentityKey, to.IdentityKey, dht.DefaultCandidates); err == nil {
-		for _, p := range found {
-			targets[p] = true
-		}
-	}
-	info := &RevocationInfo{Sequence: rev.Sequence, At: now.UTC(), Failed: map[string]string{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var receipts []*policy.Receipt
 	for p := range targets {
 		wg.Add(1)
 		go func() {
@@ -186,102 +275,101 @@ func (c *Client) Revoke(ctx context.Context, to policy.Identity, prefix policy.P
 				info.Failed[p.String()] = dht.Classify(err).Words()
 				return
 			}
-			info.Receipts = append(info.Receipts, hex.EncodeToString(rc.Bytes()))
-			if rc.Kind == policy.ReceiptRevoked {
-				info.Deleted++
-			} else {
-				info.NotHeld++
-			}
+			receipts = append(receipts, rc)
 		}()
 	}
 	wg.Wait()
-	sort.Strings(info.Receipts)
-	res := &RevokeResult{Info: info}
-	for _, g := range recs {
-		res.M, res.N, res.Known = g.Threshold, g.Shares, true
-	}
-	if res.Known {
-		info.Dead = policy.RevocationVerdict(info.Deleted, res.M, res.N)
-	}
-	err = c.ledger.update(func(doc *ledgerDoc) error {
-		found := false
-		for _, g := range doc.Grants {
-			if g.Recipient == to.String() && g.Path == prefix.String() {
-				g.Revocation, found = info, true
-			}
-		}
-		if !found {
-			doc.Grants = append(doc.Grants, &GrantRecord{Recipient: to.String(), Path: prefix.String(),
-				Sequence: rev.Sequence, Created: now.UTC(), Revocation: info})
-		}
-		return nil
-	})
-	if err != nil {
-		return res, fmt.Errorf("client: failed to record the revocation: %w", err)
-	}
-	return res, nil
+	return receipts
 }
 
 // GrantsOptions tune Grants.
 type GrantsOptions struct {
-	// Refresh asks the network which nodes announce fragments of each
-	// recipient's grants now (after hand-offs) and records them.
+	// Refresh asks the network where each grant's fragments are now (the
+	// holder map and its hand-off links) and whether they answer.
 	Refresh bool
 }
 
-// Grants lists the owner's recorded grants.
-func (c *Client) Grants(ctx context.Context, opt GrantsOptions) ([]*GrantRecord, error) {
+// GrantStatus is a recorded grant and, with Refresh, its holders now.
+type GrantStatus struct {
+	*GrantRecord
+	// Current is every fragment's current holders (after hand-offs), and
+	// Reachable the ones that answered; both nil without Refresh.
+	Current   map[string][]string
+	Reachable map[string]bool
+}
+
+// Grants lists the owner's recorded grants, with Refresh their current
+// holders and which of them answer.
+func (c *Client) Grants(ctx context.Context, opt GrantsOptions) ([]GrantStatus, error) {
+	doc, err := c.ledger.read()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]GrantStatus, len(doc.Grants))
+	for i, g := range doc.Grants {
+		out[i] = GrantStatus{GrantRecord: g}
+	}
 	if !opt.Refresh {
-		return c.ledger.read()
+		return out, nil
 	}
 	h, err := c.Host(ctx)
 	if err != nil {
 		return nil, err
 	}
-	recipients, err := c.ledger.read()
-	if err != nil {
-		return nil, err
-	}
-	announced := map[string][]string{}
-	for _, g := range recipients {
-		if _, done := announced[g.Recipient]; done {
+	maps := map[string]*holderMap{}
+	for _, g := range doc.Grants {
+		if _, done := maps[g.Recipient]; done || g.PathHash == "" {
 			continue
 		}
 		id, err := policy.ParseIdentity(g.Recipient)
 		if err != nil {
 			continue
 		}
-		provs, err := h.FindProviders(ctx, dht.Locator(c.me.IdentityKey, id.IdentityKey), 64)
+		pair, err := policy.OwnerPairKey(c.keys, id.IdentityKey)
 		if err != nil {
-			return nil, err
+			continue
 		}
-		ids := []string{}
-		for _, p := range provs {
-			ids = append(ids, p.ID.String())
+		m, err := c.fetchMap(ctx, pair)
+		if err != nil {
+			m = &holderMap{}
 		}
-		sort.Strings(ids)
-		announced[g.Recipient] = ids
+		maps[g.Recipient] = m
 	}
-	var out []*GrantRecord
-	err = c.ledger.update(func(doc *ledgerDoc) error {
-		for _, g := range doc.Grants {
-			if ids, ok := announced[g.Recipient]; ok {
-				g.Announced = ids
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range out {
+		g := out[i].GrantRecord
+		m := maps[g.Recipient]
+		e, err := g.entry()
+		if m == nil || err != nil {
+			continue
+		}
+		page, _ := m.entry(e.PathHash)
+		if page == nil {
+			page = &policy.HolderMap{}
+		}
+		cur := policy.CurrentHolders(page, &e, m.links)
+		out[i].Current, out[i].Reachable = map[string][]string{}, map[string]bool{}
+		for id, keys := range cur {
+			for _, k := range keys {
+				p, err := dht.PeerIDOf(k)
+				if err != nil {
+					continue
+				}
+				out[i].Current[id.String()] = append(out[i].Current[id.String()], p.String())
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					cctx, cancel := context.WithTimeout(ctx, dht.DefaultPerNodeTimeout)
+					defer cancel()
+					_, err := h.NodeInfo(cctx, p)
+					mu.Lock()
+					out[i].Reachable[p.String()] = err == nil
+					mu.Unlock()
+				}()
 			}
 		}
-		out = doc.Grants
-		return nil
-	})
-	return out, err
-}
-
-func withP2P(addrs []string, id string) []string {
-	out := make([]string, 0, len(addrs))
-	for _, a := range addrs {
-		if !strings.Contains(a, "/p2p/") {
-			a += "/p2p/" + id
-		}
-		out = append(out, a)
 	}
-	return out
+	wg.Wait()
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,44 +11,58 @@ import (
 	"time"
 
 	"github.com/kadre/kadre/internal/fsx"
+	"github.com/kadre/kadre/policy"
 )
 
 // GrantRecord is one grant in the owner's ledger (grants.json, SPEC.md
-// §5.6): what was granted to whom, where the fragments went with the
-// nodes' signed receipts, and the revocation if any.
+// §5.6): what was granted to whom, at which key epoch, where the fragments
+// went with the nodes' signed receipts, and the revocation if any.
 type GrantRecord struct {
 	Recipient string         `json:"recipient"`
 	Path      string         `json:"path"`
+	Epoch     uint32         `json:"epoch"`
+	PathHash  string         `json:"path_hash"` // hex
 	Threshold int            `json:"m"`
 	Shares    int            `json:"n"`
 	Sequence  uint64         `json:"sequence"`
 	Created   time.Time      `json:"created"`
 	Expires   time.Time      `json:"expires"`
 	Holders   []HolderRecord `json:"holders"`
-	// Announced lists the nodes that announced fragments of this owner's
-	// grants to the recipient when last refreshed: the holders after
-	// hand-offs.
-	Announced  []string        `json:"announced,omitempty"`
-	Revocation *RevocationInfo `json:"revocation,omitempty"`
+	// DelegatingKey and VerifyingKey are the grant's keys (hex), which the
+	// holder map repeats for the recipient.
+	DelegatingKey string          `json:"delegating_key"`
+	VerifyingKey  string          `json:"verifying_key"`
+	Revocation    *RevocationInfo `json:"revocation,omitempty"`
 }
 
 // HolderRecord is the node that accepted one fragment of a grant.
 type HolderRecord struct {
 	Fragment int      `json:"fragment"`
 	Peer     string   `json:"peer"`
+	GrantID  string   `json:"grant_id"` // hex: the fragment's grant ID
 	Addrs    []string `json:"addrs,omitempty"`
 	Receipt  string   `json:"receipt"` // hex of the node-signed receipt
 }
 
-// RevocationInfo is what revoking a grant achieved.
+// RevocationInfo is what revoking a grant achieved (policy.Verdict).
 type RevocationInfo struct {
-	Sequence uint64            `json:"sequence"`
-	At       time.Time         `json:"at"`
-	Deleted  int               `json:"deleted"`  // nodes that deleted a fragment (signed receipts)
-	NotHeld  int               `json:"not_held"` // nodes that hold none and keep a tombstone
-	Failed   map[string]string `json:"failed,omitempty"`
-	Dead     bool              `json:"dead"` // see policy.RevocationVerdict
-	Receipts []string          `json:"receipts"`
+	Sequence uint64    `json:"sequence"`
+	At       time.Time `json:"at"`
+	// Deleted counts the fragments whose current holders all signed that
+	// they deleted them; Fragments the fragments the map lists.
+	Deleted   int `json:"deleted"`
+	Fragments int `json:"fragments"`
+	// Acknowledged counts the other nodes that accepted the revocation
+	// without a fragment to delete (they keep a tombstone).
+	Acknowledged int               `json:"acknowledged"`
+	Failed       map[string]string `json:"failed,omitempty"`
+	Dead         bool              `json:"dead"`
+	Receipts     []string          `json:"receipts"`
+}
+
+// Live reports whether the grant is neither revoked nor expired at now.
+func (g *GrantRecord) Live(now time.Time) bool {
+	return g.Revocation == nil && now.Before(g.Expires)
 }
 
 // State says whether a recorded grant is live, expired or revoked.
@@ -57,16 +72,45 @@ func (g *GrantRecord) State(now time.Time) string {
 		return "revoked"
 	case g.Revocation != nil:
 		return "revoked, not provably dead"
-	case !g.Expires.IsZero() && !now.Before(g.Expires):
+	case !now.Before(g.Expires):
 		return "expired"
 	}
 	return "live"
 }
 
+// entry is the grant's holder map entry.
+func (g *GrantRecord) entry() (policy.MapEntry, error) {
+	e := policy.MapEntry{Epoch: g.Epoch, Sequence: g.Sequence, Expiry: uint64(g.Expires.Unix()),
+		Threshold: uint8(g.Threshold), Shares: uint8(g.Shares)}
+	ph, err1 := hex.DecodeString(g.PathHash)
+	dk, err2 := policy.ParsePublicKeyHex(g.DelegatingKey)
+	vk, err3 := policy.ParsePublicKeyHex(g.VerifyingKey)
+	if err := errors.Join(err1, err2, err3); err != nil || len(ph) != policy.PathHashSize {
+		return e, fmt.Errorf("client: ledger record of %s is incomplete: %v", g.Path, err)
+	}
+	e.PathHash, e.DelegatingKey, e.VerifyingKey = policy.PathHash(ph), dk, vk
+	for _, h := range g.Holders {
+		id, err := hex.DecodeString(h.GrantID)
+		node, err2 := peerKeyOf(h.Peer)
+		if err != nil || err2 != nil || len(id) != 32 {
+			return e, fmt.Errorf("client: ledger record of %s has a bad holder", g.Path)
+		}
+		e.Holders = append(e.Holders, policy.MapHolder{Node: node, GrantID: policy.RecordID(id)})
+	}
+	return e, nil
+}
+
 type ledgerDoc struct {
 	Version int            `json:"version"`
 	Grants  []*GrantRecord `json:"grants"`
+	// Epochs is the current key epoch of every prefix ever rotated (absent:
+	// epoch 0).
+	Epochs map[string]uint32 `json:"epochs,omitempty"`
+	// Maps is the last holder map sequence published per recipient.
+	Maps map[string]uint64 `json:"maps,omitempty"`
 }
+
+const ledgerVersion = 2
 
 // ledger is the owner's grants.json. Every change is a read-modify-write
 // under an flock of grants.json.lock, so that several processes (the CLI,
@@ -77,14 +121,17 @@ type ledger struct {
 	mem  *ledgerDoc
 }
 
+// ErrLedgerVersion means grants.json was written by another version.
+var ErrLedgerVersion = errors.New("client: the grants ledger is of another version")
+
 func (l *ledger) load() (*ledgerDoc, error) {
 	if l.path == "" {
 		if l.mem == nil {
-			l.mem = &ledgerDoc{Version: 1}
+			l.mem = &ledgerDoc{Version: ledgerVersion}
 		}
 		return l.mem, nil
 	}
-	doc := &ledgerDoc{Version: 1}
+	doc := &ledgerDoc{Version: ledgerVersion}
 	b, err := os.ReadFile(l.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return doc, nil
@@ -95,18 +142,18 @@ func (l *ledger) load() (*ledgerDoc, error) {
 	if err := json.Unmarshal(b, doc); err != nil {
 		return nil, fmt.Errorf("client: grants ledger %s: %w", l.path, err)
 	}
+	if doc.Version != ledgerVersion {
+		return nil, fmt.Errorf("%w: %s is version %d, this kadre reads %d (its grants used locator placement; revoke and grant them again)",
+			ErrLedgerVersion, l.path, doc.Version, ledgerVersion)
+	}
 	return doc, nil
 }
 
 // read returns a snapshot of the ledger.
-func (l *ledger) read() ([]*GrantRecord, error) {
+func (l *ledger) read() (*ledgerDoc, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	doc, err := l.load()
-	if err != nil {
-		return nil, err
-	}
-	return doc.Grants, nil
+	return l.load()
 }
 
 // update applies fn to the ledger under the lock and saves it if fn
@@ -135,6 +182,9 @@ func (l *ledger) update(fn func(doc *ledgerDoc) error) error {
 	return fsx.WriteFile(l.path, append(b, '\n'), 0o600)
 }
 
+// epoch returns the current key epoch of prefix.
+func (doc *ledgerDoc) epoch(prefix string) uint32 { return doc.Epochs[prefix] }
+
 // nextSequence is above every grant or revocation recorded for the
 // recipient and path, and never below the current Unix time in
 // milliseconds, so that an owner who lost the ledger still signs newer
@@ -151,4 +201,15 @@ func (doc *ledgerDoc) nextSequence(recipient, path string, now time.Time) uint64
 		}
 	}
 	return seq
+}
+
+// live returns the recorded live grants to recipient.
+func (doc *ledgerDoc) live(recipient string, now time.Time) []*GrantRecord {
+	var out []*GrantRecord
+	for _, g := range doc.Grants {
+		if g.Recipient == recipient && g.Live(now) {
+			out = append(out, g)
+		}
+	}
+	return out
 }

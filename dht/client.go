@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,45 +43,112 @@ func (h *Host) NodeInfo(ctx context.Context, p peer.ID) (*policy.NodeInfo, error
 }
 
 // StoreGrant gives p one grant (with its kfrag) and returns p's verified
-// receipt.
+// receipt. Only the grant's owner may store it: this host's key must be
+// g.Owner.
 func (h *Host) StoreGrant(ctx context.Context, p peer.ID, g *policy.Grant) (*policy.Receipt, error) {
-	return h.sendGrant(ctx, p, g, false)
-}
-
-// Handoff passes a grant this node holds to p and returns p's verified
-// acceptance.
-func (h *Host) Handoff(ctx context.Context, p peer.ID, g *policy.Grant) (*policy.Receipt, error) {
-	return h.sendGrant(ctx, p, g, true)
-}
-
-func (h *Host) sendGrant(ctx context.Context, p peer.ID, g *policy.Grant, handoff bool) (*policy.Receipt, error) {
 	node, err := peerKey(p)
 	if err != nil {
 		return nil, err
 	}
-	var req *proto.Envelope
-	if handoff {
-		req = proto.Request(newRequestID(), &proto.Envelope_Handoff{Handoff: &proto.HandoffRequest{Grant: g.Bytes()}})
-	} else {
-		req = proto.Request(newRequestID(), &proto.Envelope_StoreGrant{StoreGrant: &proto.StoreGrantRequest{Grant: g.Bytes()}})
-	}
+	req := proto.Request(newRequestID(), &proto.Envelope_StoreGrant{StoreGrant: &proto.StoreGrantRequest{Grant: g.Bytes()}})
 	resp, err := h.call(ctx, p, req)
 	if err != nil {
 		return nil, err
 	}
-	b := resp.GetStoreGrantResponse().GetReceipt()
-	want := policy.ReceiptStored
-	if handoff {
-		b, want = resp.GetHandoffResponse().GetReceipt(), policy.ReceiptHandoffAccepted
-	}
-	rc, err := policy.ParseReceipt(b)
+	rc, err := policy.ParseReceipt(resp.GetStoreGrantResponse().GetReceipt())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
-	if err := policy.VerifyReceiptForGrant(rc, node, g); err != nil || rc.Kind != want {
+	if err := policy.VerifyReceiptForGrant(rc, node, g); err != nil {
 		return nil, fmt.Errorf("%w: receipt does not acknowledge the grant: %v", ErrBadResponse, err)
 	}
 	return rc, nil
+}
+
+// HandoffProof is what a node that holds a fragment shows the node it
+// hands it to (SPEC.md §5.4).
+type HandoffProof struct {
+	Map         *policy.HolderMap     // the owner-signed page listing the grant
+	Links       []*policy.HandoffLink // the links that brought the fragment to the sender
+	Revocations []*policy.Revocation  // the sender's tombstones of the same pair
+	Mark        uint64                // the sender's sequence mark of the grant's owner and path hash
+}
+
+// Handoff passes a grant this node holds to p with its proof and the link
+// link (signed by this node), and returns the link countersigned by p.
+func (h *Host) Handoff(ctx context.Context, p peer.ID, g *policy.Grant, proof *HandoffProof, link *policy.HandoffLink) (*policy.HandoffLink, error) {
+	to, err := peerKey(p)
+	if err != nil {
+		return nil, err
+	}
+	body := &proto.HandoffRequest{Grant: g.Bytes(), Map: proof.Map.Bytes(), Link: link.Bytes(), Mark: proof.Mark}
+	for _, l := range proof.Links {
+		body.Links = append(body.Links, l.Bytes())
+	}
+	for _, r := range proof.Revocations {
+		body.Revocations = append(body.Revocations, r.Bytes())
+	}
+	resp, err := h.call(ctx, p, proto.Request(newRequestID(), &proto.Envelope_Handoff{Handoff: body}))
+	if err != nil {
+		return nil, err
+	}
+	got, err := policy.ParseHandoffLink(resp.GetHandoffResponse().GetLink())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
+	}
+	if got.To != to || !bytes.Equal(got.BodyBytes(), link.BodyBytes()) || got.SigFrom != link.SigFrom || got.VerifySignatures() != nil {
+		return nil, fmt.Errorf("%w: the node did not countersign the hand-off", ErrBadResponse)
+	}
+	return got, nil
+}
+
+// PutMap gives p one page of a pair's holder map.
+func (h *Host) PutMap(ctx context.Context, p peer.ID, page *policy.HolderMap) error {
+	_, err := h.call(ctx, p, proto.Request(newRequestID(), &proto.Envelope_PutMap{PutMap: &proto.PutMapRequest{Page: page.Bytes()}}))
+	return err
+}
+
+// GetMap asks p for page i of the holder map it keeps under point, and
+// checks that the page is the pair's, signed by its owner, and kept under
+// that point.
+func (h *Host) GetMap(ctx context.Context, p peer.ID, pair MapRef, point policy.Point, i int) (*policy.HolderMap, error) {
+	resp, err := h.call(ctx, p, proto.Request(newRequestID(), &proto.Envelope_GetMap{GetMap: &proto.GetMapRequest{Point: point[:], Page: uint32(i)}}))
+	if err != nil {
+		return nil, err
+	}
+	m, err := policy.ParseHolderMap(resp.GetGetMapResponse().GetPage())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadProof, err)
+	}
+	if err := policy.VerifyHolderMap(m, pair.Owner, pair.Recipient); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadProof, err)
+	}
+	if !m.HasPoint(point) || m.Points != pair.Points || int(m.Page) != i {
+		return nil, fmt.Errorf("%w: the page is not the one asked for", ErrBadProof)
+	}
+	return m, nil
+}
+
+// PutLink gives p a hand-off link of a pair whose map it keeps.
+func (h *Host) PutLink(ctx context.Context, p peer.ID, l *policy.HandoffLink) error {
+	_, err := h.call(ctx, p, proto.Request(newRequestID(), &proto.Envelope_PutLink{PutLink: &proto.PutLinkRequest{Link: l.Bytes()}}))
+	return err
+}
+
+// GetLinks asks p for the hand-off links of the map it keeps under point;
+// links that do not parse or whose signatures fail are dropped.
+func (h *Host) GetLinks(ctx context.Context, p peer.ID, point policy.Point) ([]*policy.HandoffLink, error) {
+	resp, err := h.call(ctx, p, proto.Request(newRequestID(), &proto.Envelope_GetLinks{GetLinks: &proto.GetLinksRequest{Point: point[:]}}))
+	if err != nil {
+		return nil, err
+	}
+	var out []*policy.HandoffLink
+	for _, b := range resp.GetGetLinksResponse().GetLinks() {
+		if l, err := policy.ParseHandoffLink(b); err == nil && l.VerifySignatures() == nil {
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }
 
 // Revoke sends an owner-signed revocation to p and returns p's verified

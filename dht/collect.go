@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/peerstore"
 
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/rekey"
@@ -16,20 +15,32 @@ import (
 
 // CollectOptions tune Collect. Zero values take the documented defaults.
 type CollectOptions struct {
-	// Candidates is how many nodes closest to the locator are asked besides
-	// the announced holders. Default DefaultCandidates.
-	Candidates int
-	// Concurrency is how many nodes are asked at once. Default 8.
+	// Concurrency is how many holders are asked at once. Default: all
+	// the grant's fragments at once.
 	Concurrency int
 	// PerNodeTimeout bounds one node's answer. Default
 	// DefaultPerNodeTimeout.
 	PerNodeTimeout time.Duration
 }
 
+// CollectRequest names what to collect: cfrags of one grant (an entry of
+// the owner's holder map) for the capsule of one level of a file, from the
+// fragments' current holders.
+type CollectRequest struct {
+	Owner policy.PublicKey
+	Me    policy.Identity
+	// Entry is the grant's entry of the owner-signed holder map; Level's
+	// path hash must be Entry.PathHash.
+	Entry *policy.MapEntry
+	// Holders are the fragments' current holders (policy.CurrentHolders).
+	Holders map[policy.RecordID][]policy.PublicKey
+	Level   Level
+}
+
 // Collection is what a recipient gathered for one file.
 type Collection struct {
-	// CFrags are m verified cfrags of one grant, enough to decrypt; nil if
-	// no grant reached its threshold.
+	// CFrags are m verified cfrags of m distinct fragments of the grant,
+	// enough to decrypt; nil if fewer answered.
 	CFrags []*CFrag
 	// Outcomes says, for every node asked, why it gave no usable cfrag
 	// (nil for the nodes whose cfrag was used or was valid).
@@ -38,109 +49,94 @@ type Collection struct {
 	Asked int
 }
 
-// ErrNotEnoughCFrags means fewer than m nodes gave a valid cfrag of one
-// grant; Collection.Outcomes says why each node failed.
+// ErrNotEnoughCFrags means fewer than m fragments of the grant gave a
+// valid cfrag; Collection.Outcomes says why each node failed.
 var ErrNotEnoughCFrags = errors.New("dht: not enough valid cfrags")
 
-// Holders returns the nodes to ask for cfrags of owner's grants to
-// recipient: the announced holders (provider records of the locator) first,
-// then the nodes closest to the locator, which held the fragments when they
-// were placed or joined since. Both are found from the two public keys
-// alone.
-func (h *Host) Holders(ctx context.Context, owner, recipient policy.PublicKey, candidates int) ([]peer.ID, error) {
-	loc := Locator(owner, recipient)
-	provs, perr := h.FindProviders(ctx, loc, 64)
-	var out []peer.ID
-	seen := map[peer.ID]bool{h.ID(): true}
-	var provIDs []peer.ID
-	for _, p := range provs {
-		if len(p.Addrs) > 0 {
-			h.h.Peerstore().AddAddrs(p.ID, p.Addrs, peerstore.TempAddrTTL)
-		}
-		provIDs = append(provIDs, p.ID)
-	}
-	for _, p := range SortByDistance(provIDs, loc) {
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	closest, cerr := h.ClosestPeers(ctx, loc, candidates)
-	for _, p := range closest {
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("dht: no node found for this owner and recipient: %w", errors.Join(perr, cerr))
-	}
-	return out, nil
-}
+// errOtherFragment is why a node's cfrag is not used: it was made with
+// another fragment than the holder map says the node holds, or with a
+// fragment already used.
+var errOtherFragment = fmt.Errorf("%w: the cfrag is not of the fragment the holder map names", ErrBadProof)
 
-// grantGroup names the grant a cfrag belongs to: all fragments of one split
-// share the level, the path hash, the sequence number and the keys.
-type grantGroup struct {
-	level      int
-	pathHash   policy.PathHash
-	seq        uint64
-	delegating policy.PublicKey
-	verifying  policy.PublicKey
-}
-
-// Collect asks the holders of owner's grants to me for cfrags of the given
-// levels, verifies every answer, and stops as soon as m cfrags of one grant
-// agree. It succeeds whenever m honest holders answer, whatever the others
-// do (dead, hung, refusing or lying).
-func (h *Host) Collect(ctx context.Context, owner policy.PublicKey, me policy.Identity, levels []Level, opt CollectOptions) (*Collection, error) {
-	if opt.Candidates == 0 {
-		opt.Candidates = DefaultCandidates
-	}
-	if opt.Concurrency == 0 {
-		opt.Concurrency = 8
+// Collect asks the current holders of the grant's fragments for cfrags of
+// one level (only that level's path hash and capsule leave this host),
+// verifies every answer (the owner's signed grant, that it is the fragment
+// the owner's map names for that node, the cfrag's proof), keeps one cfrag
+// per fragment and stops at m. It succeeds whenever m holders of distinct
+// fragments answer honestly, whatever the others do (dead, hung, refusing,
+// lying, or copies of a fragment on extra nodes, which are never asked).
+func (h *Host) Collect(ctx context.Context, req CollectRequest, opt CollectOptions) (*Collection, error) {
+	e := req.Entry
+	if e == nil || req.Level.PathHash != e.PathHash || req.Level.Capsule == nil {
+		return nil, errors.New("dht: a collection needs the grant's map entry and the capsule of its level")
 	}
 	if opt.PerNodeTimeout == 0 {
 		opt.PerNodeTimeout = DefaultPerNodeTimeout
 	}
-	nodes, err := h.Holders(ctx, owner, me.IdentityKey, opt.Candidates)
-	if err != nil {
-		return nil, err
+	type task struct {
+		fragment policy.RecordID
+		node     peer.ID
 	}
-
+	var tasks []task
+	for _, hd := range e.Holders {
+		for _, k := range req.Holders[hd.GrantID] {
+			p, err := PeerIDOf(k)
+			if err == nil {
+				tasks = append(tasks, task{hd.GrantID, p})
+			}
+		}
+	}
+	if opt.Concurrency == 0 {
+		opt.Concurrency = max(len(e.Holders), 1)
+	}
+	need := int(e.Threshold)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	col := &Collection{Outcomes: map[peer.ID]error{}}
 	var mu sync.Mutex
-	groups := map[grantGroup][]*CFrag{}
+	got := map[policy.RecordID]*CFrag{}
+	kfragIDs := map[[32]byte]bool{}
 	var done []*CFrag
-	work := make(chan peer.ID)
+	work := make(chan task)
 	var wg sync.WaitGroup
-	for range min(opt.Concurrency, len(nodes)) {
+	for range min(opt.Concurrency, len(tasks)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for p := range work {
+			for t := range work {
+				mu.Lock()
+				skip := got[t.fragment] != nil || done != nil
+				mu.Unlock()
+				if skip {
+					continue
+				}
 				nctx, ncancel := context.WithTimeout(cctx, opt.PerNodeTimeout)
-				cf, err := h.Reencrypt(nctx, p, owner, me, levels)
+				cf, err := h.Reencrypt(nctx, t.node, req.Owner, req.Me, []Level{req.Level})
 				ncancel()
 				mu.Lock()
-				col.Outcomes[p] = err
-				if err == nil && done == nil {
-					g := grantGroup{cf.Level, cf.Grant.PathHash, cf.Grant.Sequence, cf.Grant.DelegatingKey, cf.Grant.VerifyingKey}
-					groups[g] = append(groups[g], cf)
-					if len(groups[g]) >= int(cf.Grant.Threshold) {
-						done = groups[g]
-						cancel()
+				if err == nil {
+					kid := cf.CFrag.Unverify().KFragID()
+					if cf.Grant.ID() != t.fragment || kfragIDs[kid] {
+						err = errOtherFragment
+					} else if got[t.fragment] == nil {
+						got[t.fragment], kfragIDs[kid] = cf, true
+						if len(got) >= need && done == nil {
+							for _, c := range got {
+								done = append(done, c)
+							}
+							cancel()
+						}
 					}
 				}
+				col.Outcomes[t.node] = err
 				mu.Unlock()
 			}
 		}()
 	}
 feed:
-	for _, p := range nodes {
+	for _, t := range tasks {
 		select {
-		case work <- p:
+		case work <- t:
 			col.Asked++
 		case <-cctx.Done():
 			break feed
@@ -149,7 +145,7 @@ feed:
 	close(work)
 	wg.Wait()
 	if done == nil {
-		return col, fmt.Errorf("%w: asked %d nodes", ErrNotEnoughCFrags, col.Asked)
+		return col, fmt.Errorf("%w: %d of the %d needed, %d nodes asked", ErrNotEnoughCFrags, len(got), need, col.Asked)
 	}
 	// Cancelled stragglers are not failures.
 	for p, err := range col.Outcomes {
@@ -159,15 +155,6 @@ feed:
 	}
 	col.CFrags = done
 	return col, nil
-}
-
-// Level is the index of the level whose grant the collection's cfrags
-// belong to, or -1 for an empty collection.
-func (c *Collection) Level() int {
-	if len(c.CFrags) == 0 {
-		return -1
-	}
-	return c.CFrags[0].Level
 }
 
 // Material returns what rekey.DecryptReencrypted needs besides the
@@ -189,7 +176,7 @@ func (c *Collection) Material() (*rekey.PublicKey, []*rekey.VerifiedCapsuleFrag,
 }
 
 // Decrypt combines the collection's cfrags and opens ct, the ciphertext
-// made under capsule, the capsule of level Level().
+// made under capsule (the capsule the cfrags were made for).
 func (c *Collection) Decrypt(receiving *rekey.SecretKey, capsule *rekey.Capsule, ct []byte) ([]byte, error) {
 	delegating, vcs, err := c.Material()
 	if err != nil {

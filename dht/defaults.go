@@ -19,6 +19,15 @@ const (
 	// DefaultCandidates is how many nodes close to a point are considered
 	// (the DHT's bucket size).
 	DefaultCandidates = 20
+	// DefaultSampleLookups is how many random-target lookups make the
+	// sample that placement and hand-off choose nodes from.
+	DefaultSampleLookups = 4
+	// DefaultSampleRounds bounds the samples one placement draws when the
+	// first does not place every fragment.
+	DefaultSampleRounds = 3
+	// DefaultMapStorers is how many nodes closest to each rendezvous point
+	// keep a pair's holder map.
+	DefaultMapStorers = 8
 
 	// DefaultMaxGrantDuration is the longest grant a node accepts.
 	DefaultMaxGrantDuration = 90 * 24 * time.Hour

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p"
 	kaddht "github.com/libp2p/go-libp2p-kad-dht"
 	kb "github.com/libp2p/go-libp2p-kbucket"
@@ -23,7 +22,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
-	"github.com/multiformats/go-multihash"
 
 	"github.com/kadre/kadre/internal/version"
 	"github.com/kadre/kadre/policy"
@@ -147,6 +145,10 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		kaddht.Mode(mode),
 		kaddht.ProtocolPrefix(ProtocolPrefix),
 		kaddht.DisableValues(),
+		// No provider records: holders are found through the owner-signed
+		// holder map (SPEC.md §5.2), so no public point decides discovery,
+		// and nobody can fill a node with records.
+		kaddht.DisableProviders(),
 		kaddht.BootstrapPeers(cfg.Bootstrap...),
 		kaddht.RoutingTableRefreshPeriod(cfg.RefreshPeriod),
 		kaddht.RoutingTableRefreshQueryTimeout(cfg.QueryTimeout),
@@ -328,46 +330,6 @@ func (h *Host) reconnect(ctx context.Context, ps []peer.ID) {
 // SortByDistance sorts peers by XOR distance to key, nearest first.
 func SortByDistance(ps []peer.ID, key []byte) []peer.ID {
 	return kb.SortClosestPeers(ps, kb.ConvertKey(string(key)))
-}
-
-// locatorCID is the provider-record key of a locator: a CIDv1 (raw codec)
-// of the locator wrapped as a SHA2-256 multihash.
-func locatorCID(locator []byte) (cid.Cid, error) {
-	mh, err := multihash.Encode(locator, multihash.SHA2_256)
-	if err != nil {
-		return cid.Undef, err
-	}
-	return cid.NewCidV1(cid.Raw, mh), nil
-}
-
-// Provide announces that this host holds a fragment for locator: it adds a
-// provider record on the peers closest to the locator.
-func (h *Host) Provide(ctx context.Context, locator []byte) error {
-	c, err := locatorCID(locator)
-	if err != nil {
-		return err
-	}
-	pctx, cancel := context.WithTimeout(ctx, 2*h.cfg.QueryTimeout)
-	defer cancel()
-	if err := h.kad.Provide(pctx, c, true); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("dht: failed to provide locator: %w", err)
-	}
-	return nil
-}
-
-// FindProviders returns the peers that announced a fragment for locator.
-func (h *Host) FindProviders(ctx context.Context, locator []byte, max int) ([]peer.AddrInfo, error) {
-	c, err := locatorCID(locator)
-	if err != nil {
-		return nil, err
-	}
-	qctx, cancel := context.WithTimeout(ctx, h.cfg.QueryTimeout)
-	defer cancel()
-	var out []peer.AddrInfo
-	for p := range h.kad.FindProvidersAsync(qctx, c, max) {
-		out = append(out, p)
-	}
-	return out, nil
 }
 
 // libp2pKey converts a rekey secret key to a libp2p secp256k1 key.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -15,7 +16,9 @@ import (
 type Moved struct {
 	GrantID policy.RecordID
 	To      peer.ID
-	Receipt *policy.Receipt
+	Link    *policy.HandoffLink
+	// Told counts the nodes that keep the pair's map and took the link.
+	Told int
 }
 
 // RetireReport says what Retire did with each fragment.
@@ -26,12 +29,16 @@ type RetireReport struct {
 }
 
 // Retire hands every live fragment this node holds to another node (seed
-// 003's hand-off): for each, the nodes closest to the grant's locator are
-// tried in order; a node qualifies if its node info shows it keeps grants
-// long enough and has room, and it accepts the fragment only if it does not
-// already hold one of the same grant. The fragment is deleted here only
-// after the new holder's signed acceptance verified. From the first call on,
-// the service refuses new fragments (UNAVAILABLE).
+// 003's hand-off, SPEC.md §5.4): for each, nodes are drawn as placement
+// draws them (random samples, shuffled, network diversity, the admission
+// list), never a node that holds a fragment of the same grant; the node
+// accepts only with the proof that this node holds the fragment (the
+// owner's holder map and the links so far) and countersigns the new link.
+// The fragment is deleted here only after that, and the link is given to
+// the grant's other holders and to the nodes that keep the pair's map at
+// its rendezvous points, where recipients find it. The sender's tombstones
+// of the pair and its sequence mark travel with the fragment. From the
+// first call on, the service refuses new fragments (UNAVAILABLE).
 func (s *Service) Retire(ctx context.Context) (*RetireReport, error) {
 	s.mu.Lock()
 	s.retiring = true
@@ -58,7 +65,7 @@ func (s *Service) Retire(ctx context.Context) (*RetireReport, error) {
 			rep.Expired++
 			continue
 		}
-		to, rc, err := s.handoff(ctx, g)
+		mv, err := s.handoff(ctx, g)
 		if err != nil {
 			rep.Kept[id] = err
 			s.log.Warn("fragment not handed off", "grant", id, "err", err)
@@ -69,64 +76,170 @@ func (s *Service) Retire(ctx context.Context) (*RetireReport, error) {
 			continue
 		}
 		s.kfrags.drop(id)
-		rep.Moved = append(rep.Moved, Moved{GrantID: id, To: to, Receipt: rc})
-		s.log.Info("fragment handed off", "grant", id, "to", to)
+		rep.Moved = append(rep.Moved, *mv)
+		s.log.Info("fragment handed off", "grant", id, "to", mv.To, "told", mv.Told)
 	}
 	return rep, nil
 }
 
-// handoff finds a node that accepts g.
-func (s *Service) handoff(ctx context.Context, g *policy.Grant) (peer.ID, *policy.Receipt, error) {
-	loc := Locator(g.Owner, g.Recipient.IdentityKey)
-	candidates, err := s.h.ClosestPeers(ctx, loc, DefaultCandidates)
+// ErrNoProof means a node cannot hand a fragment off: it keeps no holder
+// map that shows it holds the fragment.
+var ErrNoProof = errors.New("dht: no holder map shows that this node holds the fragment")
+
+// handoff finds a node that accepts g with its proof, then spreads the
+// link.
+func (s *Service) handoff(ctx context.Context, g *policy.Grant) (*Moved, error) {
+	pages, links, err := s.storedMap(g.Owner, g.Recipient.IdentityKey)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	need := g.ExpiryTime().Sub(s.cfg.Now())
+	m, e := entryIn(pages, g.PathHash)
+	if e == nil {
+		return nil, ErrNoProof
+	}
+	cur := policy.CurrentHolders(m, e, links)
+	if !holdsFragment(cur, g.ID(), s.nodeKey) {
+		return nil, ErrNoProof
+	}
+	proof := &HandoffProof{Map: m, Links: chainTo(links, g.ID(), s.nodeKey, e)}
+	revs, err := s.cfg.Store.Revocations(g.Owner, g.Recipient.IdentityKey)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range revs[:min(len(revs), proto.MaxHandoffRevocations)] {
+		if r, err := policy.ParseRevocation(b); err == nil {
+			proof.Revocations = append(proof.Revocations, r)
+		}
+	}
+	if proof.Mark, err = s.cfg.Store.Mark(g.Owner, g.PathHash); err != nil {
+		return nil, err
+	}
+	// Never a node holding a fragment of this grant, nor its network group.
+	opt := s.cfg.Handoff
+	opt.Exclude, opt.Taken = map[peer.ID]bool{s.h.ID(): true}, map[string]bool{}
+	for _, holders := range cur {
+		for _, k := range holders {
+			if p, err := PeerIDOf(k); err == nil && p != s.h.ID() {
+				opt.Exclude[p] = true
+				if grp := s.h.Group(p, opt.Diversity); grp != "" {
+					opt.Taken[grp] = true
+				}
+			}
+		}
+	}
+	opt.defaults()
+	c := &candidates{h: s.h, opt: &opt, tried: map[peer.ID]bool{}, taken: opt.Taken, refuse: func(peer.ID, error) {}}
+	if err := c.draw(ctx); err != nil {
+		return nil, err
+	}
 	var errs []error
-	for _, p := range candidates {
-		if p == s.h.ID() {
+	for {
+		p, group, ok := c.next(ctx)
+		if !ok {
+			break
+		}
+		to, err := PublicKeyOf(p)
+		if err != nil {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, DefaultPerNodeTimeout)
-		to, rc, err := func() (peer.ID, *policy.Receipt, error) {
-			ni, err := s.h.NodeInfo(cctx, p)
-			if err != nil {
-				return "", nil, err
-			}
-			if !ni.Supports(g.PRE) || ni.MaxDuration() < need || ni.FreeSlots == 0 {
-				return "", nil, fmt.Errorf("node %s cannot keep it (max %s, %d free)", p, ni.MaxDuration(), ni.FreeSlots)
-			}
-			rc, err := s.h.Handoff(cctx, p, g)
-			return p, rc, err
-		}()
+		link := &policy.HandoffLink{Owner: g.Owner, Recipient: g.Recipient.IdentityKey, GrantID: g.ID(), PathHash: g.PathHash,
+			To: to, At: uint64(s.cfg.Now().Unix())}
+		if err := link.SignFrom(s.signer); err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, opt.PerNodeTimeout)
+		signed, err := s.h.Handoff(cctx, p, g, proof, link)
 		cancel()
-		if err == nil {
-			return to, rc, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", p, err))
-		if errors.Is(err, proto.ErrAlreadyHeld) {
+		if err != nil {
+			c.release(group)
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			if len(errs) >= 20 {
+				break
+			}
 			continue
 		}
+		mv := &Moved{GrantID: g.ID(), To: p, Link: signed}
+		// The whole chain, oldest first: a node that missed an earlier
+		// link could not check the new one.
+		var chain []*policy.HandoffLink
+		for i := len(proof.Links) - 1; i >= 0; i-- {
+			chain = append(chain, proof.Links[i])
+		}
+		mv.Told = s.spreadLinks(ctx, append(chain, signed), m, cur)
+		return mv, nil
 	}
-	return "", nil, fmt.Errorf("no node accepted the fragment: %w", errors.Join(errs...))
+	return nil, fmt.Errorf("no node accepted the fragment (%d sampled): %w", c.seen, errors.Join(errs...))
 }
 
-// Reprovide announces the locator of every fragment held, once each.
-func (s *Service) Reprovide(ctx context.Context) (int, error) {
-	seen := map[string]bool{}
-	now := s.cfg.Now()
-	err := s.cfg.Store.ForEachGrant(func(rec []byte) error {
-		g, err := policy.ParseGrant(rec)
-		if err != nil || policy.ValidateLive(g.Expiry, now) != nil {
-			return nil
+// chainTo returns the links of fragment id that lead from the map's holder
+// to node, at most proto.MaxChain.
+func chainTo(links []*policy.HandoffLink, id policy.RecordID, node policy.PublicKey, e *policy.MapEntry) []*policy.HandoffLink {
+	var start policy.PublicKey
+	for _, h := range e.Holders {
+		if h.GrantID == id {
+			start = h.Node
 		}
-		loc := Locator(g.Owner, g.Recipient.IdentityKey)
-		if seen[string(loc)] {
-			return nil
+	}
+	var chain []*policy.HandoffLink
+	at := node
+	for at != start && len(chain) < proto.MaxChain {
+		var prev *policy.HandoffLink
+		for _, l := range links {
+			if l.GrantID == id && l.To == at {
+				prev = l
+				break
+			}
 		}
-		seen[string(loc)] = true
-		return s.h.Provide(ctx, loc)
-	})
-	return len(seen), err
+		if prev == nil {
+			break
+		}
+		chain = append(chain, prev)
+		at = prev.From
+	}
+	return chain
+}
+
+// spreadLinks gives countersigned links, in order, to the grant's other
+// holders and to the nodes closest to the pair's rendezvous points; it
+// returns how many took the last one.
+func (s *Service) spreadLinks(ctx context.Context, links []*policy.HandoffLink, m *policy.HolderMap, cur map[policy.RecordID][]policy.PublicKey) int {
+	targets := map[peer.ID]bool{}
+	for _, holders := range cur {
+		for _, k := range holders {
+			if p, err := PeerIDOf(k); err == nil && p != s.h.ID() {
+				targets[p] = true
+			}
+		}
+	}
+	for _, point := range m.Points {
+		if ps, err := s.h.ClosestPeers(ctx, point[:], DefaultMapStorers); err == nil {
+			for _, p := range ps {
+				if p != s.h.ID() {
+					targets[p] = true
+				}
+			}
+		}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	told := 0
+	for p := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, DefaultPerNodeTimeout)
+			defer cancel()
+			var err error
+			for _, l := range links {
+				err = s.h.PutLink(cctx, p, l)
+			}
+			if err == nil {
+				mu.Lock()
+				told++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return told
 }

@@ -47,6 +47,26 @@ type Store interface {
 	ForEachGrant(fn func(record []byte) error) error
 	// Counts returns the number of grants and tombstones stored.
 	Counts() (grants, tombstones uint64, err error)
+	// RaiseMark raises the sequence mark of (owner, path hash) to seq;
+	// Mark reads it (0 if none).
+	RaiseMark(owner policy.PublicKey, ph policy.PathHash, seq uint64, keepUntil time.Time) error
+	Mark(owner policy.PublicKey, ph policy.PathHash) (uint64, error)
+	// Revocations returns the revocations kept with the tombstones of
+	// owner's grants to recipient.
+	Revocations(owner, recipient policy.PublicKey) ([][]byte, error)
+
+	// PutMapPage keeps a verified holder map page (raw: its bytes); an
+	// older map sequence fails matching policy.ErrStaleSequence.
+	PutMapPage(page *policy.HolderMap, raw []byte, now time.Time) error
+	// MapPage returns page i of the map kept under point p, nil if none.
+	MapPage(p policy.Point, i int) ([]byte, error)
+	// Map returns the pages (nil where missing) and links kept for a
+	// pair; no pages if none.
+	Map(owner, recipient policy.PublicKey) (pages, links [][]byte, err error)
+	// Links returns the links kept for the pair whose map is under p.
+	Links(p policy.Point) ([][]byte, error)
+	// PutLink keeps a verified hand-off link with its pair's map.
+	PutLink(l *policy.HandoffLink) error
 }
 
 // ServiceConfig configures a node's RPC service.
@@ -83,6 +103,9 @@ type ServiceConfig struct {
 	// Observe, if set, is called once per request with its type, the
 	// answer's code (CODE_UNSPECIFIED for success) and the handling time.
 	Observe func(kind string, code proto.Code, d time.Duration)
+	// Handoff chooses the nodes a retiring node hands its fragments to, as
+	// placement does (PlaceOptions: diversity, admission list).
+	Handoff PlaceOptions
 }
 
 // Service answers kadre's RPCs on a host: store a grant, re-encrypt, revoke,
@@ -101,9 +124,8 @@ type Service struct {
 	closed   bool
 	retiring bool
 	// ctx ends when the service closes; background work derives from it.
-	ctx      context.Context
-	cancel   context.CancelFunc
-	provides chan []byte
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // NewService registers the RPC handler on h and returns the running
@@ -140,15 +162,14 @@ func NewService(h *Host, cfg ServiceConfig) (*Service, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{
-		h:        h,
-		cfg:      cfg,
-		signer:   rekey.NewSigner(cfg.Identity),
-		nodeKey:  policy.PublicKeyOf(cfg.Identity.PublicKey()),
-		log:      cfg.Logger,
-		limiter:  newPeerLimiter(cfg.PeerRate, cfg.PeerBurst),
-		slots:    make(chan struct{}, cfg.MaxConcurrent),
-		kfrags:   newKFragCache(4096),
-		provides: make(chan []byte, 1024),
+		h:       h,
+		cfg:     cfg,
+		signer:  rekey.NewSigner(cfg.Identity),
+		nodeKey: policy.PublicKeyOf(cfg.Identity.PublicKey()),
+		log:     cfg.Logger,
+		limiter: newPeerLimiter(cfg.PeerRate, cfg.PeerBurst),
+		slots:   make(chan struct{}, cfg.MaxConcurrent),
+		kfrags:  newKFragCache(4096),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if id, err := PeerIDOf(s.nodeKey); err != nil || id != h.ID() {
@@ -156,13 +177,11 @@ func NewService(h *Host, cfg ServiceConfig) (*Service, error) {
 		return nil, errors.New("dht: the service identity is not the host's")
 	}
 	h.h.SetStreamHandler(RPCProtocol, s.handle)
-	s.wg.Add(1)
-	go s.provideLoop()
 	return s, nil
 }
 
-// Close stops answering, waits for requests in flight and the background
-// announcements. It is idempotent.
+// Close stops answering and waits for requests in flight. It is
+// idempotent.
 func (s *Service) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -262,6 +281,14 @@ func requestKind(req *proto.Envelope) string {
 		return "node_info"
 	case *proto.Envelope_Handoff:
 		return "handoff"
+	case *proto.Envelope_PutMap:
+		return "put_map"
+	case *proto.Envelope_GetMap:
+		return "get_map"
+	case *proto.Envelope_PutLink:
+		return "put_link"
+	case *proto.Envelope_GetLinks:
+		return "get_links"
 	}
 	return "unknown"
 }
@@ -283,44 +310,56 @@ func (s *Service) dispatch(ctx context.Context, st network.Stream, req *proto.En
 		return proto.Refuse(req, err)
 	}
 	defer s.release()
+	// Every peer is a secp256k1 key (Noise authenticated it): the owner of
+	// a grant it stores, the recipient it asks for, the node it hands off.
+	remote, rerr := remoteKey(st.Conn().RemotePublicKey())
 	var body any
 	var err error
 	switch b := req.GetBody().(type) {
 	case *proto.Envelope_StoreGrant:
-		if s.isRetiring() {
-			return proto.Refuse(req, fmt.Errorf("%w: the node is retiring", proto.ErrUnavailable))
-		}
 		var rc *policy.Receipt
-		rc, err = s.storeGrant(b.StoreGrant.GetGrant(), policy.ReceiptStored)
-		if err == nil {
+		if rc, err = s.storeGrant(remote, rerr, b.StoreGrant.GetGrant()); err == nil {
 			body = &proto.Envelope_StoreGrantResponse{StoreGrantResponse: &proto.StoreGrantResponse{Receipt: rc.Bytes()}}
 		}
 	case *proto.Envelope_Handoff:
-		if s.isRetiring() {
-			return proto.Refuse(req, fmt.Errorf("%w: the node is retiring", proto.ErrUnavailable))
-		}
-		var rc *policy.Receipt
-		rc, err = s.storeGrant(b.Handoff.GetGrant(), policy.ReceiptHandoffAccepted)
-		if err == nil {
-			body = &proto.Envelope_HandoffResponse{HandoffResponse: &proto.HandoffResponse{Receipt: rc.Bytes()}}
+		var l *policy.HandoffLink
+		if l, err = s.acceptHandoff(ctx, remote, rerr, b.Handoff); err == nil {
+			body = &proto.Envelope_HandoffResponse{HandoffResponse: &proto.HandoffResponse{Link: l.Bytes()}}
 		}
 	case *proto.Envelope_Reencrypt:
 		var r *proto.ReencryptResponse
-		r, err = s.reencrypt(st.Conn().RemotePublicKey(), b.Reencrypt)
-		if err == nil {
+		if rerr != nil {
+			err = fmt.Errorf("%w: %w", policy.ErrNotRecipient, rerr)
+		} else if r, err = s.reencrypt(remote, b.Reencrypt); err == nil {
 			body = &proto.Envelope_ReencryptResponse{ReencryptResponse: r}
 		}
 	case *proto.Envelope_Revoke:
 		var rc *policy.Receipt
-		rc, err = s.revoke(b.Revoke.GetRevocation())
-		if err == nil {
+		if rc, err = s.revoke(b.Revoke.GetRevocation()); err == nil {
 			body = &proto.Envelope_RevokeResponse{RevokeResponse: &proto.RevokeResponse{Receipt: rc.Bytes()}}
 		}
 	case *proto.Envelope_NodeInfo:
 		var ni *policy.NodeInfo
-		ni, err = s.nodeInfo()
-		if err == nil {
+		if ni, err = s.nodeInfo(); err == nil {
 			body = &proto.Envelope_NodeInfoResponse{NodeInfoResponse: &proto.NodeInfoResponse{NodeInfo: ni.Bytes()}}
+		}
+	case *proto.Envelope_PutMap:
+		if err = s.putMap(b.PutMap.GetPage()); err == nil {
+			body = &proto.Envelope_PutMapResponse{PutMapResponse: &proto.PutMapResponse{}}
+		}
+	case *proto.Envelope_GetMap:
+		var page []byte
+		if page, err = s.getMap(b.GetMap); err == nil {
+			body = &proto.Envelope_GetMapResponse{GetMapResponse: &proto.GetMapResponse{Page: page}}
+		}
+	case *proto.Envelope_PutLink:
+		if err = s.putLink(b.PutLink.GetLink()); err == nil {
+			body = &proto.Envelope_PutLinkResponse{PutLinkResponse: &proto.PutLinkResponse{}}
+		}
+	case *proto.Envelope_GetLinks:
+		var links [][]byte
+		if links, err = s.getLinks(b.GetLinks); err == nil {
+			body = &proto.Envelope_GetLinksResponse{GetLinksResponse: &proto.GetLinksResponse{Links: links}}
 		}
 	default:
 		err = proto.ErrUnknownType
@@ -334,51 +373,84 @@ func (s *Service) dispatch(ctx context.Context, st network.Stream, req *proto.En
 	return respond(req, body)
 }
 
-// storeGrant validates a grant (signature, expiry against this node's
-// maximum, kfrag) and stores it atomically with the sequence and tombstone
-// checks. Storing the same grant again is idempotent; another fragment of a
-// grant this node already holds is refused.
-func (s *Service) storeGrant(b []byte, kind policy.ReceiptKind) (*policy.Receipt, error) {
+// remoteKey returns the Noise-authenticated secp256k1 key of a peer.
+func remoteKey(k crypto.PubKey) (policy.PublicKey, error) {
+	if k == nil || k.Type() != crypto.Secp256k1 {
+		return policy.PublicKey{}, errors.New("only secp256k1 peers take part in kadre")
+	}
+	raw, err := k.Raw()
+	if err != nil {
+		return policy.PublicKey{}, err
+	}
+	// libp2p parsed and checked the key in the handshake.
+	if len(raw) != policy.PublicKeySize {
+		return policy.PublicKey{}, fmt.Errorf("%d-byte key", len(raw))
+	}
+	return policy.PublicKey(raw), nil
+}
+
+// storeGrant validates a grant (its owner asked, signature, expiry against
+// this node's maximum, kfrag) and stores it atomically with the sequence
+// and tombstone checks. Storing the same grant again is idempotent;
+// another fragment of a grant this node already holds is refused.
+func (s *Service) storeGrant(remote policy.PublicKey, rerr error, b []byte) (*policy.Receipt, error) {
+	if s.isRetiring() {
+		return nil, fmt.Errorf("%w: the node is retiring", proto.ErrUnavailable)
+	}
 	now := s.cfg.Now()
 	g, err := policy.ParseGrant(b)
 	if err != nil {
 		return nil, err
 	}
+	// Only the owner places fragments (or a holder hands one off, with a
+	// proof): nobody can copy an owner-signed grant onto nodes of theirs.
+	if rerr != nil || remote != g.Owner {
+		return nil, fmt.Errorf("%w: only the grant's owner may store it", proto.ErrUnauthorized)
+	}
 	vkf, err := policy.ValidateGrantForStore(g, now, s.cfg.MaxGrantDuration)
 	if err != nil {
 		return nil, err
 	}
-	grants, _, err := s.cfg.Store.Counts()
-	if err != nil {
+	if err := s.keep(g, vkf, now); err != nil {
+		return nil, err
+	}
+	rc := &policy.Receipt{Kind: policy.ReceiptStored, Node: s.nodeKey, Owner: g.Owner, PathHash: g.PathHash,
+		Sequence: g.Sequence, Subject: g.ID(), Fragment: g.ID(), IssuedAt: uint64(now.Unix())}
+	if err := rc.Sign(s.signer); err != nil {
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}
+	return rc, nil
+}
+
+// keep stores a validated grant: capacity, then the store's sequence and
+// tombstone rules; the same grant again is a success, another fragment of
+// a grant held here is ALREADY_HELD.
+func (s *Service) keep(g *policy.Grant, vkf *rekey.VerifiedKeyFrag, now time.Time) error {
+	grants, _, err := s.cfg.Store.Counts()
+	if err != nil {
+		return fmt.Errorf("%w: %w", proto.ErrInternal, err)
+	}
 	if grants >= s.cfg.Capacity {
-		return nil, fmt.Errorf("%w: %d of %d slots used", proto.ErrCapacity, grants, s.cfg.Capacity)
+		return fmt.Errorf("%w: %d of %d slots used", proto.ErrCapacity, grants, s.cfg.Capacity)
 	}
 	if err := s.cfg.Store.PutGrant(g, now); err != nil {
 		switch {
 		case errors.Is(err, policy.ErrStaleSequence):
 			if held, herr := s.heldGrant(g.StorageKey()); herr == nil && held.Sequence == g.Sequence {
 				if held.ID() != g.ID() {
-					return nil, fmt.Errorf("%w: sequence %d", proto.ErrAlreadyHeld, g.Sequence)
+					return fmt.Errorf("%w: sequence %d", proto.ErrAlreadyHeld, g.Sequence)
 				}
 				break // the same grant again: answer as before
 			}
-			return nil, err
+			return err
 		case errors.Is(err, policy.ErrRevoked), errors.Is(err, policy.ErrExpired):
-			return nil, err
+			return err
 		default:
-			return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
+			return fmt.Errorf("%w: %w", proto.ErrInternal, err)
 		}
 	}
 	s.kfrags.put(g.ID(), g, vkf)
-	s.announce(Locator(g.Owner, g.Recipient.IdentityKey))
-	rc := &policy.Receipt{Kind: kind, Node: s.nodeKey, Owner: g.Owner, PathHash: g.PathHash,
-		Sequence: g.Sequence, Subject: g.ID(), IssuedAt: uint64(now.Unix())}
-	if err := rc.Sign(s.signer); err != nil {
-		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
-	}
-	return rc, nil
+	return nil
 }
 
 // heldGrant parses the grant the store holds for key.
@@ -392,20 +464,8 @@ func (s *Service) heldGrant(key policy.StorageKey) (*policy.Grant, error) {
 
 // reencrypt serves the deepest level with a live grant for the
 // authenticated requester.
-func (s *Service) reencrypt(remote crypto.PubKey, r *proto.ReencryptRequest) (*proto.ReencryptResponse, error) {
+func (s *Service) reencrypt(recipient policy.PublicKey, r *proto.ReencryptRequest) (*proto.ReencryptResponse, error) {
 	now := s.cfg.Now()
-	if remote == nil || remote.Type() != crypto.Secp256k1 {
-		return nil, fmt.Errorf("%w: only secp256k1 peers can be recipients", policy.ErrNotRecipient)
-	}
-	raw, err := remote.Raw()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", policy.ErrNotRecipient, err)
-	}
-	// libp2p parsed and checked the key in the handshake.
-	if len(raw) != policy.PublicKeySize {
-		return nil, fmt.Errorf("%w: %d-byte key", policy.ErrNotRecipient, len(raw))
-	}
-	recipient := policy.PublicKey(raw)
 	owner, err := policy.ParsePublicKey(r.GetOwner())
 	if err != nil {
 		return nil, fmt.Errorf("%w: owner key: %w", proto.ErrMalformed, err)
@@ -438,7 +498,7 @@ func (s *Service) reencrypt(remote crypto.PubKey, r *proto.ReencryptRequest) (*p
 		}
 		s.kfrags.put(id, g, vkf)
 	}
-	if err := policy.CheckServable(g, owner, hashes[level], raw, now); err != nil {
+	if err := policy.CheckServable(g, owner, hashes[level], recipient[:], now); err != nil {
 		return nil, fmt.Errorf("%w: stored grant does not serve this request: %w", proto.ErrInternal, err)
 	}
 	capsule, err := rekey.ParseCapsule(levels[level].GetCapsule())
@@ -471,13 +531,13 @@ func (s *Service) revoke(b []byte) (*policy.Receipt, error) {
 		}
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}
-	kind := policy.ReceiptRevokedNotHeld
+	kind, fragment := policy.ReceiptRevokedNotHeld, policy.RecordID{}
 	if held {
-		kind = policy.ReceiptRevoked
+		kind, fragment = policy.ReceiptRevoked, deleted
 		s.kfrags.drop(deleted)
 	}
 	rc := &policy.Receipt{Kind: kind, Node: s.nodeKey, Owner: r.Owner, PathHash: r.PathHash,
-		Sequence: r.Sequence, Subject: r.ID(), IssuedAt: uint64(now.Unix())}
+		Sequence: r.Sequence, Subject: r.ID(), Fragment: fragment, IssuedAt: uint64(now.Unix())}
 	if err := rc.Sign(s.signer); err != nil {
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}
@@ -510,31 +570,6 @@ func (s *Service) nodeInfo() (*policy.NodeInfo, error) {
 	return ni, nil
 }
 
-// announce queues a provider announcement of locator; a full queue drops
-// it (the periodic re-announcement catches up).
-func (s *Service) announce(locator []byte) {
-	select {
-	case s.provides <- locator:
-	default:
-	}
-}
-
-func (s *Service) provideLoop() {
-	defer s.wg.Done()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case loc := <-s.provides:
-			ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
-			if err := s.h.Provide(ctx, loc); err != nil {
-				s.log.Debug("provide failed", "err", err)
-			}
-			cancel()
-		}
-	}
-}
-
 // respond wraps a response body; body is always a response wrapper built
 // by dispatch.
 func respond(req *proto.Envelope, body any) *proto.Envelope {
@@ -548,6 +583,14 @@ func respond(req *proto.Envelope, body any) *proto.Envelope {
 	case *proto.Envelope_RevokeResponse:
 		return proto.Respond(req, b)
 	case *proto.Envelope_NodeInfoResponse:
+		return proto.Respond(req, b)
+	case *proto.Envelope_PutMapResponse:
+		return proto.Respond(req, b)
+	case *proto.Envelope_GetMapResponse:
+		return proto.Respond(req, b)
+	case *proto.Envelope_PutLinkResponse:
+		return proto.Respond(req, b)
+	case *proto.Envelope_GetLinksResponse:
 		return proto.Respond(req, b)
 	}
 	return proto.Refuse(req, proto.ErrInternal)

@@ -46,7 +46,7 @@ func Example() {
 		panic(err)
 	}
 	fmt.Println(h.Path(), h.Levels(), h.Path().Prefixes()[1])
-	key, err := h.UnwrapOriginal(1, policy.DelegatingKey(alice, h.Path().Prefixes()[1]))
+	key, err := h.UnwrapOriginal(1, policy.DelegatingKey(alice, h.Path().Prefixes()[1], 0))
 	if err != nil {
 		panic(err)
 	}

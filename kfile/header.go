@@ -104,7 +104,7 @@ func LevelKeys(k *rekey.Keyring, path policy.Path) []*rekey.PublicKey {
 	prefixes := path.Prefixes()
 	out := make([]*rekey.PublicKey, len(prefixes))
 	for i, p := range prefixes {
-		out[i] = policy.DelegatingKey(k, p).PublicKey()
+		out[i] = policy.DelegatingKey(k, p, 0).PublicKey()
 	}
 	return out
 }

@@ -304,7 +304,7 @@ func TestOwnerPathKeys(t *testing.T) {
 	}
 	prefixes := h.Path().Prefixes()
 	for i, p := range prefixes {
-		key, err := h.UnwrapOriginal(i, policy.DelegatingKey(f.keyring, p))
+		key, err := h.UnwrapOriginal(i, policy.DelegatingKey(f.keyring, p, 0))
 		if err != nil || !bytes.Equal(key, f.key) {
 			t.Fatalf("level %d (%s): %v", i, p, err)
 		}
@@ -312,7 +312,7 @@ func TestOwnerPathKeys(t *testing.T) {
 		if err != nil || !bytes.Equal(got, pt) {
 			t.Fatalf("level %d: decrypt: %v", i, err)
 		}
-		other := policy.DelegatingKey(f.keyring, prefixes[(i+1)%len(prefixes)])
+		other := policy.DelegatingKey(f.keyring, prefixes[(i+1)%len(prefixes)], 0)
 		if _, err := h.UnwrapOriginal(i, other); !errors.Is(err, kfile.ErrWrongKey) {
 			t.Fatalf("level %d with the key of another prefix: %v", i, err)
 		}
@@ -329,7 +329,7 @@ func TestRecipient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := policy.DelegatingKey(f.keyring, policy.MustNormalizePath("/docs"))
+	docs := policy.DelegatingKey(f.keyring, policy.MustNormalizePath("/docs"), 0)
 	kfrags, err := rekey.GenerateKFrags(docs, bob.Receiving().PublicKey(), f.keyring.KFragSigner(), 2, 3, true, true)
 	if err != nil {
 		t.Fatal(err)

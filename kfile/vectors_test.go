@@ -139,7 +139,7 @@ func TestVectors(t *testing.T) {
 			p := policy.MustNormalizePath(want.Path)
 			pt := vectorPlaintext(want.Size)
 			for level, prefix := range p.Prefixes() {
-				out, err := specDecrypt(file, policy.DelegatingKey(k, prefix), level)
+				out, err := specDecrypt(file, policy.DelegatingKey(k, prefix, 0), level)
 				if err != nil || !bytes.Equal(out, pt) {
 					t.Fatalf("the SPEC.md §7 decryption of level %d: %v", level, err)
 				}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/hex"
 	"fmt"
 
 	"github.com/kadre/kadre/rekey"
@@ -29,4 +30,14 @@ func PublicKeyOf(k *rekey.PublicKey) PublicKey {
 	var pk PublicKey
 	copy(pk[:], k.Bytes())
 	return pk
+}
+
+// ParsePublicKeyHex parses the lowercase or uppercase hex of a compressed
+// key (PublicKey.String).
+func ParsePublicKeyHex(s string) (PublicKey, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return PublicKey{}, fmt.Errorf("%w: public key is not hex", ErrMalformed)
+	}
+	return ParsePublicKey(b)
 }

@@ -44,7 +44,7 @@ start_node() {
   rm -f "$d/data/node.json"
   nohup "$BIN" run -data-dir "$d/data" -listen "/ip4/127.0.0.1/tcp/$(p2p_port "$i")" \
     -metrics-addr "127.0.0.1:$(metrics_port "$i")" -bootstrap "$boot" \
-    -refresh-interval 15s -reprovide-interval 1m -max-grant-duration 365d \
+    -refresh-interval 15s -max-grant-duration 365d \
     >>"$d/log" 2>&1 &
   echo $! >"$d/pid"
   # The peer ID is known once the node wrote node.json.

@@ -28,8 +28,8 @@ const (
 	pairLen  = OwnerSize + RecipientSize
 )
 
-// ErrNotFound means the store keeps no map (page) for what was asked.
-var ErrNotFound = errors.New("store: no holder map for this point or pair")
+// ErrNotFound means the store keeps no map of the pair a link is for.
+var ErrNotFound = errors.New("store: no holder map for this pair")
 
 // mapValue is the sealed value of a pair's map.
 type mapValue struct {
@@ -188,11 +188,11 @@ func (s *Store) PutMapPage(page *policy.HolderMap, raw []byte, now time.Time) er
 	return nil
 }
 
-// pairAt returns the pair whose map is kept under point p.
+// pairAt returns the pair whose map is kept under point p, nil if none.
 func (s *Store) pairAt(txn *lmdb.Txn, p policy.Point) ([]byte, error) {
 	v, err := txn.Get(s.points, p[:])
 	if lmdb.IsNotFound(err) {
-		return nil, ErrNotFound
+		return nil, nil
 	}
 	if err != nil {
 		return nil, err
@@ -207,20 +207,18 @@ func (s *Store) pairAt(txn *lmdb.Txn, p policy.Point) ([]byte, error) {
 	return bytes.Clone(pt), nil
 }
 
-// MapPage returns page i of the map kept under point p, or ErrNotFound.
+// MapPage returns page i of the map kept under point p, nil if there is
+// none.
 func (s *Store) MapPage(p policy.Point, i int) ([]byte, error) {
 	var out []byte
 	err := s.view(func(txn *lmdb.Txn) error {
 		pk, err := s.pairAt(txn, p)
-		if err != nil {
+		if err != nil || pk == nil {
 			return err
 		}
 		m, found, err := s.getMap(txn, pk)
-		if err != nil {
+		if err != nil || !found || i < 0 || i >= len(m.pages) || !slices.Contains(m.points[:], p) {
 			return err
-		}
-		if !found || i < 0 || i >= len(m.pages) || m.pages[i] == nil || !slices.Contains(m.points[:], p) {
-			return ErrNotFound
 		}
 		out = m.pages[i]
 		return nil
@@ -228,43 +226,43 @@ func (s *Store) MapPage(p policy.Point, i int) ([]byte, error) {
 	return out, err
 }
 
-// Map returns the pages (nil where missing) and links kept for the pair,
-// or ErrNotFound.
+// Map returns the pages (nil where missing) and links kept for the pair;
+// no pages if none.
 func (s *Store) Map(owner, recipient policy.PublicKey) (pages, links [][]byte, err error) {
 	err = s.view(func(txn *lmdb.Txn) error {
-		m, found, err := s.getMap(txn, pairKey(owner, recipient))
-		if err != nil {
-			return err
-		}
-		if !found {
-			return ErrNotFound
-		}
+		m, _, err := s.getMap(txn, pairKey(owner, recipient))
 		pages, links = m.pages, m.links
-		return nil
+		return err
 	})
 	return pages, links, err
 }
 
 // Links returns the hand-off links kept for the pair whose map is under
-// point p, or ErrNotFound.
+// point p.
 func (s *Store) Links(p policy.Point) ([][]byte, error) {
 	var out [][]byte
 	err := s.view(func(txn *lmdb.Txn) error {
 		pk, err := s.pairAt(txn, p)
-		if err != nil {
+		if err != nil || pk == nil {
 			return err
 		}
-		m, found, err := s.getMap(txn, pk)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return ErrNotFound
-		}
+		m, _, err := s.getMap(txn, pk)
 		out = m.links
-		return nil
+		return err
 	})
 	return out, err
+}
+
+// Mark returns the sequence mark of (owner, path hash), 0 if none.
+func (s *Store) Mark(owner policy.PublicKey, ph policy.PathHash) (uint64, error) {
+	mk := append(append(make([]byte, 0, markKeyLen), owner[:]...), ph[:]...)
+	var seq uint64
+	err := s.view(func(txn *lmdb.Txn) error {
+		m, _, err := s.getMark(txn, mk)
+		seq = m.seq
+		return err
+	})
+	return seq, err
 }
 
 // PutLink keeps a hand-off link (already verified against the pair's map

@@ -37,7 +37,7 @@ func TestHolderMaps(t *testing.T) {
 	day := t0.Add(24 * time.Hour)
 	p0 := testPage(2, 0, 2, day)
 	point := p0.Points[1]
-	if _, err := s.MapPage(point, 0); !errors.Is(err, ErrNotFound) {
+	if got, err := s.MapPage(point, 0); got != nil || err != nil {
 		t.Fatalf("empty store: %v", err)
 	}
 	if err := s.PutMapPage(p0, p0.Bytes(), t0); err != nil {
@@ -54,7 +54,7 @@ func TestHolderMaps(t *testing.T) {
 	if got, err := s.MapPage(point, 0); err != nil || !bytes.Equal(got, p0.Bytes()) {
 		t.Fatalf("MapPage = %v", err)
 	}
-	if _, err := s.MapPage(point, 1); !errors.Is(err, ErrNotFound) {
+	if got, err := s.MapPage(point, 1); got != nil || err != nil {
 		t.Fatalf("missing page 1: %v", err)
 	}
 	p1 := testPage(2, 1, 2, day)
@@ -108,7 +108,7 @@ func TestHolderMaps(t *testing.T) {
 	if st, err := s.Prune(day.Add(366 * 24 * time.Hour)); err != nil || st.Maps != 1 {
 		t.Fatalf("Prune = %+v, %v", st, err)
 	}
-	if _, err := s.MapPage(point, 0); !errors.Is(err, ErrNotFound) {
+	if got, err := s.MapPage(point, 0); got != nil || err != nil {
 		t.Fatalf("after prune: %v", err)
 	}
 	if err := s.PutLink(testLink(1, 1)); !errors.Is(err, ErrNotFound) {
@@ -137,6 +137,9 @@ func TestRevocationsAndMarks(t *testing.T) {
 	}
 	if err := s.RaiseMark(policy.PublicKey(owner), policy.PathHash(ph("/c")), 3, t0); err != nil {
 		t.Fatal(err)
+	}
+	if seq, err := s.Mark(policy.PublicKey(owner), policy.PathHash(ph("/c"))); err != nil || seq != 9 {
+		t.Fatalf("Mark = %d, %v", seq, err)
 	}
 	if err := s.putGrant(mkGrant(owner, recipient, "/c", 5, t0.Add(time.Hour)), t0); !errors.Is(err, ErrStale) {
 		t.Fatalf("grant below a raised mark: %v", err)

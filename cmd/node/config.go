@@ -77,7 +77,7 @@ func bindConfig(c *node.Config, fs *flag.FlagSet) *nodeFlags {
 	add("storage-key", "storage key source: file, passphrase or env (env KADRE_STORAGE_KEY_SOURCE)", str(&c.StorageKey))
 	add("metrics-addr", "local address of /metrics and /status, empty to disable (env KADRE_METRICS_ADDR)", str(&c.MetricsAddr))
 	add("prune-interval", "expiry pruning period (env KADRE_PRUNE_INTERVAL)", dur(&c.PruneInterval))
-	add("reprovide-interval", "locator re-announcement period (env KADRE_REPROVIDE_INTERVAL)", dur(&c.ReprovideInterval))
+	add("diversity", "network groups of hand-off targets: \"v4,v6\" prefix lengths or \"off\" (env KADRE_DIVERSITY)", str(&c.Diversity))
 	add("refresh-interval", "DHT routing-table refresh period (env KADRE_REFRESH_INTERVAL)", dur(&c.RefreshInterval))
 	add("peer-rate", "requests per second per peer (env KADRE_PEER_RATE)", f64(&c.PeerRate))
 	add("handoff-on-shutdown", "pass fragments to other nodes before stopping (env KADRE_HANDOFF_ON_SHUTDOWN)", boolean(&c.HandoffOnShutdown))

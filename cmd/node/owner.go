@@ -105,18 +105,18 @@ func cmdRevoke(ctx context.Context, e *env, args []string) error {
 	if u.json {
 		return printJSON(e.stdout, info)
 	}
-	fmt.Fprintf(e.stdout, "revoked %s for %s: %s deleted a fragment (signed receipts), %s hold none and keep a tombstone\n",
-		prefix, shortID(recipient.String()), plural(info.Deleted, "node", "nodes"), plural(info.NotHeld, "node", "nodes"))
+	fmt.Fprintf(e.stdout, "revoked %s for %s: %d of %d fragments deleted (each by its current holder, in a signed receipt naming it); %s acknowledged without a fragment\n",
+		prefix, shortID(recipient.String()), info.Deleted, info.Fragments, plural(info.Acknowledged, "node", "nodes"))
 	for p, why := range info.Failed {
 		fmt.Fprintf(e.stdout, "  %s: %s\n", p, why)
 	}
 	switch {
 	case !res.Known:
-		fmt.Fprintln(e.stdout, "no local record of this grant: m and n are unknown, so whether it is dead cannot be said")
+		fmt.Fprintln(e.stdout, "no record of this grant, here or in the holder map: whether it is dead cannot be said")
 	case info.Dead:
-		fmt.Fprintf(e.stdout, "the grant is dead: %d of %d fragments are provably gone, fewer than m=%d can remain\n", info.Deleted, res.N, res.M)
+		fmt.Fprintf(e.stdout, "the grant is dead: %d of %d fragments are provably gone, fewer than m=%d can remain\n", info.Deleted, info.Fragments, res.M)
 	default:
-		return withHint(fmt.Errorf("the grant is not provably dead: %d of %d fragments provably deleted, %d needed", info.Deleted, res.N, res.N-res.M+1),
+		return withHint(fmt.Errorf("the grant is not provably dead: %d of %d fragments provably deleted, %d needed", info.Deleted, info.Fragments, info.Fragments-res.M+1),
 			"run `kadre revoke` again when the unreachable holders are back")
 	}
 	return nil
@@ -139,7 +139,7 @@ func cmdGrants(ctx context.Context, e *env, args []string) error {
 	var u userFlags
 	fs := newFlagSet(e, "grants", "[-refresh]", "Lists this owner's grants: path, recipient, m-of-n, holders, expiry, revocation receipts.")
 	u.bind(fs, e)
-	refresh := fs.Bool("refresh", false, "ask the network which nodes hold fragments now (after hand-offs)")
+	refresh := fs.Bool("refresh", false, "ask the network where the fragments are now (after hand-offs) and which holders answer")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -154,7 +154,7 @@ func cmdGrants(ctx context.Context, e *env, args []string) error {
 	}
 	if u.json {
 		if grants == nil {
-			grants = []*client.GrantRecord{}
+			grants = []client.GrantStatus{}
 		}
 		return printJSON(e.stdout, grants)
 	}
@@ -163,7 +163,7 @@ func cmdGrants(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "path\trecipient\tm-of-n\tholders\tannounced\texpires\tstate")
+	fmt.Fprintln(tw, "path\tepoch\trecipient\tm-of-n\tholders\treachable\texpires\tstate")
 	now := time.Now()
 	for _, g := range grants {
 		state := g.State(now)
@@ -172,19 +172,25 @@ func cmdGrants(ctx context.Context, e *env, args []string) error {
 			if g.Revocation.Dead {
 				dead = "dead"
 			}
-			state = fmt.Sprintf("revoked (%d receipts, %s)", g.Revocation.Deleted, dead)
+			state = fmt.Sprintf("revoked (%d of %d fragments deleted, %s)", g.Revocation.Deleted, g.Revocation.Fragments, dead)
 		}
-		announced := "-"
-		if g.Announced != nil {
-			announced = fmt.Sprint(len(g.Announced))
+		reachable := "-"
+		if g.Reachable != nil {
+			n := 0
+			for _, ok := range g.Reachable {
+				if ok {
+					n++
+				}
+			}
+			reachable = fmt.Sprint(n)
 		}
 		split, expires := "-", "-"
 		if g.Shares > 0 { // a revocation of a grant this home never recorded has neither
 			split = fmt.Sprintf("%d-of-%d", g.Threshold, g.Shares)
 			expires = g.Expires.Local().Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", g.Path, shortID(g.Recipient), split,
-			len(g.Holders), announced, expires, state)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", g.Path, g.Epoch, shortID(g.Recipient), split,
+			len(g.Holders), reachable, expires, state)
 	}
 	return tw.Flush()
 }

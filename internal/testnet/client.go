@@ -99,15 +99,18 @@ func EncryptFor(owner *rekey.Keyring, recipient policy.PublicKey, path string) (
 	if err != nil {
 		return nil, err
 	}
-	me := policy.IdentityOf(owner)
+	pair, err := policy.OwnerPairKey(owner, recipient)
+	if err != nil {
+		return nil, err
+	}
 	f := &File{Path: p, DataKey: make([]byte, 32)}
 	rand.Read(f.DataKey)
 	for _, prefix := range p.Prefixes() {
-		c, ct, err := rekey.Encrypt(policy.DelegatingKey(owner, prefix).PublicKey(), f.DataKey)
+		c, ct, err := rekey.Encrypt(policy.DelegatingKey(owner, prefix, 0).PublicKey(), f.DataKey)
 		if err != nil {
 			return nil, err
 		}
-		f.Levels = append(f.Levels, dht.Level{PathHash: policy.ComputePathHash(me.IdentityKey, recipient, prefix), Capsule: c})
+		f.Levels = append(f.Levels, dht.Level{PathHash: pair.PathHash(prefix, 0), Capsule: c})
 		f.Wrapped = append(f.Wrapped, ct)
 	}
 	return f, nil

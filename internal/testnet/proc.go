@@ -58,8 +58,11 @@ func BuildKadre(dir string) (string, error) {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func FreePort() (int, error) { return FreePortOn("127.0.0.1") }
+
+// FreePortOn returns a TCP port on ip that was free a moment ago.
+func FreePortOn(ip string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return 0, err
 	}
@@ -73,7 +76,8 @@ type Node struct {
 	Name        string
 	Bin         string
 	Dir         string   // data directory
-	Port        int      // libp2p TCP port on 127.0.0.1
+	Host        string   // loopback IP the node listens on (default 127.0.0.1)
+	Port        int      // libp2p TCP port on Host
 	MetricsPort int      // 0: no metrics endpoint
 	Bootstrap   []string // multiaddrs with /p2p/
 	Extra       []string // more `kadre run` flags
@@ -88,7 +92,21 @@ type Node struct {
 }
 
 // Listen is the node's libp2p listen multiaddr.
-func (n *Node) Listen() string { return fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", n.Port) }
+func (n *Node) Listen() string { return fmt.Sprintf("/ip4/%s/tcp/%d", n.ip(), n.Port) }
+
+func (n *Node) ip() string {
+	if n.Host == "" {
+		return "127.0.0.1"
+	}
+	return n.Host
+}
+
+// LoopbackIP returns the loopback address of node i of a testnet:
+// 127.0.(i+1).1 for the first 254, so that every node has a network group
+// (an IPv4 /24) of its own, as nodes on separate machines do.
+func LoopbackIP(i int) string {
+	return fmt.Sprintf("127.%d.%d.1", i/254, i%254+1)
+}
 
 // Start runs the node and waits (up to 30 s) until it wrote node.json.
 func (n *Node) Start() error {
@@ -390,9 +408,12 @@ type ClusterOptions struct {
 	// Seeds is how many of the first nodes are everyone's bootstrap peers.
 	// Default 3.
 	Seeds int
+	// SameIP puts every node on 127.0.0.1 (one network group).
+	SameIP bool
 }
 
-// StartCluster starts Size nodes on fixed free ports. Every node but the
+// StartCluster starts Size nodes on fixed free ports, each on a loopback
+// address of its own (LoopbackIP), unless SameIP. Every node but the
 // first bootstraps from the first Seeds nodes.
 func StartCluster(o ClusterOptions) (*Cluster, error) {
 	if o.Seeds == 0 {
@@ -400,12 +421,16 @@ func StartCluster(o ClusterOptions) (*Cluster, error) {
 	}
 	c := &Cluster{}
 	for i := 0; i < o.Size; i++ {
-		port, err := FreePort()
+		ip := LoopbackIP(i)
+		if o.SameIP {
+			ip = "127.0.0.1"
+		}
+		port, err := FreePortOn(ip)
 		if err != nil {
 			c.Stop()
 			return nil, err
 		}
-		n := &Node{Name: fmt.Sprintf("node%d", i), Bin: o.Bin, Dir: filepath.Join(o.Dir, fmt.Sprintf("node%d", i)), Port: port, Extra: o.Extra}
+		n := &Node{Name: fmt.Sprintf("node%d", i), Bin: o.Bin, Dir: filepath.Join(o.Dir, fmt.Sprintf("node%d", i)), Host: ip, Port: port, Extra: o.Extra}
 		if o.Metrics {
 			if n.MetricsPort, err = FreePort(); err != nil {
 				c.Stop()

@@ -15,6 +15,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -32,11 +34,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
+	"github.com/kadre/kadre/client"
 	"github.com/kadre/kadre/dht"
 	"github.com/kadre/kadre/internal/testnet"
+	"github.com/kadre/kadre/kfile"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/proto"
-	"github.com/kadre/kadre/rekey"
 	"github.com/kadre/kadre/store"
 )
 
@@ -99,18 +102,19 @@ func main() {
 }
 
 type recip struct {
-	keys *rekey.Keyring
-	id   policy.Identity
-	host *dht.Host
+	c  *client.Client
+	id policy.Identity
 }
 
 type grantRec struct {
-	owner    *rekey.Keyring
+	owner    *client.Client
 	r        *recip
-	grants   []*policy.Grant
-	holders  []peer.ID // per fragment; "" if no receipt
+	prefix   policy.Path
+	pathHash policy.PathHash
+	holders  []peer.ID         // per fragment; "" if no receipt
+	ids      []policy.RecordID // per fragment: the acknowledged grant ID
 	placeErr error
-	file     *testnet.File
+	file     []byte // a kadre file under the prefix
 	// first attempt, then after retries
 	firstErr, finalErr error
 	attempts           int
@@ -228,30 +232,39 @@ func run(ctx context.Context, o options) (bool, error) {
 	if err := c.WaitConverged(ctx, 60*time.Second); err != nil {
 		return false, err
 	}
-	boot := c.Bootstrap(3)
-	placer, err := testnet.NewClient(ctx, testnet.NewKeyring().Identity(), boot)
-	if err != nil {
-		return false, err
+	var boot []string
+	for _, n := range c.Seeds(3) {
+		boot = append(boot, n.P2PAddr())
 	}
-	defer placer.Close()
-	owners := make([]*rekey.Keyring, o.owners)
+	user := func(name string) (*client.Client, error) {
+		home := filepath.Join(dir, "users", name)
+		if _, err := client.CreateIdentity(home, nil, false); err != nil {
+			return nil, err
+		}
+		u, err := client.Open(client.Options{Home: home, Bootstrap: boot,
+			Placement: dht.PlaceOptions{PerNodeTimeout: 3 * time.Second}})
+		if err != nil {
+			return nil, err
+		}
+		_, err = u.Host(ctx)
+		return u, err
+	}
+	owners := make([]*client.Client, o.owners)
 	for i := range owners {
-		owners[i] = testnet.NewKeyring()
+		if owners[i], err = user(fmt.Sprint("owner", i)); err != nil {
+			return false, err
+		}
+		defer owners[i].Close()
 	}
 	rs := make([]*recip, o.recipients)
 	for i := range rs {
-		k := testnet.NewKeyring()
-		h, err := testnet.NewClient(ctx, k.Identity(), boot)
+		u, err := user(fmt.Sprint("recipient", i))
 		if err != nil {
 			return false, err
 		}
-		rs[i] = &recip{keys: k, id: policy.IdentityOf(k), host: h}
+		defer u.Close()
+		rs[i] = &recip{c: u, id: u.Identity()}
 	}
-	defer func() {
-		for _, r := range rs {
-			r.host.Close()
-		}
-	}()
 
 	ch := &chaos{o: o, c: c, rng: rand.New(rand.NewPCG(o.seed, 1)), down: map[int]bool{}}
 	stopChaos := make(chan struct{})
@@ -272,7 +285,7 @@ func run(ctx context.Context, o options) (bool, error) {
 				if i >= o.grants {
 					return
 				}
-				recs[i] = workload(ctx, o, c, i, owners[i%len(owners)], rs[(i/len(owners))%len(rs)], placer)
+				recs[i] = workload(ctx, o, c, i, owners[i%len(owners)], rs[(i/len(owners))%len(rs)])
 				if d := done.Add(1); d%100 == 0 {
 					ch.mu.Lock()
 					fmt.Printf("  %d grants done in %s, %d kills so far\n", d, time.Since(start).Round(time.Second), ch.kills)
@@ -349,18 +362,14 @@ func run(ctx context.Context, o options) (bool, error) {
 	// a fresh client host of its recipient: the workload's hosts carry
 	// libp2p dial backoffs from the faults (see the placement errors),
 	// which say nothing about the fragments.
+	hosts := map[*recip]*dht.Host{}
 	for _, r := range rs {
-		r.host.Close()
-		if r.host, err = testnet.NewClient(ctx, r.keys.Identity(), boot); err != nil {
+		h, err := testnet.NewClient(ctx, r.c.Keyring().Identity(), c.Bootstrap(3))
+		if err != nil {
 			return false, fmt.Errorf("fresh recipient host: %w", err)
 		}
-	}
-	kfragID := func(g *policy.Grant) [32]byte {
-		kf, err := rekey.ParseKeyFrag(g.KFrag)
-		if err != nil {
-			return [32]byte{}
-		}
-		return kf.ID()
+		defer h.Close()
+		hosts[r] = h
 	}
 	var netOK, netLost, netUnreachable int
 	lostWhy := map[string]int{}
@@ -377,21 +386,25 @@ func run(ctx context.Context, o options) (bool, error) {
 			defer vwg.Done()
 			for jb := range jobs {
 				g, j := jb.g, jb.j
-				ownerK := policy.IdentityOf(g.owner).IdentityKey
+				ownerK := g.owner.Identity().IdentityKey
 				var err error
 				var cf *dht.CFrag
-				for try := 0; try < 3; try++ {
+				level, lerr := g.level()
+				for try := 0; try < 3 && lerr == nil; try++ {
 					cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-					cf, err = g.r.host.Reencrypt(cctx, g.holders[j], ownerK, g.r.id, g.file.Levels)
+					cf, err = hosts[g.r].Reencrypt(cctx, g.holders[j], ownerK, g.r.id, []dht.Level{level})
 					cancel()
 					if err == nil || isRefusal(err) {
 						break
 					}
 					time.Sleep(time.Second)
 				}
+				if lerr != nil {
+					err = lerr
+				}
 				vmu.Lock()
 				switch {
-				case err == nil && cf.CFrag.Unverify().KFragID() == kfragID(g.grants[j]):
+				case err == nil && cf.Grant.ID() == g.ids[j]:
 					netOK++
 				case err == nil:
 					netLost++
@@ -458,8 +471,8 @@ func run(ctx context.Context, o options) (bool, error) {
 			return false, fmt.Errorf("open the store of %s: %w", node.Name, err)
 		}
 		for _, it := range items {
-			g := it.g.grants[it.j]
-			rec, err := st.Grant(g.StorageKey())
+			g := it.g
+			rec, err := st.Grant(policy.NewStorageKey(g.owner.Identity().IdentityKey, g.r.id.IdentityKey, g.pathHash))
 			var got *policy.Grant
 			if err == nil {
 				got, err = policy.ParseGrant(rec)
@@ -468,7 +481,7 @@ func run(ctx context.Context, o options) (bool, error) {
 			case err != nil:
 				stMissing++
 				stWhy[short(err)]++
-			case got.ID() != g.ID():
+			case got.ID() != g.ids[it.j]:
 				stMissing++
 				stWhy["another fragment stored"]++
 			default:
@@ -491,55 +504,61 @@ func run(ctx context.Context, o options) (bool, error) {
 	return lost == 0 && netUnreachable == 0 && (o.maxDown > n-m || finalOK == decryptable), nil
 }
 
-// workload places one grant and decrypts a file under it as the recipient.
-func workload(ctx context.Context, o options, c *testnet.Cluster, i int, owner *rekey.Keyring, r *recip, placer *dht.Host) *grantRec {
-	g := &grantRec{owner: owner, r: r, holders: make([]peer.ID, n)}
-	prefix := fmt.Sprintf("/fault/g%d", i)
-	var err error
-	if g.grants, err = testnet.Grants(owner, r.id, prefix, m, n, 1, 24*time.Hour); err != nil {
-		g.placeErr = err
-		return g
+// level is the request level of the grant in its file: the path hash
+// and the capsule of the granted prefix's level.
+func (g *grantRec) level() (dht.Level, error) {
+	h, err := kfile.ReadHeader(bytes.NewReader(g.file))
+	if err != nil {
+		return dht.Level{}, err
 	}
+	capsule, _, err := h.Level(len(g.prefix.Prefixes()) - 1)
+	return dht.Level{PathHash: g.pathHash, Capsule: capsule}, err
+}
+
+// workload places one grant and decrypts a file under it as the recipient.
+func workload(ctx context.Context, o options, c *testnet.Cluster, i int, owner *client.Client, r *recip) *grantRec {
+	g := &grantRec{owner: owner, r: r, prefix: policy.MustNormalizePath(fmt.Sprintf("/fault/g%d", i)),
+		holders: make([]peer.ID, n), ids: make([]policy.RecordID, n)}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	pl, err := placer.Place(pctx, g.grants, dht.PlaceOptions{PerNodeTimeout: 3 * time.Second})
+	res, err := owner.Grant(pctx, client.GrantRequest{To: r.id, Prefix: g.prefix, M: m, N: n, Expires: time.Now().Add(24 * time.Hour)})
 	cancel()
 	if errors.Is(err, dht.ErrPlacement) {
-		err = fmt.Errorf("%w [%s]", err, view(c, placer))
+		if h, herr := owner.Host(ctx); herr == nil {
+			err = fmt.Errorf("%w [%s]", err, view(c, h))
+		}
 	}
 	g.placeErr = err
-	if pl != nil {
-		for j, h := range pl.Holders {
-			if h != "" && pl.Receipts[j] != nil {
-				g.holders[j] = h
+	if res != nil && res.Record != nil {
+		ph, _ := hex.DecodeString(res.Record.PathHash)
+		g.pathHash = policy.PathHash(ph)
+		for _, h := range res.Record.Holders {
+			id, perr := peer.Decode(h.Peer)
+			gid, herr := hex.DecodeString(h.GrantID)
+			if perr == nil && herr == nil && len(gid) == 32 {
+				g.holders[h.Fragment], g.ids[h.Fragment] = id, policy.RecordID(gid)
 			}
 		}
 	}
-	if g.file, err = testnet.EncryptFor(owner, r.id.IdentityKey, prefix+"/file.txt"); err != nil {
+	var f bytes.Buffer
+	if err := owner.Encrypt(&f, strings.NewReader("fault"), policy.MustNormalizePath(g.prefix.String()+"/file.txt")); err != nil {
 		g.firstErr, g.finalErr = err, err
 		return g
 	}
-	ownerK := policy.IdentityOf(owner).IdentityKey
+	g.file = f.Bytes()
 	for try := 0; try <= o.retries; try++ {
 		if try > 0 {
 			time.Sleep(time.Second)
 		}
 		g.attempts++
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		col, err := r.host.Collect(cctx, ownerK, r.id, g.file.Levels, dht.CollectOptions{PerNodeTimeout: 3 * time.Second})
+		fk, err := r.c.DecryptKey(cctx, bytes.NewReader(g.file))
 		cancel()
-		if err == nil {
-			var key []byte
-			key, err = col.Decrypt(r.keys.Receiving(), g.file.Levels[col.Level()].Capsule, g.file.Wrapped[col.Level()])
-			if err == nil && !bytes.Equal(key, g.file.DataKey) {
-				err = errors.New("wrong data key")
-			}
-		}
 		if try == 0 {
 			g.firstErr = err
-			if err != nil && col != nil {
+			if err != nil && fk != nil {
 				g.outcomes = map[string]int{}
-				for _, e := range col.Outcomes {
-					g.outcomes[outcomeClass(e)]++
+				for _, e := range fk.Nodes {
+					g.outcomes[string(dht.Classify(e))]++
 				}
 			}
 		}
@@ -580,23 +599,6 @@ func view(c *testnet.Cluster, h *dht.Host) string {
 func isRefusal(err error) bool {
 	var re *proto.RemoteError
 	return errors.As(err, &re) || errors.Is(err, dht.ErrBadProof)
-}
-
-func outcomeClass(err error) string {
-	var re *proto.RemoteError
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &re):
-		return re.Code.String()
-	case errors.Is(err, dht.ErrUnreachable):
-		return "unreachable"
-	case errors.Is(err, dht.ErrTimeout):
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "cancelled"
-	}
-	return "other"
 }
 
 func short(err error) string {

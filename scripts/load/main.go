@@ -27,8 +27,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -37,6 +37,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/kadre/kadre/client"
 	"github.com/kadre/kadre/dht"
 	"github.com/kadre/kadre/internal/testnet"
 	"github.com/kadre/kadre/policy"
@@ -592,10 +593,13 @@ func startTarget(ctx context.Context, o options, dir string) (*target, error) {
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // testnetLoad measures, on a testnet of o.nodes processes, the latency of
-// placing 3-of-5 grants, of DHT lookups and of collecting cfrags.
+// granting 3-of-5 (client.Grant: sample, place, holder map) and of
+// recovering a file's key as the recipient (client.DecryptKey: holder map,
+// 3 verified cfrags), with a recipient that has the map cached (warm) and
+// one that fetches it first (cold), and of a DHT lookup.
 func testnetLoad(ctx context.Context, o options, dir string) error {
 	start := time.Now()
-	c, err := testnet.StartCluster(testnet.ClusterOptions{Bin: o.bin, Dir: dir, Size: o.nodes, Metrics: true})
+	c, err := testnet.StartCluster(testnet.ClusterOptions{Bin: o.bin, Dir: filepath.Join(dir, "nodes"), Size: o.nodes, Metrics: true})
 	if err != nil {
 		return err
 	}
@@ -604,131 +608,112 @@ func testnetLoad(ctx context.Context, o options, dir string) error {
 		return err
 	}
 	fmt.Printf("testnet: %d node processes up and converged in %s\n", o.nodes, time.Since(start).Round(time.Millisecond))
-	boot := c.Bootstrap(3)
-	placer, err := testnet.NewClient(ctx, testnet.NewKeyring().Identity(), boot)
+	var boot []string
+	for _, n := range c.Seeds(3) {
+		boot = append(boot, n.P2PAddr())
+	}
+	open := func(name string) (*client.Client, error) {
+		home := filepath.Join(dir, name)
+		if _, err := client.CreateIdentity(home, nil, false); err != nil {
+			return nil, err
+		}
+		return client.Open(client.Options{Home: home, Bootstrap: boot})
+	}
+	bob, err := open("bob")
 	if err != nil {
 		return err
 	}
-	defer placer.Close()
-	bob := testnet.NewKeyring()
-	bobID := policy.IdentityOf(bob)
-	bh, err := testnet.NewClient(ctx, bob.Identity(), boot)
-	if err != nil {
-		return err
-	}
-	defer bh.Close()
-	var all []peer.ID
-	for _, n := range c.Nodes {
-		all = append(all, n.ID)
-	}
+	defer bob.Close()
 
-	// Grants: a new owner per sample (the placer host carries owner-signed
-	// grants; any host can), so every locator differs.
-	var split, place testnet.Lat
-	owners := make([]*rekey.Keyring, 0, o.samples)
-	placeErrs := map[string]int{}
-	exact := 0
+	type sample struct {
+		owner *client.Client
+		file  []byte
+	}
+	var grant testnet.Lat
+	var samples []sample
+	grantErrs := map[string]int{}
 	for i := 0; i < o.samples && ctx.Err() == nil; i++ {
-		owner := testnet.NewKeyring()
-		t0 := time.Now()
-		gs, err := testnet.Grants(owner, bobID, "/docs", 3, 5, 1, 24*time.Hour)
+		owner, err := open(fmt.Sprintf("owner%d", i))
 		if err != nil {
 			return err
 		}
-		t1 := time.Now()
-		pl, err := placer.Place(ctx, gs, dht.PlaceOptions{PerNodeTimeout: 3 * time.Second})
-		t2 := time.Now()
+		defer owner.Close()
+		if _, err := owner.Host(ctx); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		_, err = owner.Grant(ctx, client.GrantRequest{To: bob.Identity(), Prefix: policy.MustNormalizePath("/docs"), M: 3, N: 5,
+			Expires: time.Now().Add(24 * time.Hour)})
 		if err != nil {
-			placeErrs[err.Error()]++
+			grantErrs[err.Error()]++
 			continue
 		}
-		split = append(split, t1.Sub(t0))
-		place = append(place, t2.Sub(t1))
-		owners = append(owners, owner)
-		closest := dht.SortByDistance(append([]peer.ID(nil), all...), dht.Locator(policy.IdentityOf(owner).IdentityKey, bobID.IdentityKey))[:5]
-		if sameSet(closest, pl.Holders) {
-			exact++
+		grant = append(grant, time.Since(t0))
+		var f bytes.Buffer
+		if err := owner.Encrypt(&f, strings.NewReader("report"), policy.MustNormalizePath(fmt.Sprintf("/docs/f%d.txt", i))); err != nil {
+			return err
 		}
+		samples = append(samples, sample{owner, f.Bytes()})
 	}
-	fmt.Printf("\ngrant 3-of-5 (%d samples, sequential, one client):\n", o.samples)
-	fmt.Printf("  split + sign (policy.NewGrants)       %s\n", split.Summary())
-	fmt.Printf("  place (dht.Host.Place: lookup, 5× node info + store, receipts) %s, failures %d %v\n", place.Summary(), o.samples-len(place), placeErrs)
-	fmt.Printf("  holders = the 5 XOR-closest of the %d nodes: %d of %d\n", o.nodes, exact, len(place))
+	fmt.Printf("\ngrant 3-of-5 (client.Grant: sample, place 5 fragments, publish the holder map; %d samples, sequential, one warm client per owner):\n", o.samples)
+	fmt.Printf("  %s, failures %d %v\n", grant.Summary(), o.samples-len(grant), grantErrs)
 
-	// Lookups from bob's host.
-	var closest, holders, collect testnet.Lat
-	lookErrs, colErrs := map[string]int{}, map[string]int{}
+	var cold, warm, closest testnet.Lat
+	keyErrs := map[string]int{}
+	for _, sm := range samples {
+		if ctx.Err() != nil {
+			break
+		}
+		// Cold: a recipient client with no cached map (no home).
+		ck, err := client.Open(client.Options{Keyring: bob.Keyring(), Bootstrap: boot})
+		if err != nil {
+			return err
+		}
+		if _, err := ck.Host(ctx); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		_, err = ck.DecryptKey(ctx, bytes.NewReader(sm.file))
+		d := time.Since(t0)
+		ck.Close()
+		if err != nil {
+			keyErrs["cold: "+err.Error()]++
+			continue
+		}
+		cold = append(cold, d)
+		// Warm: bob's long-lived client, map cached after its first use.
+		bob.DecryptKey(ctx, bytes.NewReader(sm.file))
+		t0 = time.Now()
+		_, err = bob.DecryptKey(ctx, bytes.NewReader(sm.file))
+		d = time.Since(t0)
+		if err != nil {
+			keyErrs["warm: "+err.Error()]++
+			continue
+		}
+		warm = append(warm, d)
+	}
+	bh, err := bob.Host(ctx)
+	if err != nil {
+		return err
+	}
 	for i := 0; i < o.samples && ctx.Err() == nil; i++ {
 		key := make([]byte, 32)
 		rand.Read(key)
 		t0 := time.Now()
 		ps, err := bh.ClosestPeers(ctx, key, 20)
-		d := time.Since(t0)
-		if err != nil || len(ps) < min(20, o.nodes) {
-			lookErrs[fmt.Sprintf("closest: %d peers, %v", len(ps), err)]++
-		} else {
-			closest = append(closest, d)
+		if err == nil && len(ps) >= min(20, o.nodes) {
+			closest = append(closest, time.Since(t0))
 		}
 	}
-	for i, owner := range owners {
-		if ctx.Err() != nil {
-			break
-		}
-		ok := policy.IdentityOf(owner).IdentityKey
-		t0 := time.Now()
-		hs, err := bh.Holders(ctx, ok, bobID.IdentityKey, 20)
-		d := time.Since(t0)
-		if err != nil || len(hs) < 5 {
-			lookErrs[fmt.Sprintf("holders: %d, %v", len(hs), err)]++
-		} else {
-			holders = append(holders, d)
-		}
-		f, err := testnet.EncryptFor(owner, bobID.IdentityKey, fmt.Sprintf("/docs/f%d.txt", i))
-		if err != nil {
-			return err
-		}
-		t0 = time.Now()
-		col, err := bh.Collect(ctx, ok, bobID, f.Levels, dht.CollectOptions{})
-		d = time.Since(t0)
-		if err == nil {
-			var key []byte
-			key, err = col.Decrypt(bob.Receiving(), f.Levels[col.Level()].Capsule, f.Wrapped[col.Level()])
-			if err == nil && !bytes.Equal(key, f.DataKey) {
-				err = errors.New("wrong data key")
-			}
-		}
-		if err != nil {
-			colErrs[err.Error()]++
-			continue
-		}
-		collect = append(collect, d)
-	}
-	fmt.Printf("\nDHT lookups from a client host (%d samples each, sequential):\n", o.samples)
-	fmt.Printf("  ClosestPeers(random key, 20)                    %s\n", closest.Summary())
-	fmt.Printf("  Holders(owner, recipient): providers + closest  %s\n", holders.Summary())
-	fmt.Printf("  failures: %v\n", lookErrs)
-	fmt.Printf("\ncollect 3 verified cfrags + decrypt (dht.Host.Collect, recipient without the owner): %s, failures %d %v\n",
-		collect.Summary(), len(owners)-len(collect), colErrs)
+	fmt.Printf("\nrecover a file's key as the recipient (client.DecryptKey: holder map, 3 verified cfrags, unwrap):\n")
+	fmt.Printf("  warm (map cached)                               %s\n", warm.Summary())
+	fmt.Printf("  cold (map fetched from its rendezvous points)   %s\n", cold.Summary())
+	fmt.Printf("  failures: %v\n", keyErrs)
+	fmt.Printf("DHT lookup from a client host, ClosestPeers(random key, 20): %s\n", closest.Summary())
 	for _, n := range c.Nodes {
 		if !n.Alive() {
 			return fmt.Errorf("%s died", n.Name)
 		}
 	}
 	return nil
-}
-
-func sameSet(a, b []peer.ID) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	x := append([]peer.ID(nil), a...)
-	y := append([]peer.ID(nil), b...)
-	sort.Slice(x, func(i, j int) bool { return x[i] < x[j] })
-	sort.Slice(y, func(i, j int) bool { return y[i] < y[j] })
-	for i := range x {
-		if x[i] != y[i] {
-			return false
-		}
-	}
-	return true
 }
