@@ -181,7 +181,7 @@ func (c *Client) spreadLinks(ctx context.Context, h *dht.Host, pair *policy.Pair
 				defer wg.Done()
 				cctx, cancel := context.WithTimeout(ctx, dht.DefaultPerNodeTimeout)
 				defer cancel()
-				for _, l := range links {
+				for _, l := range dht.ChronologicalLinks(links) {
 					h.PutLink(cctx, p, l)
 				}
 			}()

@@ -1,140 +1,61 @@
 package dht
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
+	"errors"
 	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kadre/kadre/policy"
+	"github.com/kadre/kadre/proto"
 	"github.com/kadre/kadre/rekey"
 )
 
-// xorDistance is the DHT's distance between a key and a peer.
-func xorDistance(key []byte, p peer.ID) []byte {
-	a, b := sha256.Sum256(key), sha256.Sum256([]byte(p))
-	out := make([]byte, 32)
-	for i := range out {
-		out[i] = a[i] ^ b[i]
-	}
-	return out
-}
-
-// closerKeys returns k identity keys whose peers are closer to key than
-// bound, ground out of random keys.
-func closerKeys(t *testing.T, key []byte, bound []byte, k int) []*rekey.SecretKey {
-	t.Helper()
-	var out []*rekey.SecretKey
-	for tries := 0; len(out) < k; tries++ {
-		if tries > 100000 {
-			t.Fatal("could not grind keys close to the locator")
-		}
-		sk := rekey.GenerateSecretKey()
-		id, err := PeerIDOf(policy.PublicKeyOf(sk.PublicKey()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Compare(xorDistance(key, id), bound) < 0 {
-			out = append(out, sk)
-		}
-	}
-	return out
-}
-
-// Nodes join closer to the locator than every holder, then holders die:
-// the recipient still finds m holders (their provider records) while m are
-// alive, even when it asks only the 5 nodes now closest to the locator.
+// Twenty nodes join (the nodes closest to the map's rendezvous points are
+// now mostly new) and two holders die: after the holders republish the
+// map, a recipient with nothing cached finds it and decrypts with the
+// three holders left.
 func TestChurnDiscovery(t *testing.T) {
-	net := newTestNet(t, 10)
+	net := newTestNet(t, 8)
 	ctx := context.Background()
-	owner, bob := newKeyring(t), newKeyring(t)
+	ownerKeys, bob := newKeyring(t), newKeyring(t)
 	bobID := policy.IdentityOf(bob)
-	ownerKey := policy.IdentityOf(owner).IdentityKey
-	grants := net.newGrants(owner, bobID, "/", 1, time.Hour)
-	pl := net.place(owner, grants, PlaceOptions{})
-	loc := Locator(ownerKey, bobID.IdentityKey)
-	nearest := pl.Holders[0]
+	owner := net.owner(ownerKeys)
+	grants := owner.newGrants(bobID, "/", 1, time.Hour)
+	pl := owner.place(grants, PlaceOptions{})
+	for range 20 {
+		net.nodes = append(net.nodes, net.start(rekey.GenerateSecretKey(), filepath.Join(t.TempDir(), "node")))
+	}
+	net.converge()
 	for _, h := range pl.Holders {
-		if bytes.Compare(xorDistance(loc, h), xorDistance(loc, nearest)) < 0 {
-			nearest = h
+		if n, err := net.nodeOf(h).svc.Republish(ctx); err != nil || n != 1 {
+			t.Fatalf("republish on %s: %d maps, %v", h, n, err)
 		}
 	}
-	// Six nodes join, every one closer to the locator than any holder.
-	for _, sk := range closerKeys(t, loc, xorDistance(loc, nearest), 6) {
-		net.nodes = append(net.nodes, net.start(sk, filepath.Join(t.TempDir(), "node")))
-	}
-	hosts := make([]*Host, len(net.nodes))
-	for i, tn := range net.nodes {
-		hosts[i] = tn.host
-	}
-	waitConverged(t, hosts)
-	// Let the holders' announcements land (they are queued after storing).
-	time.Sleep(500 * time.Millisecond)
-
-	bobHost := net.client(bob)
-	closest, err := bobHost.ClosestPeers(ctx, loc, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range closest {
-		for _, h := range pl.Holders {
-			if p == h {
-				t.Fatalf("precondition: holder %s is still among the 5 closest", h)
-			}
-		}
-	}
-	// Two holders die; three remain.
 	for _, h := range pl.Holders[:2] {
 		net.nodeOf(h).stop()
 	}
-	file := encryptFor(t, owner, bobID, "/x")
-	col, err := bobHost.Collect(ctx, ownerKey, bobID, file.levels, CollectOptions{Candidates: 5})
-	if err != nil {
-		t.Fatalf("collect after churn: %v (outcomes %v)", err, col)
-	}
-	if _, err := col.Decrypt(bob.Receiving(), file.levels[col.Level()].Capsule, file.wrapped[col.Level()]); err != nil {
-		t.Fatal(err)
-	}
-	var used []string
-	for _, cf := range col.CFrags {
-		used = append(used, cf.Node.String())
-	}
-	sort.Strings(used)
-	t.Logf("decrypted with cfrags from %v", used)
+	decrypt(t, net.client(bob), bob, owner.key(), encryptFor(t, ownerKeys, bobID, "/x"))
 }
 
-// A holder retires: it hands its fragment to another node and deletes its
-// own. Holders retire one by one until only m of the original ones remain,
-// and the recipient decrypts after each step without the owner; at the
+// A holder retires: it hands its fragment to another node with its proof
+// and deletes its own. Holders retire one by one until only m of the
+// original ones remain, and a recipient with nothing cached decrypts after
+// each step without the owner (the hand-off links extend the map); at the
 // end, with two more original holders dead, the new holders carry it.
 func TestRetireHandoff(t *testing.T) {
 	net := newTestNet(t, 9)
 	ctx := context.Background()
-	owner, bob := newKeyring(t), newKeyring(t)
+	ownerKeys, bob := newKeyring(t), newKeyring(t)
 	bobID := policy.IdentityOf(bob)
-	ownerKey := policy.IdentityOf(owner).IdentityKey
-	grants := net.newGrants(owner, bobID, "/docs", 1, 24*time.Hour)
-	pl := net.place(owner, grants, PlaceOptions{})
-	bobHost := net.client(bob)
-	file := encryptFor(t, owner, bobID, "/docs/a.txt")
-	decrypt := func(step string) *Collection {
-		t.Helper()
-		col, err := bobHost.Collect(ctx, ownerKey, bobID, file.levels, CollectOptions{})
-		if err != nil {
-			t.Fatalf("%s: %v (%v)", step, err, col)
-		}
-		key, err := col.Decrypt(bob.Receiving(), file.levels[col.Level()].Capsule, file.wrapped[col.Level()])
-		if err != nil || !bytes.Equal(key, file.dataKey) {
-			t.Fatalf("%s: decrypt: %v", step, err)
-		}
-		return col
-	}
-	decrypt("before")
+	owner := net.owner(ownerKeys)
+	grants := owner.newGrants(bobID, "/docs", 1, 24*time.Hour)
+	pl := owner.place(grants, PlaceOptions{})
+	file := encryptFor(t, ownerKeys, bobID, "/docs/a.txt")
+	decrypt(t, net.client(bob), bob, owner.key(), file)
 	original := map[peer.ID]bool{}
 	for _, h := range pl.Holders {
 		original[h] = true
@@ -149,26 +70,29 @@ func TestRetireHandoff(t *testing.T) {
 		if len(rep.Moved) != 1 || len(rep.Kept) != 0 {
 			t.Fatalf("retire %d: moved %d, kept %v", i, len(rep.Moved), rep.Kept)
 		}
-		to := rep.Moved[0].To
-		if original[to] || newHolders[to] {
-			t.Fatalf("fragment handed to %s, which already holds one of the grant", to)
+		mv := rep.Moved[0]
+		if original[mv.To] || newHolders[mv.To] {
+			t.Fatalf("fragment handed to %s, which already holds one of the grant", mv.To)
 		}
-		if err := policy.VerifyReceiptForGrant(rep.Moved[0].Receipt, mustKey(t, to), grants[i]); err != nil || rep.Moved[0].Receipt.Kind != policy.ReceiptHandoffAccepted {
-			t.Fatalf("hand-off receipt: %v", err)
+		if err := mv.Link.VerifySignatures(); err != nil || mv.Link.From != mustKey(t, h) || mv.Link.To != mustKey(t, mv.To) || mv.Link.GrantID != grants[i].ID() {
+			t.Fatalf("hand-off link: %v %+v", err, mv.Link)
 		}
-		newHolders[to] = true
+		if mv.Told == 0 {
+			t.Fatal("nobody took the hand-off link")
+		}
+		newHolders[mv.To] = true
 		if _, err := tn.store.Grant(grants[i].StorageKey()); err == nil {
 			t.Fatal("the retired node still holds its fragment")
 		}
 		tn.stop()
-		decrypt("after retiring holder " + h.String())
+		decrypt(t, net.client(bob), bob, owner.key(), file)
 	}
 	// Two more original holders die: one original and the two new holders
 	// remain, exactly m.
 	for _, h := range pl.Holders[2:4] {
 		net.nodeOf(h).stop()
 	}
-	col := decrypt("with the new holders")
+	col := decrypt(t, net.client(bob), bob, owner.key(), file)
 	fromNew := 0
 	for _, cf := range col.CFrags {
 		if newHolders[cf.Node] {
@@ -178,4 +102,66 @@ func TestRetireHandoff(t *testing.T) {
 	if fromNew != 2 {
 		t.Fatalf("%d cfrags from new holders, want 2", fromNew)
 	}
+}
+
+// A hand-off is accepted only from the fragment's current holder, with the
+// owner's map, to a node that holds no other fragment of the grant, and
+// not once the owner's newer map dropped the grant.
+func TestHandoffRequiresProof(t *testing.T) {
+	net := newTestNet(t, 8)
+	ctx := context.Background()
+	ownerKeys, bob := newKeyring(t), newKeyring(t)
+	bobID := policy.IdentityOf(bob)
+	owner := net.owner(ownerKeys)
+	grants := owner.newGrants(bobID, "/p", 1, time.Hour)
+	pl := owner.place(grants, PlaceOptions{})
+	holder := net.nodeOf(pl.Holders[0])
+	var outsider *testNode
+	for _, tn := range net.nodes {
+		if !contains(pl.Holders, tn.host.ID()) {
+			outsider = tn
+			break
+		}
+	}
+	pages, links, err := holder.svc.storedMap(owner.key(), bobID.IdentityKey)
+	if err != nil || len(pages) != 1 {
+		t.Fatalf("the holder keeps no map: %v", err)
+	}
+	proof := &HandoffProof{Map: pages[0], Links: links}
+	handoff := func(from *testNode, to peer.ID, g *policy.Grant) error {
+		l := &policy.HandoffLink{Owner: owner.key(), Recipient: bobID.IdentityKey, GrantID: g.ID(), PathHash: g.PathHash,
+			To: mustKey(t, to), At: uint64(time.Now().Unix())}
+		if err := l.SignFrom(rekey.NewSigner(from.id)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := from.host.Handoff(ctx, to, g, proof, l)
+		return err
+	}
+	// An outsider with the owner-signed grant and map, but not its holder.
+	if err := handoff(outsider, pl.Holders[1], grants[0]); !errors.Is(err, proto.ErrUnauthorized) {
+		t.Fatalf("hand-off by a node that does not hold the fragment: %v", err)
+	}
+	// The holder, of another fragment than its own.
+	if err := handoff(holder, outsider.host.ID(), grants[1]); !errors.Is(err, proto.ErrUnauthorized) {
+		t.Fatalf("hand-off of another node's fragment: %v", err)
+	}
+	// The holder, to a node that holds another fragment of the grant.
+	if err := handoff(holder, pl.Holders[1], grants[0]); !errors.Is(err, proto.ErrAlreadyHeld) {
+		t.Fatalf("hand-off to another holder: %v", err)
+	}
+	// The owner publishes a map without the grant (as after a
+	// revocation): the holder's old map no longer proves anything.
+	owner.drop(bobID, grants[0].PathHash)
+	if err := handoff(holder, outsider.host.ID(), grants[0]); !errors.Is(err, policy.ErrRevoked) {
+		t.Fatalf("hand-off of a fragment the owner's newer map dropped: %v", err)
+	}
+}
+
+func contains(ps []peer.ID, p peer.ID) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
 }

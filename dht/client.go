@@ -81,7 +81,7 @@ func (h *Host) Handoff(ctx context.Context, p peer.ID, g *policy.Grant, proof *H
 	if err != nil {
 		return nil, err
 	}
-	body := &proto.HandoffRequest{Grant: g.Bytes(), Map: proof.Map.Bytes(), Link: link.Bytes(), Mark: proof.Mark}
+	body := &proto.HandoffRequest{Grant: g.Bytes(), Map: proof.Map.Bytes(), Link: link.OfferBytes(), Mark: proof.Mark}
 	for _, l := range proof.Links {
 		body.Links = append(body.Links, l.Bytes())
 	}

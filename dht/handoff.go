@@ -169,7 +169,7 @@ func (s *Service) acceptHandoff(ctx context.Context, remote policy.PublicKey, re
 	if !holdsFragment(cur, g.ID(), remote) {
 		return nil, fmt.Errorf("%w: the sender does not hold this fragment by the owner's holder map", proto.ErrUnauthorized)
 	}
-	link, err := policy.ParseHandoffLink(r.GetLink())
+	link, err := policy.ParseHandoffOffer(r.GetLink())
 	if err != nil {
 		return nil, err
 	}
@@ -255,4 +255,46 @@ func (s *Service) newerMapDrops(ctx context.Context, m *policy.HolderMap, g *pol
 		return nil // none found: the presented map is the newest known
 	}
 	return check(fm.Pages)
+}
+
+// Republish stores again, at their rendezvous points, the holder maps of
+// every pair this node holds a live fragment of, with their hand-off
+// links: as nodes join, the nodes closest to a point change, and the map
+// must reach the new ones. It returns how many maps it republished.
+func (s *Service) Republish(ctx context.Context) (int, error) {
+	type pair struct{ owner, recipient policy.PublicKey }
+	pairs := map[pair]bool{}
+	now := s.cfg.Now()
+	err := s.cfg.Store.ForEachGrant(func(rec []byte) error {
+		g, err := policy.ParseGrant(rec)
+		if err == nil && policy.ValidateLive(g.Expiry, now) == nil {
+			pairs[pair{g.Owner, g.Recipient.IdentityKey}] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	for p := range pairs {
+		if ctx.Err() != nil {
+			return done, ctx.Err()
+		}
+		pages, links, err := s.storedMap(p.owner, p.recipient)
+		if err != nil {
+			return done, err
+		}
+		if len(pages) == 0 || len(pages) != int(pages[0].Pages) {
+			continue
+		}
+		if _, err := s.h.PublishMap(ctx, pages, nil, MapOptions{}); err != nil {
+			s.log.Debug("map not republished", "owner", p.owner, "err", err)
+			continue
+		}
+		if len(links) > 0 {
+			s.spreadLinks(ctx, links, pages[0], nil)
+		}
+		done++
+	}
+	return done, nil
 }

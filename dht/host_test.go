@@ -90,7 +90,7 @@ func TestPeerIDKeyRoundTrip(t *testing.T) {
 	}
 }
 
-func TestClosestPeersAndProviders(t *testing.T) {
+func TestClosestPeers(t *testing.T) {
 	hosts := newTestHosts(t, 12)
 	ctx := context.Background()
 	all := make([]peer.ID, len(hosts))
@@ -98,7 +98,7 @@ func TestClosestPeersAndProviders(t *testing.T) {
 		all[i] = h.ID()
 	}
 	for k := 0; k < 10; k++ {
-		key := sha256.Sum256([]byte(fmt.Sprint("locator", k)))
+		key := sha256.Sum256([]byte(fmt.Sprint("point", k)))
 		truth := SortByDistance(append([]peer.ID(nil), all...), key[:])[:5]
 		q := hosts[(k*7)%len(hosts)]
 		got, err := q.ClosestPeers(ctx, key[:], 5)
@@ -109,22 +109,50 @@ func TestClosestPeersAndProviders(t *testing.T) {
 			t.Fatalf("key %d: closest %v, want %v", k, got, truth)
 		}
 	}
-	// Two hosts provide a locator; a third finds them.
-	loc := sha256.Sum256([]byte("kadre/locator/v1 test"))
-	for _, h := range hosts[3:5] {
-		if err := h.Provide(ctx, loc[:]); err != nil {
+}
+
+// Network groups come from the address a host reaches a peer at: nodes on
+// 127.0.1.1, 127.0.2.1 and 127.0.2.7 are two /24 groups, or three /32s.
+func TestGroups(t *testing.T) {
+	ctx := context.Background()
+	var hosts []*Host
+	for _, ip := range []string{"127.0.1.1", "127.0.2.1", "127.0.2.7"} {
+		cfg := Config{Identity: rekey.GenerateSecretKey(), Server: true, ListenAddrs: []string{"/ip4/" + ip + "/tcp/0"}}
+		if len(hosts) > 0 {
+			cfg.Bootstrap = []peer.AddrInfo{{ID: hosts[0].ID(), Addrs: hosts[0].Libp2p().Addrs()}}
+		}
+		h, err := New(ctx, cfg)
+		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { h.Close() })
+		if err := h.Bootstrap(ctx); err != nil {
+			t.Fatal(err)
+		}
+		hosts = append(hosts, h)
 	}
-	provs, err := hosts[9].FindProviders(ctx, loc[:], 20)
-	if err != nil {
+	waitConverged(t, hosts)
+	q := hosts[0]
+	// Every node dialed by q (a sample connects to them).
+	if _, err := q.Sample(ctx, 2, nil); err != nil {
 		t.Fatal(err)
 	}
-	found := map[peer.ID]bool{}
-	for _, p := range provs {
-		found[p.ID] = true
+	g1, g2 := q.Group(hosts[1].ID(), Diversity{}), q.Group(hosts[2].ID(), Diversity{})
+	if g1 != "127.0.2.0/24" || g1 != g2 {
+		t.Fatalf("/24 groups: %q and %q", g1, g2)
 	}
-	if len(found) != 2 || !found[hosts[3].ID()] || !found[hosts[4].ID()] {
-		t.Fatalf("providers %v, want %s and %s", provs, hosts[3].ID(), hosts[4].ID())
+	if a, b := q.Group(hosts[1].ID(), Diversity{V4: 32, V6: 128}), q.Group(hosts[2].ID(), Diversity{V4: 32, V6: 128}); a == b {
+		t.Fatalf("/32 groups equal: %q", a)
+	}
+	if a, b := q.Group(hosts[1].ID(), NoDiversity), q.Group(hosts[2].ID(), NoDiversity); a == b || a == "" {
+		t.Fatalf("no diversity: %q and %q", a, b)
+	}
+	// From the other side, over connections q did not dial, the loopback
+	// address each listens on still counts.
+	if g := hosts[2].Group(q.ID(), Diversity{}); g != "127.0.1.0/24" {
+		t.Fatalf("group of an inbound loopback peer: %q", g)
+	}
+	if g := q.Group(peer.ID("nobody"), Diversity{}); g != "" {
+		t.Fatalf("group of an unknown peer: %q", g)
 	}
 }

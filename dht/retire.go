@@ -1,9 +1,11 @@
 package dht
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -203,6 +205,7 @@ func chainTo(links []*policy.HandoffLink, id policy.RecordID, node policy.Public
 // holders and to the nodes closest to the pair's rendezvous points; it
 // returns how many took the last one.
 func (s *Service) spreadLinks(ctx context.Context, links []*policy.HandoffLink, m *policy.HolderMap, cur map[policy.RecordID][]policy.PublicKey) int {
+	links = ChronologicalLinks(links)
 	targets := map[peer.ID]bool{}
 	for _, holders := range cur {
 		for _, k := range holders {
@@ -242,4 +245,13 @@ func (s *Service) spreadLinks(ctx context.Context, links []*policy.HandoffLink, 
 	}
 	wg.Wait()
 	return told
+}
+
+// ChronologicalLinks returns links sorted by their time, oldest first: the
+// order in which a node that keeps the map can check each one against the
+// ones before it.
+func ChronologicalLinks(links []*policy.HandoffLink) []*policy.HandoffLink {
+	out := slices.Clone(links)
+	slices.SortStableFunc(out, func(a, b *policy.HandoffLink) int { return cmp.Compare(a.At, b.At) })
+	return out
 }

@@ -10,7 +10,10 @@ import (
 // Hand-off link sizes (SPEC.md §3.4.8).
 const (
 	HandoffBodySize = 207
-	HandoffSize     = HandoffBodySize + 2*SignatureSize
+	// HandoffOfferSize is a link signed by its From node only: what a
+	// hand-off request carries.
+	HandoffOfferSize = HandoffBodySize + SignatureSize
+	HandoffSize      = HandoffBodySize + 2*SignatureSize
 )
 
 // HandoffLink records that one fragment of a pair's grant moved from one
@@ -71,6 +74,10 @@ func (l *HandoffLink) Bytes() []byte {
 // ID returns the SHA-256 of Bytes.
 func (l *HandoffLink) ID() RecordID { return recordID(l.Bytes()) }
 
+// OfferBytes returns body ‖ From's signature: the link before its To node
+// countersigned it.
+func (l *HandoffLink) OfferBytes() []byte { return append(l.BodyBytes(), l.SigFrom[:]...) }
+
 // SignFrom signs the link as its From node, filling SigAlg and From when
 // zero.
 func (l *HandoffLink) SignFrom(from *rekey.Signer) error {
@@ -117,11 +124,25 @@ func (l *HandoffLink) VerifySignatures() error {
 	return verifyRecord(l.To, LabelHandoff, l.BodyBytes(), l.SigTo)
 }
 
-// ParseHandoffLink parses a link. It does not verify the signatures.
+// ParseHandoffLink parses a link signed by both nodes. It does not verify
+// the signatures.
 func ParseHandoffLink(b []byte) (*HandoffLink, error) {
 	if len(b) != HandoffSize {
 		return nil, fmt.Errorf("%w: hand-off link of %d bytes (must be %d)", ErrMalformed, len(b), HandoffSize)
 	}
+	return parseHandoff(b, true)
+}
+
+// ParseHandoffOffer parses a link signed by its From node only
+// (OfferBytes). It does not verify the signature.
+func ParseHandoffOffer(b []byte) (*HandoffLink, error) {
+	if len(b) != HandoffOfferSize {
+		return nil, fmt.Errorf("%w: hand-off offer of %d bytes (must be %d)", ErrMalformed, len(b), HandoffOfferSize)
+	}
+	return parseHandoff(b, false)
+}
+
+func parseHandoff(b []byte, countersigned bool) (*HandoffLink, error) {
 	d := decoder{b: b}
 	d.header(handoffVersion, recordTypeHandoff, "hand-off link")
 	l := &HandoffLink{SigAlg: SignatureAlgorithm(d.u8())}
@@ -133,7 +154,9 @@ func ParseHandoffLink(b []byte) (*HandoffLink, error) {
 	l.To = d.key("to key")
 	l.At = d.u64()
 	l.SigFrom = d.signature()
-	l.SigTo = d.signature()
+	if countersigned {
+		l.SigTo = d.signature()
+	}
 	d.end()
 	if d.err != nil {
 		return nil, d.err

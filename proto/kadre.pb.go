@@ -1000,7 +1000,7 @@ type HandoffRequest struct {
 	// fragment from the map's holder to the sender, in any order.
 	Links [][]byte `protobuf:"bytes,3,rep,name=links,proto3" json:"links,omitempty"`
 	// link is the new link from the sender to the receiving node, signed by
-	// the sender only.
+	// the sender only (policy.HandoffLink.OfferBytes()).
 	Link []byte `protobuf:"bytes,4,opt,name=link,proto3" json:"link,omitempty"`
 	// revocations are owner-signed revocations (policy.Revocation) of the
 	// same owner and recipient that the sender keeps as tombstones.

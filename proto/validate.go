@@ -129,7 +129,7 @@ func checkHandoff(h *HandoffRequest) error {
 	if err := checkLen("map page", h.GetMap(), policy.MapHeaderSize+policy.SignatureSize, policy.MaxMapPageSize); err != nil {
 		return err
 	}
-	if err := checkLen("link", h.GetLink(), policy.HandoffSize, policy.HandoffSize); err != nil {
+	if err := checkLen("link", h.GetLink(), policy.HandoffOfferSize, policy.HandoffOfferSize); err != nil {
 		return err
 	}
 	if len(h.GetLinks()) > MaxChain {
