@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kadre/kadre/client"
+	"github.com/kadre/kadre/dht"
 	"github.com/kadre/kadre/node"
 	"github.com/kadre/kadre/policy"
 )
@@ -33,7 +34,10 @@ func Example() {
 	aliceHome, bobHome := filepath.Join(dir, "alice"), filepath.Join(dir, "bob")
 	client.CreateIdentity(aliceHome, nil, false)
 	client.CreateIdentity(bobHome, nil, false)
-	alice, _ := client.Open(client.Options{Home: aliceHome, Bootstrap: boot})
+	// The five nodes share one address here; across real networks leave
+	// Placement zero, and no two fragments land in one /24.
+	oneMachine := dht.PlaceOptions{Diversity: dht.NoDiversity}
+	alice, _ := client.Open(client.Options{Home: aliceHome, Bootstrap: boot, Placement: oneMachine})
 	defer alice.Close()
 	bob, _ := client.Open(client.Options{Home: bobHome, Bootstrap: boot})
 	defer bob.Close()

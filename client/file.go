@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -84,6 +85,12 @@ func (c *Client) headerKey(ctx context.Context, h *kfile.Header) (*FileKey, erro
 	var lastErr, collectErr error
 	for _, fresh := range []bool{false, true} {
 		m, err := c.mapFor(ctx, pair, fresh)
+		if errors.Is(err, dht.ErrNoMap) {
+			// No map at all: the owner never granted this pair anything
+			// (or every node that kept the map is gone).
+			lastErr = fmt.Errorf("client: cannot decrypt %s: %w: %w", h.Path(), policy.ErrNotGranted, err)
+			continue
+		}
 		if err != nil {
 			lastErr = err
 			continue

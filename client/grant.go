@@ -294,8 +294,8 @@ type GrantStatus struct {
 	*GrantRecord
 	// Current is every fragment's current holders (after hand-offs), and
 	// Reachable the ones that answered; both nil without Refresh.
-	Current   map[string][]string
-	Reachable map[string]bool
+	Current   map[string][]string `json:"current,omitempty"`
+	Reachable map[string]bool     `json:"reachable,omitempty"`
 }
 
 // Grants lists the owner's recorded grants, with Refresh their current

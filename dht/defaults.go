@@ -28,6 +28,9 @@ const (
 	// DefaultMapStorers is how many nodes closest to each rendezvous point
 	// keep a pair's holder map.
 	DefaultMapStorers = 8
+	// DefaultRepublishInterval is how often a node stores the holder maps
+	// of the pairs it holds fragments of at their points again.
+	DefaultRepublishInterval = time.Hour
 
 	// DefaultMaxGrantDuration is the longest grant a node accepts.
 	DefaultMaxGrantDuration = 90 * 24 * time.Hour

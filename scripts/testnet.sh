@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# A local kadre testnet: N nodes on 127.0.0.1, each with its own data
-# directory and ports, and the whole story as a demo.
+# A local kadre testnet: N nodes, each on a loopback address of its own
+# (127.0.i+1.1: on Linux all of 127/8 is loopback) so that placement's
+# one-fragment-per-network rule sees N networks, each with its own data
+# directory, and the whole story as a demo.
 #
 #   scripts/testnet.sh up [N]     start N nodes (default 7) and wait for the DHT
 #   scripts/testnet.sh status     each node's /status
@@ -33,7 +35,8 @@ p2p_port() { echo $((PORT + $1)); }
 metrics_port() { echo $((PORT + 100 + $1)); }
 pid_of() { cat "$DIR/node$1/pid" 2>/dev/null || true; }
 alive() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
-addr_of() { echo "/ip4/127.0.0.1/tcp/$(p2p_port "$1")/p2p/$(cat "$DIR/node$1/peer")"; }
+ip_of() { echo "127.$(($1 / 254)).$(($1 % 254 + 1)).1"; }
+addr_of() { echo "/ip4/$(ip_of "$1")/tcp/$(p2p_port "$1")/p2p/$(cat "$DIR/node$1/peer")"; }
 
 start_node() {
   local i=$1 d="$DIR/node$1" boot=""
@@ -42,7 +45,7 @@ start_node() {
   if [ "$i" -gt 1 ]; then boot="$boot,$(addr_of 1)"; fi
   alive "$i" && return 0
   rm -f "$d/data/node.json"
-  nohup "$BIN" run -data-dir "$d/data" -listen "/ip4/127.0.0.1/tcp/$(p2p_port "$i")" \
+  nohup "$BIN" run -data-dir "$d/data" -listen "/ip4/$(ip_of "$i")/tcp/$(p2p_port "$i")" \
     -metrics-addr "127.0.0.1:$(metrics_port "$i")" -bootstrap "$boot" \
     -refresh-interval 15s -max-grant-duration 365d \
     >>"$d/log" 2>&1 &

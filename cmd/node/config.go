@@ -78,6 +78,7 @@ func bindConfig(c *node.Config, fs *flag.FlagSet) *nodeFlags {
 	add("metrics-addr", "local address of /metrics and /status, empty to disable (env KADRE_METRICS_ADDR)", str(&c.MetricsAddr))
 	add("prune-interval", "expiry pruning period (env KADRE_PRUNE_INTERVAL)", dur(&c.PruneInterval))
 	add("diversity", "network groups of hand-off targets: \"v4,v6\" prefix lengths or \"off\" (env KADRE_DIVERSITY)", str(&c.Diversity))
+	add("republish-interval", "holder-map republishing period (env KADRE_REPUBLISH_INTERVAL)", dur(&c.RepublishInterval))
 	add("refresh-interval", "DHT routing-table refresh period (env KADRE_REFRESH_INTERVAL)", dur(&c.RefreshInterval))
 	add("peer-rate", "requests per second per peer (env KADRE_PEER_RATE)", f64(&c.PeerRate))
 	add("handoff-on-shutdown", "pass fragments to other nodes before stopping (env KADRE_HANDOFF_ON_SHUTDOWN)", boolean(&c.HandoffOnShutdown))

@@ -164,7 +164,7 @@ func TestCLIGrantRevoke(t *testing.T) {
 	if !strings.Contains(out, "the grant is dead") {
 		t.Fatalf("revoke:\n%s", out)
 	}
-	if out := c.must(alice, "grants"); !strings.Contains(out, "revoked (5 receipts, dead)") {
+	if out := c.must(alice, "grants"); !strings.Contains(out, "revoked (5 of 5 fragments deleted, dead)") {
 		t.Fatalf("grants after revoke:\n%s", out)
 	}
 }
@@ -335,8 +335,21 @@ func TestCLIRetire(t *testing.T) {
 	if got := c.must(bob, "decrypt", enc); got != "handed off" {
 		t.Fatalf("decrypted %q", got)
 	}
-	if out := c.must(alice, "grants", "-refresh"); !strings.Contains(out, "announced") {
-		t.Fatalf("grants -refresh:\n%s", out)
+	// Of the five holders by the map, the two that took the hand-offs and
+	// the one left alive answer.
+	out := c.must(alice, "grants", "-refresh", "-json")
+	var gs []client.GrantStatus
+	if err := json.Unmarshal([]byte(out), &gs); err != nil || len(gs) != 1 {
+		t.Fatalf("grants -refresh: %v\n%s", err, out)
+	}
+	answered := 0
+	for _, ok := range gs[0].Reachable {
+		if ok {
+			answered++
+		}
+	}
+	if answered != 3 || len(gs[0].Reachable) != 5 {
+		t.Fatalf("grants -refresh: %d of %d holders answer, want 3 of 5\n%s", answered, len(gs[0].Reachable), out)
 	}
 }
 

@@ -73,8 +73,11 @@ func targetHint(err error) error {
 
 // fileHint adds the hint for a file that is not a kadre file.
 func fileHint(err error) error {
-	if errors.Is(err, kfile.ErrNotKadreFile) {
+	switch {
+	case errors.Is(err, kfile.ErrNotKadreFile):
 		return withHint(err, "decrypt takes a file made by `kadre encrypt`")
+	case errors.Is(err, policy.ErrNotGranted):
+		return withHint(err, "%s", notGrantedHint)
 	}
 	return networkHint(err)
 }
@@ -87,6 +90,8 @@ func describe(err error) string {
 	}
 	return o.Words()
 }
+
+const notGrantedHint = "no grant covers this file's path for your identity; ask the owner to grant a prefix of it to `kadre identity`"
 
 // collectHint says what to do after a failed collection, from the most
 // telling answers.
@@ -101,7 +106,7 @@ func collectHint(nodes map[string]dht.Outcome) string {
 	case counts["EXPIRED"] > 0:
 		return "the grant expired; ask the owner to grant again"
 	case counts["NOT_GRANTED"] > 0 || counts["NOT_RECIPIENT"] > 0:
-		return "no grant covers this file's path for your identity; ask the owner to grant a prefix of it to `kadre identity`"
+		return notGrantedHint
 	}
 	return "too few nodes holding the grant answered; check `kadre status` and try again"
 }

@@ -249,9 +249,9 @@ func (a *abuser) frames(ctx context.Context) {
 	resp, err = a.raw(ctx, frame([]byte{0x08, 0x01, 0x10, 0x07, 0x92, 0x01, 0x05, 0x01}))
 	a.record(ctx, "malformed protobuf (length past the end)", "MALFORMED", resp, err)
 
-	// version 1, request id 7, field 30 (not in the schema), empty bytes.
+	// This version, request id 7, field 30 (not in the schema), empty bytes.
 	b := protowire.AppendTag(nil, 1, protowire.VarintType)
-	b = protowire.AppendVarint(b, 1)
+	b = protowire.AppendVarint(b, proto.ProtocolVersion)
 	b = protowire.AppendTag(b, 2, protowire.VarintType)
 	b = protowire.AppendVarint(b, 7)
 	b = protowire.AppendTag(b, 30, protowire.BytesType)
@@ -263,9 +263,13 @@ func (a *abuser) frames(ctx context.Context) {
 	a.record(ctx, "a response type sent as a request", "UNKNOWN_TYPE", resp, err)
 
 	env := nodeInfoReq()
-	env.Version = 2
+	env.Version = proto.ProtocolVersion + 1
 	resp, err = a.call(ctx, "mallory", env)
-	a.record(ctx, "wrong protocol version (2)", "UNSUPPORTED_VERSION", resp, err)
+	a.record(ctx, fmt.Sprintf("wrong protocol version (%d)", env.Version), "UNSUPPORTED_VERSION", resp, err)
+	env = nodeInfoReq()
+	env.Version = proto.ProtocolVersion - 1
+	resp, err = a.call(ctx, "mallory", env)
+	a.record(ctx, fmt.Sprintf("old protocol version (%d)", env.Version), "UNSUPPORTED_VERSION", resp, err)
 
 	env = nodeInfoReq()
 	env.Version = 0
@@ -274,7 +278,7 @@ func (a *abuser) frames(ctx context.Context) {
 
 	// A node-info request with an unknown field inside its body.
 	b = protowire.AppendTag(nil, 1, protowire.VarintType)
-	b = protowire.AppendVarint(b, 1)
+	b = protowire.AppendVarint(b, proto.ProtocolVersion)
 	b = protowire.AppendTag(b, 2, protowire.VarintType)
 	b = protowire.AppendVarint(b, 8)
 	inner := protowire.AppendTag(nil, 9, protowire.VarintType)
@@ -426,7 +430,9 @@ func (a *abuser) authorization(ctx context.Context, mallory *rekey.Keyring) erro
 	}
 	copy(forged[policy.GrantBodySize:policy.PublicGrantSize], sig.Bytes())
 	resp, err := a.call(ctx, "mallory", storeReq(forged))
-	a.record(ctx, "grant for the owner's namespace signed by someone else", "BAD_SIGNATURE", resp, err)
+	a.record(ctx, "grant for the owner's namespace sent by someone else", "UNAUTHORIZED", resp, err)
+	resp, err = a.call(ctx, "owner", storeReq(forged))
+	a.record(ctx, "grant from the owner's host signed by someone else", "BAD_SIGNATURE", resp, err)
 
 	// Replay after revocation.
 	gs, err = Grants(a.owner, a.bob, "/abuse/replay", 1, 1, 1, time.Hour)
@@ -445,7 +451,9 @@ func (a *abuser) authorization(ctx context.Context, mallory *rekey.Keyring) erro
 		a.row(ctx, "revocation by the owner (setup of the replay)", "ok", fmt.Sprint(err), "", false)
 	}
 	resp, err = a.call(ctx, "mallory", storeReq(gs[0].Bytes()))
-	a.record(ctx, "replayed grant after its revocation", "REVOKED", resp, err)
+	a.record(ctx, "revoked grant replayed by a stranger", "UNAUTHORIZED", resp, err)
+	resp, err = a.call(ctx, "owner", storeReq(gs[0].Bytes()))
+	a.record(ctx, "revoked grant replayed by the owner's host", "REVOKED", resp, err)
 	replayF, err := EncryptFor(a.owner, a.bob.IdentityKey, "/abuse/replay/file")
 	if err != nil {
 		return err
