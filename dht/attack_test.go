@@ -113,8 +113,7 @@ func TestGrindingGainsNothing(t *testing.T) {
 	owner := net.owner(ownerKeys)
 	pts := publicPoints(owner.key(), bobID.IdentityKey)
 	sybil := map[peer.ID]bool{}
-	for i, sk := range grind(t, pts[0], net.ids(), sybils) {
-		_ = i
+	for _, sk := range grind(t, pts[0], net.ids(), sybils) {
 		tn := net.start(sk, filepath.Join(t.TempDir(), "sybil"))
 		net.nodes = append(net.nodes, tn)
 		sybil[tn.host.ID()] = true
