@@ -50,13 +50,13 @@ func Example() {
 	alice.Encrypt(&file, strings.NewReader("Q3: revenue up"), policy.MustNormalizePath("/docs/q3/report.txt"))
 
 	var plain bytes.Buffer
-	key, err := bob.Decrypt(ctx, &plain, bytes.NewReader(file.Bytes()))
+	key, err := bob.Decrypt(ctx, &plain, bytes.NewReader(file.Bytes()), client.DecryptOptions{})
 	fmt.Printf("bob reads %q through the grant on %s, %d-of-%d: %v\n", plain.String(), key.Prefix, key.M, key.N, err)
 
 	res, err := alice.Revoke(ctx, bob.Identity(), docs)
 	fmt.Println("revoked, grant provably dead:", res.Info.Dead, err)
 
-	_, err = bob.Decrypt(ctx, &plain, bytes.NewReader(file.Bytes()))
+	_, err = bob.Decrypt(ctx, &plain, bytes.NewReader(file.Bytes()), client.DecryptOptions{})
 	fmt.Println("bob after the revocation:", err != nil)
 	// Output:
 	// granted: <nil>

@@ -138,6 +138,20 @@ type RevokeResult struct {
 	// grant: without one, no verdict is possible.
 	Known bool
 	M, N  int
+	// Epoch is the prefix's key epoch after the revocation: the revocation
+	// rotated it (Rotated), so files written from now on use keys the
+	// revoked recipient never held fragments of.
+	Epoch   uint32
+	Rotated bool
+	// Regranted are the grants of the prefix's other recipients at the new
+	// epoch; RegrantFailed says whose re-grant failed (they read old
+	// files still, and new ones once granted again).
+	Regranted     []*GrantResult
+	RegrantFailed map[string]error
+	// Writers are the certificates re-issued for the new epoch to the
+	// prefix's writers, to hand to them: until a writer uses his, what he
+	// writes stays readable with the old epoch's key.
+	Writers []*policy.WriterCert
 }
 
 // Revoke revokes every grant of prefix to the recipient (at every key
@@ -145,6 +159,13 @@ type RevokeResult struct {
 // hand-off links) deletes it and signs a receipt naming it; the verdict
 // (policy.RevocationVerdict) counts only those. The pair's map is
 // republished without the grants, and the ledger records the revocation.
+//
+// Then it rotates the prefix's key epoch (SPEC.md §5.7.4): the recipient,
+// even with every holder of his fragments colluding, recovers at most the
+// old epoch's key, which opens no file written afterwards. The prefix's
+// other recipients are granted again at the new epoch (same split and
+// expiry; their old grants stay, for the old files), and its writers'
+// certificates are re-issued.
 func (c *Client) Revoke(ctx context.Context, to policy.Identity, prefix policy.Path) (*RevokeResult, error) {
 	h, err := c.Host(ctx)
 	if err != nil {
@@ -235,7 +256,55 @@ func (c *Client) Revoke(ctx context.Context, to policy.Identity, prefix policy.P
 	if _, err := c.publishMap(ctx, to, nil, hashes); err != nil {
 		return res, fmt.Errorf("client: the grant was revoked but the holder map was not republished: %w", err)
 	}
-	return res, nil
+	if !res.Known {
+		return res, nil
+	}
+	return res, c.rotate(ctx, to, prefix, res)
+}
+
+// rotate moves prefix to a new key epoch after to's revocation and grants
+// the prefix's other live recipients again at it.
+func (c *Client) rotate(ctx context.Context, revoked policy.Identity, prefix policy.Path, res *RevokeResult) error {
+	now := time.Now()
+	latest := map[string]*GrantRecord{}
+	err := c.ledger.update(func(doc *ledgerDoc) error {
+		if doc.Epochs == nil {
+			doc.Epochs = map[string]uint32{}
+		}
+		res.Epoch = doc.epoch(prefix.String()) + 1
+		doc.Epochs[prefix.String()] = res.Epoch
+		res.Rotated = true
+		for _, g := range doc.Grants {
+			if g.Path != prefix.String() || g.Recipient == revoked.String() || !g.Live(now) {
+				continue
+			}
+			if l := latest[g.Recipient]; l == nil || g.Epoch > l.Epoch || (g.Epoch == l.Epoch && g.Sequence > l.Sequence) {
+				latest[g.Recipient] = g
+			}
+		}
+		var err error
+		res.Writers, err = c.reissueWriters(doc, prefix)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("client: the grant was revoked but its key epoch was not rotated: %w", err)
+	}
+	res.RegrantFailed = map[string]error{}
+	for r, g := range latest {
+		id, err := policy.ParseIdentity(r)
+		if err != nil {
+			res.RegrantFailed[r] = err
+			continue
+		}
+		gr, err := c.grant(ctx, GrantRequest{To: id, Prefix: prefix, M: g.Threshold, N: g.Shares, Expires: g.Expires}, res.Epoch)
+		if gr != nil && gr.Record != nil {
+			res.Regranted = append(res.Regranted, gr)
+		}
+		if err != nil {
+			res.RegrantFailed[r] = err
+		}
+	}
+	return nil
 }
 
 // recorded returns the ledger's grant to recipient with path hash ph.
@@ -296,6 +365,10 @@ type GrantStatus struct {
 	// Reachable the ones that answered; both nil without Refresh.
 	Current   map[string][]string `json:"current,omitempty"`
 	Reachable map[string]bool     `json:"reachable,omitempty"`
+	// Superseded is set on a live grant when the same recipient holds a
+	// grant of the same prefix at a later key epoch (a rotation re-granted
+	// it): the old one serves only files written before.
+	Superseded bool `json:"superseded,omitempty"`
 }
 
 // Grants lists the owner's recorded grants, with Refresh their current
@@ -306,8 +379,14 @@ func (c *Client) Grants(ctx context.Context, opt GrantsOptions) ([]GrantStatus, 
 		return nil, err
 	}
 	out := make([]GrantStatus, len(doc.Grants))
+	now := time.Now()
 	for i, g := range doc.Grants {
 		out[i] = GrantStatus{GrantRecord: g}
+		for _, h := range doc.Grants {
+			if h.Recipient == g.Recipient && h.Path == g.Path && h.Epoch > g.Epoch && h.Live(now) {
+				out[i].Superseded = true
+			}
+		}
 	}
 	if !opt.Refresh {
 		return out, nil

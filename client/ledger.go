@@ -1,12 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -108,6 +110,41 @@ type ledgerDoc struct {
 	Epochs map[string]uint32 `json:"epochs,omitempty"`
 	// Maps is the last holder map sequence published per recipient.
 	Maps map[string]uint64 `json:"maps,omitempty"`
+	// Writers are the writer certificates the owner issued.
+	Writers []*WriterRecord `json:"writers,omitempty"`
+	// RevokedWriters are the identity keys (hex) of the writers the owner
+	// revoked, sorted: every holder map she publishes lists them.
+	RevokedWriters []string `json:"revoked_writers,omitempty"`
+}
+
+// WriterRecord is one writer certificate in the owner's ledger.
+type WriterRecord struct {
+	Writer string    `json:"writer"` // identity string of the writer
+	Prefix string    `json:"prefix"`
+	Cert   string    `json:"cert"` // the certificate's string form
+	Issued time.Time `json:"issued"`
+	// Superseded is set when a key epoch rotation under the prefix
+	// replaced the certificate by a newer one.
+	Superseded bool `json:"superseded,omitempty"`
+}
+
+// writerRevoked reports whether the owner revoked writer key w.
+func (doc *ledgerDoc) writerRevoked(w policy.PublicKey) bool {
+	return slices.Contains(doc.RevokedWriters, w.String())
+}
+
+// revokedWriterKeys returns RevokedWriters as keys, sorted.
+func (doc *ledgerDoc) revokedWriterKeys() ([]policy.PublicKey, error) {
+	var out []policy.PublicKey
+	for _, s := range doc.RevokedWriters {
+		k, err := policy.ParsePublicKeyHex(s)
+		if err != nil {
+			return nil, fmt.Errorf("client: ledger lists a bad revoked writer: %w", err)
+		}
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b policy.PublicKey) int { return bytes.Compare(a[:], b[:]) })
+	return out, nil
 }
 
 const ledgerVersion = 2

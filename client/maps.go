@@ -35,10 +35,11 @@ func peerKeyOf(s string) (policy.PublicKey, error) {
 
 // holderMap is a pair's map as a recipient or an owner holds it.
 type holderMap struct {
-	ref   dht.MapRef
-	seq   uint64
-	pages []*policy.HolderMap
-	links []*policy.HandoffLink
+	ref     dht.MapRef
+	seq     uint64
+	pages   []*policy.HolderMap
+	links   []*policy.HandoffLink
+	fetched time.Time // when it came from the network
 }
 
 func (m *holderMap) entry(ph policy.PathHash) (*policy.HolderMap, *policy.MapEntry) {
@@ -68,7 +69,7 @@ func (c *Client) fetchMap(ctx context.Context, pair *policy.PairKey) (*holderMap
 	if err != nil {
 		return nil, err
 	}
-	return &holderMap{ref: dht.RefOf(pair), seq: fm.Sequence, pages: fm.Pages, links: fm.Links}, nil
+	return &holderMap{ref: dht.RefOf(pair), seq: fm.Sequence, pages: fm.Pages, links: fm.Links, fetched: time.Now()}, nil
 }
 
 // publishMap signs and stores the owner's map of grants to recipient:
@@ -133,7 +134,11 @@ func (c *Client) publishMap(ctx context.Context, recipient policy.Identity, extr
 		for _, ph := range order {
 			entries = append(entries, byHash[ph])
 		}
-		split, err := policy.PageEntries(entries)
+		revokedWriters, err := doc.revokedWriterKeys()
+		if err != nil {
+			return err
+		}
+		split, err := policy.PageEntries(entries, len(revokedWriters))
 		if err != nil {
 			return err
 		}
@@ -141,6 +146,9 @@ func (c *Client) publishMap(ctx context.Context, recipient policy.Identity, extr
 		for i, p := range split {
 			m := &policy.HolderMap{Recipient: recipient.IdentityKey, Points: pair.Points(), Sequence: seq,
 				IssuedAt: uint64(now.Unix()), Page: uint8(i), Pages: uint8(len(split)), Entries: p}
+			if i == 0 {
+				m.RevokedWriters = revokedWriters
+			}
 			if err := m.Sign(policy.IdentitySigner(c.keys)); err != nil {
 				return err
 			}
@@ -194,8 +202,9 @@ func (c *Client) spreadLinks(ctx context.Context, h *dht.Host, pair *policy.Pair
 // and in the home directory (maps/<owner key>.json) across commands.
 
 type mapCacheDoc struct {
-	Pages []string `json:"pages"` // hex of each signed page
-	Links []string `json:"links"` // hex of each hand-off link
+	Pages   []string  `json:"pages"` // hex of each signed page
+	Links   []string  `json:"links"` // hex of each hand-off link
+	Fetched time.Time `json:"fetched"`
 }
 
 func (c *Client) cachePath(owner policy.PublicKey) string {
@@ -226,7 +235,7 @@ func (c *Client) cachedMap(pair *policy.PairKey) *holderMap {
 	if json.Unmarshal(b, &doc) != nil {
 		return nil
 	}
-	m = &holderMap{ref: dht.RefOf(pair)}
+	m = &holderMap{ref: dht.RefOf(pair), fetched: doc.Fetched}
 	for _, s := range doc.Pages {
 		raw, err := hex.DecodeString(s)
 		if err != nil {
@@ -263,7 +272,7 @@ func (c *Client) cacheMap(m *holderMap) error {
 	if path == "" {
 		return nil
 	}
-	var doc mapCacheDoc
+	doc := mapCacheDoc{Fetched: m.fetched}
 	for _, p := range m.pages {
 		doc.Pages = append(doc.Pages, hex.EncodeToString(p.Bytes()))
 	}

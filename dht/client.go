@@ -112,7 +112,7 @@ func (h *Host) PutMap(ctx context.Context, p peer.ID, page *policy.HolderMap) er
 // checks that the page is the pair's, signed by its owner, and kept under
 // that point.
 func (h *Host) GetMap(ctx context.Context, p peer.ID, pair MapRef, point policy.Point, i int) (*policy.HolderMap, error) {
-	resp, err := h.call(ctx, p, proto.Request(newRequestID(), &proto.Envelope_GetMap{GetMap: &proto.GetMapRequest{Point: point[:], Page: uint32(i)}}))
+	resp, err := h.call(ctx, p, proto.Request(newRequestID(), &proto.Envelope_GetMap{GetMap: &proto.GetMapRequest{Point: point[:], Page: uint32(i), Owner: pair.Owner[:]}}))
 	if err != nil {
 		return nil, err
 	}
@@ -135,10 +135,10 @@ func (h *Host) PutLink(ctx context.Context, p peer.ID, l *policy.HandoffLink) er
 	return err
 }
 
-// GetLinks asks p for the hand-off links of the map it keeps under point;
-// links that do not parse or whose signatures fail are dropped.
-func (h *Host) GetLinks(ctx context.Context, p peer.ID, point policy.Point) ([]*policy.HandoffLink, error) {
-	resp, err := h.call(ctx, p, proto.Request(newRequestID(), &proto.Envelope_GetLinks{GetLinks: &proto.GetLinksRequest{Point: point[:]}}))
+// GetLinks asks p for the hand-off links of owner's map it keeps under
+// point; links that do not parse or whose signatures fail are dropped.
+func (h *Host) GetLinks(ctx context.Context, p peer.ID, owner policy.PublicKey, point policy.Point) ([]*policy.HandoffLink, error) {
+	resp, err := h.call(ctx, p, proto.Request(newRequestID(), &proto.Envelope_GetLinks{GetLinks: &proto.GetLinksRequest{Point: point[:], Owner: owner[:]}}))
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ func (s *Service) putMap(b []byte) error {
 }
 
 func (s *Service) getMap(r *proto.GetMapRequest) ([]byte, error) {
-	page, err := s.cfg.Store.MapPage(policy.Point(r.GetPoint()), int(r.GetPage()))
+	page, err := s.cfg.Store.MapPage(policy.Point(r.GetPoint()), policy.PublicKey(r.GetOwner()), int(r.GetPage()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}
@@ -45,7 +45,7 @@ func (s *Service) getMap(r *proto.GetMapRequest) ([]byte, error) {
 }
 
 func (s *Service) getLinks(r *proto.GetLinksRequest) ([][]byte, error) {
-	links, err := s.cfg.Store.Links(policy.Point(r.GetPoint()))
+	links, err := s.cfg.Store.Links(policy.Point(r.GetPoint()), policy.PublicKey(r.GetOwner()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}

@@ -272,7 +272,7 @@ collect:
 	seen := map[policy.RecordID]bool{}
 	for _, a := range best[:min(len(best), 3)] {
 		nctx, ncancel := context.WithTimeout(ctx, opt.PerNodeTimeout)
-		links, err := h.GetLinks(nctx, a.p, a.point)
+		links, err := h.GetLinks(nctx, a.p, pair.Owner, a.point)
 		ncancel()
 		if err != nil {
 			continue

@@ -389,6 +389,7 @@ func TestNetworkStory(t *testing.T) {
 			break
 		}
 	}
+	net.converge() // bob finds it by its ID once the others know it again
 	if _, err := bobHost.Reencrypt(ctx, restarted.host.ID(), owner.key(), bobID, file.levels[1:2]); err != nil {
 		t.Fatalf("restarted holder: %v", err)
 	}

@@ -87,10 +87,12 @@ func (h *Host) Group(p peer.ID, d Diversity) string {
 
 // Sample returns a wide sample of the network's nodes: the union of the
 // nodes closest to lookups random targets (fresh randomness from rnd, so no
-// public value decides it) and of this host's routing table, connected and
-// speaking kadre's DHT, in no particular order. A node that grinds its
-// identity near a public point gains nothing here: the targets are random,
-// and every sampled node is as likely to be chosen (Place shuffles).
+// public value decides it), connected and speaking kadre's DHT, in no
+// particular order. A node that grinds its identity near a public point
+// gains nothing here: the targets are random, and every sampled node is as
+// likely to be chosen (Place shuffles). The routing table is not added: its
+// deep buckets hold the nodes nearest this host's own (public) ID, which
+// is exactly where an attacker grinds identities (SPEC.md §5.2.1).
 func (h *Host) Sample(ctx context.Context, lookups int, rnd io.Reader) ([]peer.ID, error) {
 	if lookups <= 0 {
 		lookups = DefaultSampleLookups
@@ -118,7 +120,6 @@ func (h *Host) Sample(ctx context.Context, lookups int, rnd io.Reader) ([]peer.I
 			}
 		}
 	}
-	add(h.RoutingTablePeers())
 	var wg sync.WaitGroup
 	var errs []error
 	for _, t := range targets {

@@ -58,13 +58,14 @@ type Store interface {
 	// PutMapPage keeps a verified holder map page (raw: its bytes); an
 	// older map sequence fails matching policy.ErrStaleSequence.
 	PutMapPage(page *policy.HolderMap, raw []byte, now time.Time) error
-	// MapPage returns page i of the map kept under point p, nil if none.
-	MapPage(p policy.Point, i int) ([]byte, error)
+	// MapPage returns page i of owner's map kept under point p, nil if
+	// none.
+	MapPage(p policy.Point, owner policy.PublicKey, i int) ([]byte, error)
 	// Map returns the pages (nil where missing) and links kept for a
 	// pair; no pages if none.
 	Map(owner, recipient policy.PublicKey) (pages, links [][]byte, err error)
-	// Links returns the links kept for the pair whose map is under p.
-	Links(p policy.Point) ([][]byte, error)
+	// Links returns the links kept for owner's pair whose map is under p.
+	Links(p policy.Point, owner policy.PublicKey) ([][]byte, error)
 	// PutLink keeps a verified hand-off link with its pair's map.
 	PutLink(l *policy.HandoffLink) error
 }

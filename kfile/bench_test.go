@@ -137,10 +137,11 @@ func BenchmarkReadAt4KiB(b *testing.B) {
 func BenchmarkNewHeader(b *testing.B) {
 	f := sharedFixture(b)
 	p := policy.MustNormalizePath("/docs/report.txt")
-	keys := kfile.LevelKeys(f.keyring, p)
+	levels := kfile.OwnerLevels(f.keyring, p, nil)
+	me := ownerAuthor(f.keyring)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := kfile.NewHeader(f.owner, p, keys); err != nil {
+		if _, _, err := kfile.NewHeader(f.owner, p, levels, me); err != nil {
 			b.Fatal(err)
 		}
 	}

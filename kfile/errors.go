@@ -40,6 +40,21 @@ var (
 	// plaintext of that chunk is released.
 	ErrCorrupt = errors.New("kfile: file is corrupt or was modified")
 
+	// ErrBadSignature means a version 2 file is not signed by the writer
+	// it names: the header's signature or a body group's does not verify.
+	// A body whose chunks all authenticate but whose signature does not
+	// was changed by someone who holds the data key (another reader).
+	ErrBadSignature = errors.New("kfile: not signed by its writer")
+
+	// ErrNotAuthorized means a version 2 file's writer certificate does not
+	// let its writer write the file: signed by another owner, for other
+	// keys than the header's, or for a prefix the path is not under.
+	ErrNotAuthorized = errors.New("kfile: writer not authorized by the owner")
+
+	// ErrUnsigned means a version 1 file, which nobody signed, was
+	// refused because the caller asked for signed files only.
+	ErrUnsigned = errors.New("kfile: unsigned version 1 file")
+
 	// ErrClosed means Write was called after Close.
 	ErrClosed = errors.New("kfile: write after close")
 )

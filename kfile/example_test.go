@@ -23,9 +23,12 @@ func Example() {
 		panic(err)
 	}
 
-	// Encrypt: a header wrapping a fresh data key to every prefix, then
-	// the body. Close writes the final chunk.
-	h, dataKey, err := kfile.NewHeader(policy.IdentityOf(alice).IdentityKey, path, kfile.LevelKeys(alice, path))
+	// Encrypt: a header wrapping a fresh data key to every prefix (each at
+	// its key epoch, 0 here) and signed by Alice, then the body. Close
+	// writes the final chunk and the last group's signature.
+	owner := policy.IdentityOf(alice).IdentityKey
+	levels := kfile.OwnerLevels(alice, path, nil)
+	h, dataKey, err := kfile.NewHeader(owner, path, levels, &kfile.Author{Signer: policy.IdentitySigner(alice)})
 	if err != nil {
 		panic(err)
 	}
@@ -40,16 +43,22 @@ func Example() {
 	}
 
 	// Decrypt: read the header, unwrap the data key of level 1 (/docs),
-	// stream the body.
+	// open the header (path and writer, checked against the writer's
+	// signature), stream the body.
 	h, err = kfile.ReadHeader(&file)
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(h.Path(), h.Levels(), h.Path().Prefixes()[1])
-	key, err := h.UnwrapOriginal(1, policy.DelegatingKey(alice, h.Path().Prefixes()[1], 0))
+	docs := policy.MustNormalizePath("/docs")
+	key, err := h.UnwrapOriginal(1, policy.DelegatingKey(alice, docs, h.Epoch(1)))
 	if err != nil {
 		panic(err)
 	}
+	c, err := h.Open(key)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(c.Path, h.Levels(), c.ByOwner(owner))
 	r, err := kfile.NewReader(&file, h, key)
 	if err != nil {
 		panic(err)
@@ -57,6 +66,6 @@ func Example() {
 	pt, err := io.ReadAll(r)
 	fmt.Printf("%s %v\n", pt, err)
 	// Output:
-	// /docs/report.txt 3 /docs
+	// /docs/report.txt 3 true
 	// quarterly report <nil>
 }

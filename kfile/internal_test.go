@@ -3,7 +3,6 @@ package kfile
 import (
 	"bytes"
 	"crypto/rand"
-	"errors"
 	"io"
 	"testing"
 
@@ -57,14 +56,16 @@ func TestStreamIsXChaCha(t *testing.T) {
 
 // TestBodyKeyBindsHeader checks the body key's binding on its own: a header
 // changed and re-MACed with the right data key (what only someone holding
-// the key can do) still does not take the original body.
+// the key can do) gets another body key, under which the original body
+// does not open. (Open also refuses such a header: the writer signed it.)
 func TestBodyKeyBindsHeader(t *testing.T) {
 	k, err := rekey.NewKeyring(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := policy.MustNormalizePath("/docs/report.txt")
-	h, key, err := NewHeader(policy.IdentityOf(k).IdentityKey, p, LevelKeys(k, p))
+	levels := OwnerLevels(k, p, nil)
+	h, key, err := NewHeader(policy.IdentityOf(k).IdentityKey, p, levels, &Author{Signer: policy.IdentitySigner(k)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,25 +78,25 @@ func TestBodyKeyBindsHeader(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	body := file.Bytes()[h.Len():]
-	// Change one byte in each region of the header: owner (swap for
-	// another valid key), path, a capsule of each level, a wrapped key.
+	chunk0 := file.Bytes()[h.Len() : file.Len()-GroupSigSize]
 	other := policy.IdentityOf(k).ReceivingKey
+	const offOwner = len(Magic) + 3 + 4 + 1
 	edits := map[string]func(b []byte){
 		"owner": func(b []byte) { copy(b[offOwner:], other[:]) },
-		"path":  func(b []byte) { b[fixedSize+2] = 'x' }, // /docs → /doxs
-		"wrapped key of level 2": func(b []byte) {
-			b[len(b)-MACSize-1] ^= 1
+		"salt":  func(b []byte) { b[offOwner+policy.PublicKeySize] ^= 1 },
+		"epoch of level 1": func(b []byte) {
+			b[v2Fixed+v2LevelSize+3] ^= 1
 		},
+		"sealed part": func(b []byte) { b[len(b)-MACSize-1] ^= 1 },
 	}
 	for i := range h.Levels() {
 		// Replace level i's capsule and wrapped key by a fresh wrap of the
 		// same data key: both still open, the header is different.
-		c, ct, err := rekey.Encrypt(LevelKeys(k, p)[i], key)
+		c, ct, err := rekey.Encrypt(levels[i].Key, key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		off := len(h.raw) - MACSize - (h.Levels()-i)*LevelSize
+		off := v2Fixed + i*v2LevelSize + 4 + LevelTagSize
 		edits["level "+string(rune('0'+i))] = func(b []byte) {
 			copy(b[off:], c.Bytes())
 			copy(b[off+rekey.CapsuleSize:], ct)
@@ -105,17 +106,27 @@ func TestBodyKeyBindsHeader(t *testing.T) {
 		raw := bytes.Clone(h.raw)
 		edit(raw)
 		n := len(raw) - MACSize
-		copy(raw[n:], headerMAC(key, raw[:n]))
+		copy(raw[n:], headerMAC(labelHeaderKey, key, raw[:n]))
 		g, err := ParseHeader(raw)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		r, err := NewReader(bytes.NewReader(body), g, key)
-		if err != nil {
+		if err := g.VerifyKey(key); err != nil {
 			t.Fatalf("%s: the re-MACed header does not verify: %v", name, err)
 		}
-		if out, err := io.ReadAll(r); !errors.Is(err, ErrCorrupt) || len(out) != 0 {
-			t.Fatalf("%s: body under a changed header: %q, %v", name, out, err)
+		if _, err := g.Open(key); err == nil {
+			t.Fatalf("%s: Open accepted a header its writer did not sign", name)
+		}
+		bk, err := g.bodyKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := newStream(bk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := s.open(nil, chunk0, 0, true); ok {
+			t.Fatalf("%s: the body opens under a changed header", name)
 		}
 	}
 }

@@ -36,11 +36,15 @@ func newFixture(t testing.TB, path string, seed uint64) *fixture {
 	}
 	p := policy.MustNormalizePath(path)
 	owner := policy.IdentityOf(k).IdentityKey
-	h, key, err := kfile.NewHeaderWithRand(rng(seed), owner, p, kfile.LevelKeys(k, p))
+	h, key, err := kfile.NewHeaderWithRand(rng(seed), owner, p, kfile.OwnerLevels(k, p, nil), ownerAuthor(k))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &fixture{keyring: k, owner: owner, h: h, key: key}
+}
+
+func ownerAuthor(k *rekey.Keyring) *kfile.Author {
+	return &kfile.Author{Signer: policy.IdentitySigner(k)}
 }
 
 var (
@@ -125,17 +129,20 @@ func decrypt(file, key []byte, bufSize int) ([]byte, error) {
 	}
 }
 
+// G is the plaintext of a full signed group.
+const G = kfile.GroupChunks * C
+
 // checkReleased fails unless out, the plaintext released before an error,
-// is a whole number of chunks of want: nothing unauthenticated and
+// is a whole number of signed groups of want: nothing unauthenticated and
 // nothing out of place.
 func checkReleased(t *testing.T, what string, out, want []byte) {
 	t.Helper()
-	if len(out)%C != 0 || len(out) > len(want) || !bytes.Equal(out, want[:len(out)]) {
+	if len(out)%G != 0 || len(out) > len(want) || !bytes.Equal(out, want[:len(out)]) {
 		t.Errorf("%s: released %d bytes that are not an authenticated prefix", what, len(out))
 	}
 }
 
-var sizes = []int{0, 1, 15, 16, 17, C - 1, C, C + 1, 2*C - 1, 2 * C, 2*C + 1, 3<<20 + 123}
+var sizes = []int{0, 1, 15, 16, 17, C - 1, C, C + 1, 2*C - 1, 2 * C, 2*C + 1, G - 1, G, G + 1, 3<<20 + 123}
 
 func TestRoundTrip(t *testing.T) {
 	f := sharedFixture(t)
@@ -270,11 +277,25 @@ func TestReadHeaderReadsExactlyTheHeader(t *testing.T) {
 	if _, err := kfile.ParseHeader(file); !errors.Is(err, kfile.ErrMalformedHeader) {
 		t.Fatalf("ParseHeader(header ‖ body) = %v, want ErrMalformedHeader", err)
 	}
-	if h.Len() != 83+16+3*kfile.LevelSize || h.Len() != 630 {
-		t.Fatalf("header of %d bytes, SPEC.md §7.1 says 630", h.Len())
+	if h.Len() != 82+3*197+2+144+32 || h.Len() != 851 {
+		t.Fatalf("header of %d bytes, SPEC.md §7.1 says 851", h.Len())
 	}
-	if h.Owner() != f.owner || h.Path().String() != "/docs/report.txt" || h.Levels() != 3 || len(h.Capsules()) != 3 {
+	if _, clear := h.ClearPath(); h.Owner() != f.owner || clear || h.FormatVersion() != 2 || h.Levels() != 3 || len(h.Capsules()) != 3 {
 		t.Fatal("accessors disagree")
+	}
+	if bytes.Contains(file, []byte("report")) || bytes.Contains(file, []byte("docs")) {
+		t.Fatal("the path is in the file in clear")
+	}
+	c, err := h.Open(f.key)
+	if err != nil || c.Path.String() != "/docs/report.txt" || c.Writer != f.owner || !c.ByOwner(f.owner) || c.Cert != nil {
+		t.Fatalf("Open = %+v, %v", c, err)
+	}
+	for i, l := range kfile.OwnerLevels(f.keyring, c.Path, nil) {
+		for j := range h.Levels() {
+			if h.Matches(j, policy.PublicKeyOf(l.Key)) != (i == j) {
+				t.Fatalf("level %d matches the key of level %d: %v", j, i, i != j)
+			}
+		}
 	}
 	for i := range h.Levels() {
 		c, wrapped, err := h.Level(i)
@@ -302,7 +323,11 @@ func TestOwnerPathKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefixes := h.Path().Prefixes()
+	c, err := h.Open(f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefixes := c.Path.Prefixes()
 	for i, p := range prefixes {
 		key, err := h.UnwrapOriginal(i, policy.DelegatingKey(f.keyring, p, 0))
 		if err != nil || !bytes.Equal(key, f.key) {
@@ -386,43 +411,62 @@ func TestWrongKey(t *testing.T) {
 	}
 }
 
-// chunks splits a file into its header and encrypted chunks.
-func chunks(h *kfile.Header, file []byte) (head []byte, cs [][]byte) {
+// chunks splits a file of one group into its header, encrypted chunks
+// and sealed group signature.
+func chunks(h *kfile.Header, file []byte) (head []byte, cs [][]byte, sig []byte) {
 	head, body := file[:h.Len()], file[h.Len():]
+	body, sig = body[:len(body)-kfile.GroupSigSize], body[len(body)-kfile.GroupSigSize:]
 	for len(body) > 0 {
 		n := min(len(body), kfile.EncryptedChunkSize)
 		cs = append(cs, body[:n])
 		body = body[n:]
 	}
-	return head, cs
+	return head, cs, sig
 }
 
-func join(head []byte, cs ...[]byte) []byte {
+// join makes a file of one group from a header, chunks and a signature.
+func join(head, sig []byte, cs ...[]byte) []byte {
 	out := bytes.Clone(head)
 	for _, c := range cs {
 		out = append(out, c...)
 	}
-	return out
+	return append(out, sig...)
 }
 
 func TestTruncation(t *testing.T) {
 	f := sharedFixture(t)
-	pt := randomBytes(3*C+100, 11)
+	pt := randomBytes(G+3*C+100, 11) // two groups, a short final chunk
 	file := f.encrypt(t, pt, 0)
 	hl := f.h.Len()
+	ecs, gs := kfile.EncryptedChunkSize, kfile.GroupSigSize
+	// Body offsets of every chunk end.
+	var boundaries []int
+	for k := 1; k <= kfile.GroupChunks; k++ {
+		boundaries = append(boundaries, k*ecs)
+	}
+	for k := 1; k <= 3; k++ {
+		boundaries = append(boundaries, kfile.GroupChunks*ecs+gs+k*ecs)
+	}
 	var cuts []int
 	for i := range hl + 20 {
 		cuts = append(cuts, i)
 	}
-	for k := 1; k <= 4; k++ {
-		b := hl + k*kfile.EncryptedChunkSize
-		for _, d := range []int{-17, -16, -15, -1, 0, 1, 15, 16, 17} {
-			cuts = append(cuts, b+d)
+	for _, b := range boundaries {
+		for _, d := range []int{-17, -16, -15, -1, 0, 1, 15, 16, 17, gs} {
+			cuts = append(cuts, hl+b+d)
 		}
 	}
 	r := prng(12)
 	for range 50 {
 		cuts = append(cuts, hl+r.IntN(len(file)-hl))
+	}
+	onBoundary := func(cut int) bool {
+		for _, b := range boundaries {
+			if cut-hl == b {
+				return true
+			}
+		}
+		return cut-hl == kfile.GroupChunks*ecs+gs // the end of the first group
 	}
 	for _, cut := range cuts {
 		if cut >= len(file) {
@@ -438,9 +482,9 @@ func TestTruncation(t *testing.T) {
 			if !errors.Is(err, kfile.ErrNotKadreFile) {
 				t.Errorf("cut at 0: %v", err)
 			}
-		case cut < hl || (cut-hl)%kfile.EncryptedChunkSize == 0:
+		case cut <= hl || onBoundary(cut):
 			if !errors.Is(err, kfile.ErrTruncated) {
-				t.Errorf("cut at %d (header or chunk boundary): %v, want ErrTruncated", cut, err)
+				t.Errorf("cut at %d (header, chunk or group boundary): %v, want ErrTruncated", cut, err)
 			}
 		default:
 			if !errors.Is(err, kfile.ErrTruncated) && !errors.Is(err, kfile.ErrCorrupt) {
@@ -452,8 +496,8 @@ func TestTruncation(t *testing.T) {
 			if !errors.Is(err, kfile.ErrTruncated) && !errors.Is(err, kfile.ErrCorrupt) {
 				t.Errorf("NewReaderAt cut at %d: %v", cut, err)
 			}
-			if (cut-hl)%kfile.EncryptedChunkSize == 0 && !errors.Is(err, kfile.ErrTruncated) {
-				t.Errorf("NewReaderAt cut at chunk boundary %d: %v", cut, err)
+			if onBoundary(cut) && !errors.Is(err, kfile.ErrTruncated) {
+				t.Errorf("NewReaderAt cut at boundary %d: %v", cut, err)
 			}
 		}
 	}
@@ -465,25 +509,28 @@ func TestChunkSurgery(t *testing.T) {
 	f := sharedFixture(t)
 	for _, n := range []int{3*C + 100, 4 * C} { // short and full final chunk
 		pt := randomBytes(n, uint64(n))
-		head, c := chunks(f.h, f.encrypt(t, pt, 0))
+		head, c, sig := chunks(f.h, f.encrypt(t, pt, 0))
 		other := newFixture(t, "/docs/report.txt", 3)
-		_, oc := chunks(other.h, other.encrypt(t, pt, 0))
+		_, oc, osig := chunks(other.h, other.encrypt(t, pt, 0))
 		last := c[len(c)-1]
 		cases := map[string][]byte{
-			"swap 0 1":              join(head, c[1], c[0], c[2], c[3]),
-			"swap 1 2":              join(head, c[0], c[2], c[1], c[3]),
-			"duplicate 1":           join(head, c[0], c[1], c[1], c[2], c[3]),
-			"duplicate final":       join(head, c[0], c[1], c[2], c[3], last),
-			"delete 0":              join(head, c[1], c[2], c[3]),
-			"delete 1":              join(head, c[0], c[2], c[3]),
-			"delete final":          join(head, c[0], c[1], c[2]),
-			"final moved first":     join(head, last, c[0], c[1], c[2]),
-			"body of another file":  join(head, oc...),
-			"chunk of another file": join(head, c[0], oc[1], c[2], c[3]),
-			"trailing byte":         join(head, c[0], c[1], c[2], c[3], []byte{0}),
-			"trailing tag":          join(head, c[0], c[1], c[2], c[3], make([]byte, 16)),
-			"trailing chunk":        join(head, c[0], c[1], c[2], c[3], c[0]),
-			"only header":           join(head),
+			"swap 0 1":                   join(head, sig, c[1], c[0], c[2], c[3]),
+			"swap 1 2":                   join(head, sig, c[0], c[2], c[1], c[3]),
+			"duplicate 1":                join(head, sig, c[0], c[1], c[1], c[2], c[3]),
+			"duplicate final":            join(head, sig, c[0], c[1], c[2], c[3], last),
+			"delete 0":                   join(head, sig, c[1], c[2], c[3]),
+			"delete 1":                   join(head, sig, c[0], c[2], c[3]),
+			"delete final":               join(head, sig, c[0], c[1], c[2]),
+			"delete the signature":       join(head, nil, c...),
+			"final moved first":          join(head, sig, last, c[0], c[1], c[2]),
+			"body of another file":       join(head, osig, oc...),
+			"chunk of another file":      join(head, sig, c[0], oc[1], c[2], c[3]),
+			"signature of another file":  join(head, osig, c...),
+			"trailing byte":              append(join(head, sig, c...), 0),
+			"trailing tag":               append(join(head, sig, c...), make([]byte, 16)...),
+			"trailing chunk":             append(join(head, sig, c...), c[0]...),
+			"trailing group":             append(join(head, sig, c...), join(nil, sig, c...)...),
+			"only header":                head,
 		}
 		for name, file := range cases {
 			got, err := decrypt(file, f.key, 0)
@@ -503,24 +550,20 @@ func TestChunkSurgery(t *testing.T) {
 			}
 		}
 		// The diagnosis names what happened where it can.
-		if _, err := decrypt(cases["delete final"], f.key, 0); !errors.Is(err, kfile.ErrTruncated) {
-			t.Errorf("%d/delete final: %v, want ErrTruncated", n, err)
+		for _, name := range []string{"delete final", "delete the signature"} {
+			if _, err := decrypt(cases[name], f.key, 0); !errors.Is(err, kfile.ErrTruncated) {
+				t.Errorf("%d/%s: %v, want ErrTruncated", n, name, err)
+			}
 		}
 		if _, err := decrypt(cases["trailing chunk"], f.key, 0); !errors.Is(err, kfile.ErrCorrupt) {
 			t.Errorf("%d/trailing chunk: %v", n, err)
-		}
-		if n%C == 0 {
-			_, err := decrypt(cases["trailing byte"], f.key, 0)
-			if !errors.Is(err, kfile.ErrCorrupt) || !strings.Contains(err.Error(), "after the final chunk") {
-				t.Errorf("%d/trailing byte: %v", n, err)
-			}
 		}
 	}
 }
 
 func TestBodyBitFlips(t *testing.T) {
 	f := sharedFixture(t)
-	for _, n := range []int{0, 100, 2*C + 7} {
+	for _, n := range []int{0, 100, 2*C + 7, G + 5} {
 		pt := randomBytes(n, uint64(n)+50)
 		file := f.encrypt(t, pt, 0)
 		hl := f.h.Len()
@@ -531,14 +574,19 @@ func TestBodyBitFlips(t *testing.T) {
 			}
 		} else {
 			r := prng(13)
-			for k := range 3 { // first and last bytes of every chunk, and some random ones
+			for k := range 3 { // first and last bytes of some chunks, the first group's signature, random ones
 				b := hl + k*kfile.EncryptedChunkSize
 				bits = append(bits, b*8, b*8+7, min(b+kfile.EncryptedChunkSize, len(file))*8-1)
+			}
+			if n > G {
+				sig := hl + kfile.GroupChunks*kfile.EncryptedChunkSize
+				bits = append(bits, sig*8, (sig+kfile.GroupSigSize)*8-1)
 			}
 			for range 40 {
 				bits = append(bits, hl*8+r.IntN((len(file)-hl)*8))
 			}
 		}
+		fullGroup := kfile.GroupChunks*kfile.EncryptedChunkSize + kfile.GroupSigSize
 		for _, bit := range bits {
 			mod := bytes.Clone(file)
 			mod[bit/8] ^= 1 << (bit % 8)
@@ -547,8 +595,8 @@ func TestBodyBitFlips(t *testing.T) {
 				t.Fatalf("%d: flip of bit %d: %v, want ErrCorrupt", n, bit, err)
 			}
 			checkReleased(t, fmt.Sprintf("flip %d", bit), got, pt)
-			if int(bit/8-hl)/kfile.EncryptedChunkSize*C != len(got) {
-				t.Fatalf("flip in chunk %d released %d bytes", (bit/8-hl)/kfile.EncryptedChunkSize, len(got))
+			if g := (bit/8 - hl) / fullGroup; g*G != len(got) {
+				t.Fatalf("flip in group %d released %d bytes", g, len(got))
 			}
 		}
 	}
@@ -561,22 +609,24 @@ func TestHeaderBitFlips(t *testing.T) {
 	f := sharedFixture(t)
 	file := f.encrypt(t, []byte("payload"), 0)
 	hl := f.h.Len()
-	pathLen := len(f.h.Path().String())
+	levels := 82 + f.h.Levels()*197
 	fields := []struct {
 		name string
 		end  int // exclusive
 		want []error
 	}{
 		{"magic", 8, []error{kfile.ErrNotKadreFile}},
-		{"version", 9, []error{kfile.ErrUnsupportedVersion}},
+		{"version", 9, []error{kfile.ErrUnsupportedVersion, kfile.ErrUnsupportedAlgorithm, kfile.ErrMalformedHeader, kfile.ErrTruncated}},
 		{"pre", 10, []error{kfile.ErrUnsupportedAlgorithm}},
 		{"body algorithm", 11, []error{kfile.ErrUnsupportedAlgorithm}},
 		{"chunk size", 15, []error{kfile.ErrUnsupportedAlgorithm}},
-		{"owner", 48, []error{kfile.ErrMalformedHeader, kfile.ErrWrongKey}},
-		{"path length", 50, []error{kfile.ErrMalformedHeader, kfile.ErrTruncated}},
-		{"path", 50 + pathLen, []error{kfile.ErrMalformedHeader, kfile.ErrWrongKey}},
-		{"levels", 51 + pathLen, []error{kfile.ErrMalformedHeader}},
-		{"levels and mac", hl, []error{kfile.ErrMalformedHeader, kfile.ErrWrongKey}},
+		{"group", 16, []error{kfile.ErrUnsupportedAlgorithm}},
+		{"owner", 49, []error{kfile.ErrMalformedHeader, kfile.ErrWrongKey}},
+		{"salt", 81, []error{kfile.ErrWrongKey}},
+		{"level count", 82, []error{kfile.ErrMalformedHeader, kfile.ErrTruncated}},
+		{"levels", levels, []error{kfile.ErrMalformedHeader, kfile.ErrWrongKey}},
+		{"sealed length", levels + 2, []error{kfile.ErrMalformedHeader, kfile.ErrTruncated, kfile.ErrWrongKey}},
+		{"sealed part and mac", hl, []error{kfile.ErrWrongKey}},
 	}
 	start := 0
 	for _, fl := range fields {
@@ -653,8 +703,8 @@ func TestWriterErrorsAreSticky(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write(make([]byte, C+1)); err == nil {
-		t.Fatal("chunk write error lost")
+	if _, err := w.Write(make([]byte, G+1)); err == nil {
+		t.Fatal("group write error lost")
 	}
 	if _, err := w.Write([]byte{1}); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("second Write: %v", err)
@@ -727,29 +777,37 @@ func TestReaderAt(t *testing.T) {
 	}
 	wg.Wait()
 
-	// A damaged middle chunk fails the reads that touch it, and only those.
+	// A damaged chunk fails the reads that touch its group, and only
+	// those.
+	pt = randomBytes(2*G+5*C+1234, 33)
+	file = f.encrypt(t, pt, 0)
 	mod := bytes.Clone(file)
-	mod[f.h.Len()+2*kfile.EncryptedChunkSize+5] ^= 1
+	fullGroup := kfile.GroupChunks*kfile.EncryptedChunkSize + kfile.GroupSigSize
+	mod[f.h.Len()+fullGroup+2*kfile.EncryptedChunkSize+5] ^= 1 // chunk 2 of group 1
 	ra, err = kfile.NewReaderAt(bytes.NewReader(mod), int64(len(mod)), f.h, f.key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 10)
-	if _, err := ra.ReadAt(buf, 2*C+3); !errors.Is(err, kfile.ErrCorrupt) {
-		t.Fatalf("read of the damaged chunk: %v", err)
+	for _, off := range []int64{G + 2*C + 3, G + 3} {
+		if _, err := ra.ReadAt(buf, off); !errors.Is(err, kfile.ErrCorrupt) {
+			t.Fatalf("read at %d in the damaged group: %v", off, err)
+		}
 	}
-	if _, err := ra.ReadAt(buf, C+3); err != nil || !bytes.Equal(buf, pt[C+3:C+13]) {
-		t.Fatalf("read of an intact chunk: %v", err)
+	for _, off := range []int64{C + 3, 2*G + 3} {
+		if _, err := ra.ReadAt(buf, off); err != nil || !bytes.Equal(buf, pt[off:off+10]) {
+			t.Fatalf("read at %d in an intact group: %v", off, err)
+		}
 	}
-	if k, err := ra.ReadAt(make([]byte, 2*C), C); !errors.Is(err, kfile.ErrCorrupt) || k != C {
-		t.Fatalf("read across the damaged chunk = %d, %v", k, err)
+	if k, err := ra.ReadAt(make([]byte, 2*C), G-C); !errors.Is(err, kfile.ErrCorrupt) || k != C {
+		t.Fatalf("read across into the damaged group = %d, %v", k, err)
 	}
 }
 
 func TestImpossibleSizes(t *testing.T) {
 	f := sharedFixture(t)
 	hl := int64(f.h.Len())
-	ecs := int64(kfile.EncryptedChunkSize)
+	ecs, gs := int64(kfile.EncryptedChunkSize), int64(kfile.GroupSigSize)
 	cases := []struct {
 		size int64
 		want error
@@ -757,8 +815,9 @@ func TestImpossibleSizes(t *testing.T) {
 		{hl - 1, kfile.ErrTruncated},
 		{hl, kfile.ErrTruncated},
 		{hl + 15, kfile.ErrTruncated},
-		{hl + ecs + 15, kfile.ErrTruncated},
-		{hl + ecs + 16, kfile.ErrCorrupt}, // an empty final chunk after a full one
+		{hl + 15 + gs, kfile.ErrTruncated},
+		{hl + ecs + 15 + gs, kfile.ErrTruncated},
+		{hl + ecs + 16 + gs, kfile.ErrCorrupt}, // an empty final chunk after a full one
 	}
 	for _, c := range cases {
 		if _, err := f.h.PlaintextSize(c.size); !errors.Is(err, c.want) {
@@ -775,95 +834,124 @@ func TestImpossibleSizes(t *testing.T) {
 	if _, err := f.h.FileSize(1<<63 - 1); err == nil {
 		t.Error("FileSize(MaxInt64) succeeded")
 	}
-	// An empty final chunk after full ones is never written, and refused
-	// also when it authenticates by position in a stream.
+	// An empty final chunk after full ones is never written.
 	pt := randomBytes(C, 4)
 	file := f.encrypt(t, pt, 0)
-	if len(file) != int(hl+ecs) {
-		t.Fatalf("a %d-byte file is %d bytes, want one full final chunk", C, len(file))
+	if len(file) != int(hl+ecs+gs) {
+		t.Fatalf("a %d-byte file is %d bytes, want one full final chunk and its signature", C, len(file))
+	}
+	// A full group that ends the file has no group after it.
+	file = f.encrypt(t, randomBytes(G, 5), 0)
+	if len(file) != int(hl+kfile.GroupChunks*ecs+gs) {
+		t.Fatalf("a %d-byte file is %d bytes, want one full group", G, len(file))
 	}
 }
 
 func TestNewHeaderErrors(t *testing.T) {
 	f := sharedFixture(t)
 	p := policy.MustNormalizePath("/a/b")
-	keys := kfile.LevelKeys(f.keyring, p)
-	if _, _, err := kfile.NewHeader(f.owner, p, keys[:2]); err == nil {
-		t.Error("too few level keys accepted")
+	levels := kfile.OwnerLevels(f.keyring, p, nil)
+	me := ownerAuthor(f.keyring)
+	if _, _, err := kfile.NewHeader(f.owner, p, levels[:2], me); err == nil {
+		t.Error("too few levels accepted")
 	}
-	if _, _, err := kfile.NewHeader(f.owner, p, append(keys, keys[0])); err == nil {
-		t.Error("too many level keys accepted")
+	if _, _, err := kfile.NewHeader(f.owner, p, append(levels, levels[0]), me); err == nil {
+		t.Error("too many levels accepted")
 	}
-	if _, _, err := kfile.NewHeader(f.owner, p, []*rekey.PublicKey{keys[0], nil, keys[2]}); err == nil {
-		t.Error("nil level key accepted")
+	if _, _, err := kfile.NewHeader(f.owner, p, []kfile.Level{levels[0], {}, levels[2]}, me); err == nil {
+		t.Error("level without a key accepted")
 	}
-	if _, _, err := kfile.NewHeader(policy.PublicKey{}, p, keys); err == nil {
+	if _, _, err := kfile.NewHeader(policy.PublicKey{}, p, levels, me); err == nil {
 		t.Error("invalid owner key accepted")
 	}
-	if _, _, err := kfile.NewHeaderWithRand(iotest.ErrReader(errors.New("no entropy")), f.owner, p, keys); err == nil {
+	if _, _, err := kfile.NewHeader(f.owner, p, levels, nil); err == nil {
+		t.Error("a file without an author accepted")
+	}
+	stranger, _ := rekey.NewKeyring(bytes.Repeat([]byte{9}, 32))
+	if _, _, err := kfile.NewHeader(f.owner, p, levels, ownerAuthor(stranger)); err == nil {
+		t.Error("someone other than the owner wrote without a certificate")
+	}
+	if _, _, err := kfile.NewHeaderWithRand(iotest.ErrReader(errors.New("no entropy")), f.owner, p, levels, me); err == nil {
 		t.Error("randomness failure ignored")
 	}
 	// Deterministic twin: same randomness, same header and key.
-	h1, k1, err := kfile.NewHeaderWithRand(rng(99), f.owner, p, keys)
+	h1, k1, err := kfile.NewHeaderWithRand(rng(99), f.owner, p, levels, me)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2, k2, err := kfile.NewHeaderWithRand(rng(99), f.owner, p, keys)
+	h2, k2, err := kfile.NewHeaderWithRand(rng(99), f.owner, p, levels, me)
 	if err != nil || !bytes.Equal(h1.Bytes(), h2.Bytes()) || !bytes.Equal(k1, k2) {
 		t.Fatal("NewHeaderWithRand is not deterministic")
+	}
+	// A parsed header cannot start a file: it has no author.
+	parsed, err := kfile.ParseHeader(h1.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kfile.NewWriter(io.Discard, parsed, k1); err == nil {
+		t.Error("a parsed header started a file")
 	}
 	// Root and the deepest, longest paths make headers the parser takes.
 	deep := "/" + strings.Repeat(strings.Repeat("x", 120)+"/", policy.MaxPathDepth-1) + "end"
 	for _, s := range []string{"/", deep} {
 		p := policy.MustNormalizePath(s)
-		h, _, err := kfile.NewHeader(f.owner, p, kfile.LevelKeys(f.keyring, p))
+		h, key, err := kfile.NewHeader(f.owner, p, kfile.OwnerLevels(f.keyring, p, nil), me)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if h.Len() < kfile.MinHeaderSize || h.Len() > kfile.MaxHeaderSize {
 			t.Fatalf("header of %d bytes outside %d..%d", h.Len(), kfile.MinHeaderSize, kfile.MaxHeaderSize)
 		}
-		if g, err := kfile.ParseHeader(h.Bytes()); err != nil || !bytes.Equal(g.Bytes(), h.Bytes()) {
+		g, err := kfile.ParseHeader(h.Bytes())
+		if err != nil || !bytes.Equal(g.Bytes(), h.Bytes()) {
 			t.Fatalf("%s: ParseHeader: %v", s, err)
+		}
+		if c, err := g.Open(key); err != nil || c.Path != p {
+			t.Fatalf("%s: Open: %v", s, err)
 		}
 	}
 }
 
 func TestErrorMessages(t *testing.T) {
 	for _, err := range []error{kfile.ErrNotKadreFile, kfile.ErrUnsupportedVersion, kfile.ErrUnsupportedAlgorithm,
-		kfile.ErrMalformedHeader, kfile.ErrWrongKey, kfile.ErrTruncated, kfile.ErrCorrupt, kfile.ErrClosed} {
+		kfile.ErrMalformedHeader, kfile.ErrWrongKey, kfile.ErrTruncated, kfile.ErrCorrupt, kfile.ErrClosed,
+		kfile.ErrBadSignature, kfile.ErrNotAuthorized, kfile.ErrUnsigned} {
 		if s := err.Error(); !strings.HasPrefix(s, "kfile: ") || strings.ToLower(s) != s {
 			t.Errorf("%q: want a lowercase message prefixed \"kfile: \"", s)
 		}
 	}
 }
 
-func TestZeroAllocsPerChunk(t *testing.T) {
+// TestAllocs bounds the allocations per signed group (1 MiB): the
+// signature and BLAKE3's tree (about 140 small values); nothing grows
+// with the file.
+func TestAllocs(t *testing.T) {
 	f := sharedFixture(t)
-	pt := randomBytes(C, 1)
+	const perGroup = 200
+	pt := randomBytes(G, 1)
 	w, err := kfile.NewWriter(io.Discard, f.h, f.key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := testing.AllocsPerRun(50, func() { w.Write(pt) }); a != 0 {
-		t.Errorf("Write: %v allocations per chunk", a)
+	if a := testing.AllocsPerRun(20, func() { w.Write(pt) }); a > perGroup {
+		t.Errorf("Write: %v allocations per group", a)
 	}
-	file := f.encrypt(t, randomBytes(60*C, 2), 0)
+	file := f.encrypt(t, randomBytes(30*G, 2), 0)
 	body := bytes.NewReader(file[f.h.Len():])
 	r, err := kfile.NewReader(body, f.h, f.key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, C)
-	if a := testing.AllocsPerRun(50, func() { io.ReadFull(r, buf) }); a != 0 {
-		t.Errorf("Read: %v allocations per chunk", a)
+	buf := make([]byte, G)
+	if a := testing.AllocsPerRun(20, func() { io.ReadFull(r, buf) }); a > perGroup {
+		t.Errorf("Read: %v allocations per group", a)
 	}
 	ra, err := kfile.NewReaderAt(bytes.NewReader(file), int64(len(file)), f.h, f.key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	off := int64(0)
-	if a := testing.AllocsPerRun(50, func() { ra.ReadAt(buf, off); off += C }); a != 0 {
-		t.Errorf("ReadAt: %v allocations per chunk", a)
+	if a := testing.AllocsPerRun(20, func() { ra.ReadAt(buf, off); off += G }); a > perGroup {
+		t.Errorf("ReadAt: %v allocations per group", a)
 	}
 }

@@ -13,6 +13,12 @@ import (
 //
 //	0x00 × 15 ‖ uint64_be(i) ‖ final (0x01 on the last chunk, else 0x00)
 //
+// and that of the signature after group g (version 2) is
+//
+//	0x00 × 15 ‖ uint64_be(g) ‖ 0x02 | final (0x03 after the last group)
+//
+// so no chunk and no signature ever share a nonce.
+//
 // XChaCha20-Poly1305(K, N) is ChaCha20-Poly1305 under the subkey
 // HChaCha20(K, N[0:16]) with the 12-byte nonce 0x00 × 4 ‖ N[16:24]. N[0:16]
 // is fifteen zero bytes and the counter's top byte, which is zero for every
@@ -51,8 +57,20 @@ func (s *stream) subkey(hi byte) error {
 	return nil
 }
 
-// setNonce prepares the 12-byte nonce of chunk i.
-func (s *stream) setNonce(i uint64, final bool) error {
+const (
+	flagFinal = 0x01
+	flagSig   = 0x02
+)
+
+func finalFlag(final bool) byte {
+	if final {
+		return flagFinal
+	}
+	return 0
+}
+
+// setNonce prepares the 12-byte nonce of item i with its flag byte.
+func (s *stream) setNonce(i uint64, flag byte) error {
 	if hi := byte(i >> 56); hi != s.hi {
 		if err := s.subkey(hi); err != nil {
 			return err
@@ -60,16 +78,13 @@ func (s *stream) setNonce(i uint64, final bool) error {
 	}
 	binary.BigEndian.PutUint64(s.nonce[3:11], i)
 	s.nonce[3] = 0 // the counter's top byte went into the subkey
-	s.nonce[11] = 0
-	if final {
-		s.nonce[11] = 1
-	}
+	s.nonce[11] = flag
 	return nil
 }
 
 // seal appends chunk i, encrypted, to dst. pt and dst may alias exactly.
 func (s *stream) seal(dst, pt []byte, i uint64, final bool) ([]byte, error) {
-	if err := s.setNonce(i, final); err != nil {
+	if err := s.setNonce(i, finalFlag(final)); err != nil {
 		return nil, err
 	}
 	return s.aead.Seal(dst, s.nonce[:], pt, nil), nil
@@ -80,7 +95,24 @@ func (s *stream) seal(dst, pt []byte, i uint64, final bool) ([]byte, error) {
 // ct is left as it was, so the caller may try the other flag (when dst
 // does not alias ct).
 func (s *stream) open(dst, ct []byte, i uint64, final bool) ([]byte, bool) {
-	if err := s.setNonce(i, final); err != nil {
+	if err := s.setNonce(i, finalFlag(final)); err != nil {
+		return nil, false
+	}
+	pt, err := s.aead.Open(dst, s.nonce[:], ct, nil)
+	return pt, err == nil
+}
+
+// sealSig appends the sealed signature of group g to dst.
+func (s *stream) sealSig(dst, sig []byte, g uint64, final bool) ([]byte, error) {
+	if err := s.setNonce(g, flagSig|finalFlag(final)); err != nil {
+		return nil, err
+	}
+	return s.aead.Seal(dst, s.nonce[:], sig, nil), nil
+}
+
+// openSig opens the sealed signature of group g into dst.
+func (s *stream) openSig(dst, ct []byte, g uint64, final bool) ([]byte, bool) {
+	if err := s.setNonce(g, flagSig|finalFlag(final)); err != nil {
 		return nil, false
 	}
 	pt, err := s.aead.Open(dst, s.nonce[:], ct, nil)

@@ -5,24 +5,34 @@ import (
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/kadre/kadre/policy"
 )
 
 // Writer encrypts a file body in chunks. It is an io.WriteCloser and an
 // io.ReaderFrom (io.Copy into it reads straight into its chunk buffer).
-// Close must be called: it writes the final chunk, without which a reader
-// reports the file as truncated.
+// Close must be called: it writes the final chunk and the last group's
+// signature, without which a reader reports the file as truncated. Each
+// group of GroupChunks chunks is written, with its signature, once it is
+// complete.
 type Writer struct {
 	w       io.Writer
 	s       *stream
+	sg      *signing
 	buf     []byte // len n of pending plaintext, cap EncryptedChunkSize
+	grp     []byte // the group's encrypted chunks so far, cap fullGroup
 	counter uint64
 	err     error // sticky: after a failed write the output is unusable
 	closed  bool
 }
 
-// NewWriter writes h to w and returns a Writer for the body. dataKey must be
-// the key NewHeader returned with h.
+// NewWriter writes h to w and returns a Writer for the body, signed by the
+// header's author. h must come from NewHeader (a parsed header has no
+// author) and dataKey be the key NewHeader returned with it.
 func NewWriter(w io.Writer, h *Header, dataKey []byte) (*Writer, error) {
+	if h.author == nil {
+		return nil, errors.New("kfile: only a header made by NewHeader can start a file (it knows the author who signs)")
+	}
 	key, err := h.bodyKey(dataKey)
 	if err != nil {
 		return nil, err
@@ -35,7 +45,8 @@ func NewWriter(w io.Writer, h *Header, dataKey []byte) (*Writer, error) {
 	if _, err := w.Write(h.raw); err != nil {
 		return nil, fmt.Errorf("kfile: failed to write header: %w", err)
 	}
-	return &Writer{w: w, s: s, buf: make([]byte, 0, EncryptedChunkSize)}, nil
+	sg := newSigning(h, policy.PublicKeyOf(h.author.Signer.VerifyingKey()), h.author.Signer)
+	return &Writer{w: w, s: s, sg: sg, buf: make([]byte, 0, EncryptedChunkSize), grp: make([]byte, 0, fullGroup)}, nil
 }
 
 // Write encrypts p. A full chunk is sealed and written only once the
@@ -123,6 +134,7 @@ func (w *Writer) Close() error {
 	}
 	err := w.flush(true)
 	clear(w.buf[:cap(w.buf)])
+	clear(w.grp[:cap(w.grp)])
 	return err
 }
 
@@ -141,9 +153,9 @@ func (w *Writer) flush(final bool) error {
 	return w.seal(w.buf, final)
 }
 
-// seal encrypts pt, which is either the pending bytes (sealed in place) or
-// a whole chunk of the caller's data, as chunk w.counter into the buffer
-// and writes it out.
+// seal encrypts pt, which is either the pending bytes or a whole chunk of
+// the caller's data, as chunk w.counter into the group buffer, and writes
+// the group out when it is complete.
 func (w *Writer) seal(pt []byte, final bool) error {
 	if !final && w.counter == math.MaxUint64 {
 		// Unreachable for files below 2^80 bytes; checked so that a nonce
@@ -151,16 +163,37 @@ func (w *Writer) seal(pt []byte, final bool) error {
 		w.err = errors.New("kfile: file too large")
 		return w.err
 	}
-	ct, err := w.s.seal(w.buf[:0], pt, w.counter, final)
+	ct, err := w.s.seal(w.grp[len(w.grp):], pt, w.counter, final)
 	if err != nil {
 		w.err = err
 		return err
 	}
-	if _, err := w.w.Write(ct); err != nil {
-		w.err = fmt.Errorf("kfile: failed to write chunk %d: %w", w.counter, err)
-		return w.err
-	}
+	w.grp = w.grp[:len(w.grp)+len(ct)]
 	w.counter++
 	w.buf = w.buf[:0]
+	if final || w.counter%GroupChunks == 0 {
+		return w.writeGroup(final)
+	}
+	return nil
+}
+
+// writeGroup signs the group in the buffer and writes it with its sealed
+// signature.
+func (w *Writer) writeGroup(final bool) error {
+	g := (w.counter - 1) / GroupChunks
+	sig, err := w.sg.sign(g, final, w.grp)
+	if err != nil {
+		w.err = err
+		return err
+	}
+	if w.grp, err = w.s.sealSig(w.grp, sig[:], g, final); err != nil {
+		w.err = err
+		return err
+	}
+	if _, err := w.w.Write(w.grp); err != nil {
+		w.err = fmt.Errorf("kfile: failed to write group %d: %w", g, err)
+		return w.err
+	}
+	w.grp = w.grp[:0]
 	return nil
 }

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kadre/kadre/rekey"
@@ -14,8 +16,12 @@ const (
 	// MaxMapPageSize bounds one signed page, so that a page and its
 	// framing fit one frame (proto.MaxFrameSize).
 	MaxMapPageSize = 8192
-	// MapHeaderSize is the size of a page's fixed part, before its entries.
-	MapHeaderSize = 184
+	// MapHeaderSize is the size of a page's fixed part, without its
+	// entries and revoked writers.
+	MapHeaderSize = 185
+	// MaxRevokedWriters bounds the writers an owner's maps list as revoked
+	// (page 0 of every map carries the list).
+	MaxRevokedWriters = 64
 	mapEntryBase  = 121
 	mapHolderSize = PublicKeySize + 32
 )
@@ -65,7 +71,16 @@ type HolderMap struct {
 	Page      uint8 // 0 ≤ Page < Pages
 	Pages     uint8 // 1..MaxMapPages
 	Entries   []MapEntry
-	Signature Signature
+	// RevokedWriters are the writer identity keys whose certificates the
+	// owner revoked (WriterCert): readers refuse their files. Only page 0
+	// carries them; strictly increasing, at most MaxRevokedWriters.
+	RevokedWriters []PublicKey
+	Signature      Signature
+}
+
+// WriterRevoked reports whether the page lists w as a revoked writer.
+func (m *HolderMap) WriterRevoked(w PublicKey) bool {
+	return slices.Contains(m.RevokedWriters, w)
 }
 
 // IssuedTime returns IssuedAt as a time.
@@ -113,7 +128,18 @@ func (m *HolderMap) checkFields() error {
 	if len(m.Entries) > 255 {
 		return fmt.Errorf("%w: %d entries in a page", ErrMalformed, len(m.Entries))
 	}
-	size := MapHeaderSize + SignatureSize
+	if len(m.RevokedWriters) > MaxRevokedWriters || (m.Page != 0 && len(m.RevokedWriters) > 0) {
+		return fmt.Errorf("%w: %d revoked writers on page %d (at most %d, on page 0 only)", ErrMalformed, len(m.RevokedWriters), m.Page, MaxRevokedWriters)
+	}
+	for i := range m.RevokedWriters {
+		if _, err := ParsePublicKey(m.RevokedWriters[i][:]); err != nil {
+			return fmt.Errorf("revoked writer key: %w", err)
+		}
+		if i > 0 && bytes.Compare(m.RevokedWriters[i-1][:], m.RevokedWriters[i][:]) >= 0 {
+			return fmt.Errorf("%w: revoked writer keys not strictly increasing", ErrMalformed)
+		}
+	}
+	size := MapHeaderSize + SignatureSize + PublicKeySize*len(m.RevokedWriters)
 	seen := map[PathHash]bool{}
 	for i := range m.Entries {
 		e := &m.Entries[i]
@@ -189,6 +215,10 @@ func (m *HolderMap) BodyBytes() []byte {
 			b = append(b, h.GrantID[:]...)
 		}
 	}
+	b = append(b, byte(len(m.RevokedWriters)))
+	for _, w := range m.RevokedWriters {
+		b = append(b, w[:]...)
+	}
 	return b
 }
 
@@ -256,6 +286,13 @@ func ParseHolderMap(b []byte) (*HolderMap, error) {
 		}
 		m.Entries = append(m.Entries, e)
 	}
+	revoked := int(d.u8())
+	if revoked > MaxRevokedWriters {
+		d.fail("%d revoked writers (at most %d)", revoked, MaxRevokedWriters)
+	}
+	for i := 0; i < revoked && d.err == nil; i++ {
+		m.RevokedWriters = append(m.RevokedWriters, d.key("revoked writer key"))
+	}
 	m.Signature = d.signature()
 	d.end()
 	if d.err != nil {
@@ -280,12 +317,13 @@ func VerifyHolderMap(m *HolderMap, owner, recipient PublicKey) error {
 }
 
 // PageEntries splits entries into the fewest pages that each fit
-// MaxMapPageSize, in order. It fails if an entry alone does not fit or if
-// more than MaxMapPages pages are needed.
-func PageEntries(entries []MapEntry) ([][]MapEntry, error) {
+// MaxMapPageSize, in order, page 0 leaving room for revoked writer keys.
+// It fails if an entry alone does not fit or if more than MaxMapPages
+// pages are needed.
+func PageEntries(entries []MapEntry, revoked int) ([][]MapEntry, error) {
 	var pages [][]MapEntry
 	var cur []MapEntry
-	size := MapHeaderSize + SignatureSize
+	size := MapHeaderSize + SignatureSize + PublicKeySize*revoked
 	for _, e := range entries {
 		if MapHeaderSize+SignatureSize+e.size() > MaxMapPageSize {
 			return nil, fmt.Errorf("%w: one grant's map entry does not fit a page", ErrMalformed)
@@ -298,6 +336,9 @@ func PageEntries(entries []MapEntry) ([][]MapEntry, error) {
 		size += e.size()
 	}
 	pages = append(pages, cur)
+	if revoked > MaxRevokedWriters {
+		return nil, fmt.Errorf("%w: %d revoked writers (at most %d)", ErrMalformed, revoked, MaxRevokedWriters)
+	}
 	if len(pages) > MaxMapPages {
 		return nil, fmt.Errorf("%w: %d grants need %d map pages (at most %d)", ErrMalformed, len(entries), len(pages), MaxMapPages)
 	}

@@ -22,6 +22,7 @@ const (
 	recordTypeHolderMap  = 5
 	recordTypeAdmission  = 6
 	recordTypeHandoff    = 7
+	recordTypeWriter     = 8
 )
 
 // Format versions, per record type: a record type's layout changes only
@@ -34,6 +35,7 @@ const (
 	holderMapVersion  = 1
 	admissionVersion  = 1
 	handoffVersion    = 1
+	writerVersion     = 1
 )
 
 // Domain-separation labels (SPEC.md §3.4.2). A record is
@@ -49,6 +51,7 @@ const (
 	LabelHolderMap  = "kadre/holder-map/v1\x00"
 	LabelAdmission  = "kadre/admission/v1\x00"
 	LabelHandoff    = "kadre/handoff/v1\x00"
+	LabelWriter     = "kadre/writer/v1\x00"
 )
 
 // Algorithm identifiers (seed 003: algorithms are pluggable and named in

@@ -146,7 +146,7 @@ func TestPageEntries(t *testing.T) {
 		x.PathHash[0], x.PathHash[1] = byte(i), byte(i>>8)
 		entries = append(entries, x)
 	}
-	pages, err := PageEntries(entries)
+	pages, err := PageEntries(entries, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestPageEntries(t *testing.T) {
 		x.PathHash[0], x.PathHash[1] = byte(i), byte(i>>8)
 		entries = append(entries, x)
 	}
-	if _, err := PageEntries(entries); !errors.Is(err, ErrMalformed) {
+	if _, err := PageEntries(entries, 0); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("%d entries: %v", len(entries), err)
 	}
 }

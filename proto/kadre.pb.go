@@ -1219,7 +1219,11 @@ type GetMapRequest struct {
 	// point is a 32-byte rendezvous point (policy.Point).
 	Point []byte `protobuf:"bytes,1,opt,name=point,proto3" json:"point,omitempty"`
 	// page is the page index.
-	Page          uint32 `protobuf:"varint,2,opt,name=page,proto3" json:"page,omitempty"`
+	Page uint32 `protobuf:"varint,2,opt,name=page,proto3" json:"page,omitempty"`
+	// owner is the 33-byte identity key of the map's owner: a node keeps
+	// maps under (point, owner), so that nobody but the owner can put a map
+	// where hers is.
+	Owner         []byte `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1266,6 +1270,13 @@ func (x *GetMapRequest) GetPage() uint32 {
 		return x.Page
 	}
 	return 0
+}
+
+func (x *GetMapRequest) GetOwner() []byte {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
 }
 
 // GetMapResponse carries the page.
@@ -1400,8 +1411,10 @@ func (*PutLinkResponse) Descriptor() ([]byte, []int) {
 
 // GetLinksRequest asks for the hand-off links of the map stored at a point.
 type GetLinksRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Point         []byte                 `protobuf:"bytes,1,opt,name=point,proto3" json:"point,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Point []byte                 `protobuf:"bytes,1,opt,name=point,proto3" json:"point,omitempty"`
+	// owner is the map owner's identity key, as in GetMapRequest.
+	Owner         []byte `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1439,6 +1452,13 @@ func (*GetLinksRequest) Descriptor() ([]byte, []int) {
 func (x *GetLinksRequest) GetPoint() []byte {
 	if x != nil {
 		return x.Point
+	}
+	return nil
+}
+
+func (x *GetLinksRequest) GetOwner() []byte {
+	if x != nil {
+		return x.Owner
 	}
 	return nil
 }
@@ -1608,17 +1628,19 @@ const file_kadre_proto_rawDesc = "" +
 	"\x04link\x18\x01 \x01(\fR\x04link\"#\n" +
 	"\rPutMapRequest\x12\x12\n" +
 	"\x04page\x18\x01 \x01(\fR\x04page\"\x10\n" +
-	"\x0ePutMapResponse\"9\n" +
+	"\x0ePutMapResponse\"O\n" +
 	"\rGetMapRequest\x12\x14\n" +
 	"\x05point\x18\x01 \x01(\fR\x05point\x12\x12\n" +
-	"\x04page\x18\x02 \x01(\rR\x04page\"$\n" +
+	"\x04page\x18\x02 \x01(\rR\x04page\x12\x14\n" +
+	"\x05owner\x18\x03 \x01(\fR\x05owner\"$\n" +
 	"\x0eGetMapResponse\x12\x12\n" +
 	"\x04page\x18\x01 \x01(\fR\x04page\"$\n" +
 	"\x0ePutLinkRequest\x12\x12\n" +
 	"\x04link\x18\x01 \x01(\fR\x04link\"\x11\n" +
-	"\x0fPutLinkResponse\"'\n" +
+	"\x0fPutLinkResponse\"=\n" +
 	"\x0fGetLinksRequest\x12\x14\n" +
-	"\x05point\x18\x01 \x01(\fR\x05point\"(\n" +
+	"\x05point\x18\x01 \x01(\fR\x05point\x12\x14\n" +
+	"\x05owner\x18\x02 \x01(\fR\x05owner\"(\n" +
 	"\x10GetLinksResponse\x12\x14\n" +
 	"\x05links\x18\x01 \x03(\fR\x05links\"G\n" +
 	"\x05Error\x12&\n" +

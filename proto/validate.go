@@ -106,10 +106,16 @@ func ValidateRequest(env *Envelope) error {
 		if b.GetMap.GetPage() >= policy.MaxMapPages {
 			return malformed("page %d (at most %d pages)", b.GetMap.GetPage(), policy.MaxMapPages)
 		}
+		if err := checkLen("owner key", b.GetMap.GetOwner(), policy.PublicKeySize, policy.PublicKeySize); err != nil {
+			return err
+		}
 		return checkLen("point", b.GetMap.GetPoint(), 32, 32)
 	case *Envelope_PutLink:
 		return checkLen("link", b.PutLink.GetLink(), policy.HandoffSize, policy.HandoffSize)
 	case *Envelope_GetLinks:
+		if err := checkLen("owner key", b.GetLinks.GetOwner(), policy.PublicKeySize, policy.PublicKeySize); err != nil {
+			return err
+		}
 		return checkLen("point", b.GetLinks.GetPoint(), 32, 32)
 	case *Envelope_Revoke:
 		return checkLen("revocation", b.Revoke.GetRevocation(), policy.RevocationSize, policy.RevocationSize)

@@ -448,7 +448,8 @@ func (s *Store) importMap(txn *lmdb.Txn, pk []byte, in *mapValue) error {
 		return ErrStale
 	}
 	for _, p := range in.points {
-		if err := txn.Put(s.points, p[:], s.seal.seal(dbPoints, p[:], pk), 0); err != nil {
+		k := pointKey(p, policy.PublicKey(pk[:OwnerSize]))
+		if err := txn.Put(s.points, k, s.seal.seal(dbPoints, k, pk), 0); err != nil {
 			return err
 		}
 	}

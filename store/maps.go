@@ -172,7 +172,8 @@ func (s *Store) PutMapPage(page *policy.HolderMap, raw []byte, now time.Time) er
 		m.pages[page.Page] = raw
 		m.keepUntil = max(keep, old.keepUntil)
 		for _, p := range page.Points {
-			if err := txn.Put(s.points, p[:], s.seal.seal(dbPoints, p[:], pk), 0); err != nil {
+			k := pointKey(p, page.Owner)
+			if err := txn.Put(s.points, k, s.seal.seal(dbPoints, k, pk), 0); err != nil {
 				return err
 			}
 		}
@@ -188,16 +189,26 @@ func (s *Store) PutMapPage(page *policy.HolderMap, raw []byte, now time.Time) er
 	return nil
 }
 
-// pairAt returns the pair whose map is kept under point p, nil if none.
-func (s *Store) pairAt(txn *lmdb.Txn, p policy.Point) ([]byte, error) {
-	v, err := txn.Get(s.points, p[:])
+// pointKey is the key of the point index: point ‖ owner. Maps are found
+// by point and owner, so a map signed by another owner that names the
+// same points (anyone who learned them can sign one) is kept beside hers,
+// never in its place.
+func pointKey(p policy.Point, owner policy.PublicKey) []byte {
+	return append(append(make([]byte, 0, len(p)+len(owner)), p[:]...), owner[:]...)
+}
+
+// pairAt returns the pair of owner whose map is kept under point p, nil if
+// none.
+func (s *Store) pairAt(txn *lmdb.Txn, p policy.Point, owner policy.PublicKey) ([]byte, error) {
+	k := pointKey(p, owner)
+	v, err := txn.Get(s.points, k)
 	if lmdb.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	pt, err := s.seal.open(dbPoints, p[:], v)
+	pt, err := s.seal.open(dbPoints, k, v)
 	if err != nil {
 		return nil, err
 	}
@@ -207,12 +218,12 @@ func (s *Store) pairAt(txn *lmdb.Txn, p policy.Point) ([]byte, error) {
 	return bytes.Clone(pt), nil
 }
 
-// MapPage returns page i of the map kept under point p, nil if there is
-// none.
-func (s *Store) MapPage(p policy.Point, i int) ([]byte, error) {
+// MapPage returns page i of owner's map kept under point p, nil if there
+// is none.
+func (s *Store) MapPage(p policy.Point, owner policy.PublicKey, i int) ([]byte, error) {
 	var out []byte
 	err := s.view(func(txn *lmdb.Txn) error {
-		pk, err := s.pairAt(txn, p)
+		pk, err := s.pairAt(txn, p, owner)
 		if err != nil || pk == nil {
 			return err
 		}
@@ -237,12 +248,12 @@ func (s *Store) Map(owner, recipient policy.PublicKey) (pages, links [][]byte, e
 	return pages, links, err
 }
 
-// Links returns the hand-off links kept for the pair whose map is under
-// point p.
-func (s *Store) Links(p policy.Point) ([][]byte, error) {
+// Links returns the hand-off links kept for owner's pair whose map is
+// under point p.
+func (s *Store) Links(p policy.Point, owner policy.PublicKey) ([][]byte, error) {
 	var out [][]byte
 	err := s.view(func(txn *lmdb.Txn) error {
-		pk, err := s.pairAt(txn, p)
+		pk, err := s.pairAt(txn, p, owner)
 		if err != nil || pk == nil {
 			return err
 		}
@@ -308,7 +319,7 @@ func (s *Store) pruneMap(txn *lmdb.Txn, pk []byte, now time.Time, st *PruneStats
 		return err
 	}
 	for _, p := range m.points {
-		if err := delIfExists(txn, s.points, p[:]); err != nil {
+		if err := delIfExists(txn, s.points, pointKey(p, policy.PublicKey(pk[:OwnerSize]))); err != nil {
 			return err
 		}
 	}

@@ -31,13 +31,39 @@ func testLink(at int64, id byte) *policy.HandoffLink {
 	return l
 }
 
+var aliceKey = policy.PublicKey(pk(alice))
+
+// A map signed by another owner that names the same points is kept beside
+// the owner's, not in its place: knowing a pair's points is not enough to
+// hide its map.
+func TestMapPointsPerOwner(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	mine := testPage(2, 0, 1, t0.Add(time.Hour))
+	theirs := testPage(9, 0, 1, t0.Add(time.Hour))
+	theirs.Owner = policy.PublicKey(pk(carol))
+	for _, m := range []*policy.HolderMap{mine, theirs} {
+		if err := s.PutMapPage(m, m.Bytes(), t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		owner policy.PublicKey
+		want  *policy.HolderMap
+	}{{aliceKey, mine}, {policy.PublicKey(pk(carol)), theirs}} {
+		got, err := s.MapPage(mine.Points[0], c.owner, 0)
+		if err != nil || !bytes.Equal(got, c.want.Bytes()) {
+			t.Fatalf("map of %x at the shared point: %v", c.owner[:4], err)
+		}
+	}
+}
+
 func TestHolderMaps(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir, Options{})
 	day := t0.Add(24 * time.Hour)
 	p0 := testPage(2, 0, 2, day)
 	point := p0.Points[1]
-	if got, err := s.MapPage(point, 0); got != nil || err != nil {
+	if got, err := s.MapPage(point, aliceKey, 0); got != nil || err != nil {
 		t.Fatalf("empty store: %v", err)
 	}
 	if err := s.PutMapPage(p0, p0.Bytes(), t0); err != nil {
@@ -51,10 +77,10 @@ func TestHolderMaps(t *testing.T) {
 	if err := s.PutMapPage(other, other.Bytes(), t0); !errors.Is(err, ErrStale) {
 		t.Fatalf("another page 0 of the same sequence: %v", err)
 	}
-	if got, err := s.MapPage(point, 0); err != nil || !bytes.Equal(got, p0.Bytes()) {
+	if got, err := s.MapPage(point, aliceKey, 0); err != nil || !bytes.Equal(got, p0.Bytes()) {
 		t.Fatalf("MapPage = %v", err)
 	}
-	if got, err := s.MapPage(point, 1); got != nil || err != nil {
+	if got, err := s.MapPage(point, aliceKey, 1); got != nil || err != nil {
 		t.Fatalf("missing page 1: %v", err)
 	}
 	p1 := testPage(2, 1, 2, day)
@@ -66,7 +92,7 @@ func TestHolderMaps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if links, err := s.Links(point); err != nil || len(links) != 2 {
+	if links, err := s.Links(point, aliceKey); err != nil || len(links) != 2 {
 		t.Fatalf("Links = %d, %v", len(links), err)
 	}
 	// An older sequence is refused; a newer one replaces the pages and
@@ -89,7 +115,7 @@ func TestHolderMaps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	links, _ = s.Links(point)
+	links, _ = s.Links(point, aliceKey)
 	if len(links) != MaxLinks {
 		t.Fatalf("%d links kept", len(links))
 	}
@@ -101,14 +127,14 @@ func TestHolderMaps(t *testing.T) {
 	// Survives a restart.
 	s.Close()
 	s = openTest(t, dir, Options{})
-	if got, err := s.MapPage(point, 0); err != nil || !bytes.Equal(got, newer.Bytes()) {
+	if got, err := s.MapPage(point, aliceKey, 0); err != nil || !bytes.Equal(got, newer.Bytes()) {
 		t.Fatalf("after restart: %v", err)
 	}
 	// Pruned once its grants expired and the retention passed.
 	if st, err := s.Prune(day.Add(366 * 24 * time.Hour)); err != nil || st.Maps != 1 {
 		t.Fatalf("Prune = %+v, %v", st, err)
 	}
-	if got, err := s.MapPage(point, 0); got != nil || err != nil {
+	if got, err := s.MapPage(point, aliceKey, 0); got != nil || err != nil {
 		t.Fatalf("after prune: %v", err)
 	}
 	if err := s.PutLink(testLink(1, 1)); !errors.Is(err, ErrNotFound) {
@@ -210,10 +236,10 @@ func TestExportMaps(t *testing.T) {
 	if _, err := dst.Import(bytes.NewReader(buf.Bytes()), &key, t0); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := dst.MapPage(p.Points[2], 0); err != nil || !bytes.Equal(got, p.Bytes()) {
+	if got, err := dst.MapPage(p.Points[2], aliceKey, 0); err != nil || !bytes.Equal(got, p.Bytes()) {
 		t.Fatalf("imported map: %v", err)
 	}
-	if links, err := dst.Links(p.Points[0]); err != nil || len(links) != 1 {
+	if links, err := dst.Links(p.Points[0], aliceKey); err != nil || len(links) != 1 {
 		t.Fatalf("imported links: %d, %v", len(links), err)
 	}
 	if err := dst.PutMapPage(newer, newer.Bytes(), t0); err != nil {
@@ -223,7 +249,7 @@ func TestExportMaps(t *testing.T) {
 	if err != nil || st.Skipped != 1 {
 		t.Fatalf("re-import over a newer map: %+v, %v", st, err)
 	}
-	if got, _ := dst.MapPage(p.Points[0], 0); !bytes.Equal(got, newer.Bytes()) {
+	if got, _ := dst.MapPage(p.Points[0], aliceKey, 0); !bytes.Equal(got, newer.Bytes()) {
 		t.Fatal("an import replaced a newer map")
 	}
 }

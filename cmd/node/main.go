@@ -53,6 +53,8 @@ func commands() []command {
 		{"encrypt", "encrypt a file under a path", cmdEncrypt},
 		{"decrypt", "decrypt a file (as its owner or as a recipient)", cmdDecrypt},
 		{"grants", "list this owner's grants", cmdGrants},
+		{"writer", "let others write under a prefix (add, revoke, list)", cmdWriter},
+		{"migrate", "re-encrypt a version 1 file of yours as version 2", cmdMigrate},
 		{"status", "show the network as this client sees it", cmdStatus},
 		{"backup", "write a backup of a stopped node's identity and fragments", cmdBackup},
 		{"restore", "restore a node's data directory from a backup", cmdRestore},
@@ -92,6 +94,9 @@ func runEnv(ctx context.Context, args []string, e *env) int {
 			return 0
 		}
 		if errors.Is(err, errUsage) {
+			if err != errUsage {
+				fmt.Fprintf(e.stderr, "kadre: error: %v\n", err)
+			}
 			return 2
 		}
 		fmt.Fprintf(e.stderr, "kadre: error: %v\n", err)

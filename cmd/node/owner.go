@@ -103,12 +103,35 @@ func cmdRevoke(ctx context.Context, e *env, args []string) error {
 	}
 	info := res.Info
 	if u.json {
-		return printJSON(e.stdout, info)
+		out := revokeJSON{RevocationInfo: info, Epoch: res.Epoch, Rotated: res.Rotated, RegrantFailed: map[string]string{}}
+		for _, g := range res.Regranted {
+			out.Regranted = append(out.Regranted, g.Record.Recipient)
+		}
+		for r, err := range res.RegrantFailed {
+			out.RegrantFailed[r] = err.Error()
+		}
+		for _, w := range res.Writers {
+			out.Writers = append(out.Writers, w.String())
+		}
+		return printJSON(e.stdout, out)
 	}
 	fmt.Fprintf(e.stdout, "revoked %s for %s: %d of %d fragments deleted (each by its current holder, in a signed receipt naming it); %s acknowledged without a fragment\n",
 		prefix, shortID(recipient.String()), info.Deleted, info.Fragments, plural(info.Acknowledged, "node", "nodes"))
 	for p, why := range info.Failed {
 		fmt.Fprintf(e.stdout, "  %s: %s\n", p, why)
+	}
+	if res.Rotated {
+		fmt.Fprintf(e.stdout, "key epoch of %s is now %d: files written from now on open with keys %s never held fragments of\n",
+			prefix, res.Epoch, shortID(recipient.String()))
+		if n := len(res.Regranted) + len(res.RegrantFailed); n > 0 {
+			fmt.Fprintf(e.stdout, "granted %s again at epoch %d to %d of %d other recipients\n", prefix, res.Epoch, len(res.Regranted), n)
+		}
+		for r, err := range res.RegrantFailed {
+			fmt.Fprintf(e.stdout, "  %s: %v (grant again with kadre grant)\n", shortID(r), err)
+		}
+		for _, w := range res.Writers {
+			fmt.Fprintf(e.stdout, "new writer certificate for %s (hand it over; the old one writes to the old epoch):\n%s\n", w.Writer, w)
+		}
 	}
 	switch {
 	case !res.Known:
@@ -120,6 +143,16 @@ func cmdRevoke(ctx context.Context, e *env, args []string) error {
 			"run `kadre revoke` again when the unreachable holders are back")
 	}
 	return nil
+}
+
+// revokeJSON is `kadre revoke -json`.
+type revokeJSON struct {
+	*client.RevocationInfo
+	Epoch         uint32            `json:"epoch"`
+	Rotated       bool              `json:"rotated"`
+	Regranted     []string          `json:"regranted,omitempty"`
+	RegrantFailed map[string]string `json:"regrant_failed,omitempty"`
+	Writers       []string          `json:"writer_certificates,omitempty"`
 }
 
 // parseTarget parses the -to and -path of grant and revoke.
@@ -188,6 +221,9 @@ func cmdGrants(ctx context.Context, e *env, args []string) error {
 		if g.Shares > 0 { // a revocation of a grant this home never recorded has neither
 			split = fmt.Sprintf("%d-of-%d", g.Threshold, g.Shares)
 			expires = g.Expires.Local().Format("2006-01-02 15:04")
+		}
+		if g.Superseded && state == "live" {
+			state = "live, for files before the epoch rotated"
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", g.Path, g.Epoch, shortID(g.Recipient), split,
 			len(g.Holders), reachable, expires, state)

@@ -78,6 +78,12 @@ func fileHint(err error) error {
 		return withHint(err, "decrypt takes a file made by `kadre encrypt`")
 	case errors.Is(err, policy.ErrNotGranted):
 		return withHint(err, "%s", notGrantedHint)
+	case errors.Is(err, kfile.ErrUnsigned):
+		return withHint(err, "pass -allow-unsigned to read it anyway; its owner can make a signed copy with `kadre migrate`")
+	case errors.Is(err, kfile.ErrBadSignature), errors.Is(err, kfile.ErrNotAuthorized), errors.Is(err, client.ErrPathMismatch):
+		return withHint(err, "the file was not written by whom it claims, or was changed since: do not trust its content")
+	case errors.Is(err, client.ErrWriterRevoked):
+		return withHint(err, "the owner no longer vouches for files of this writer; ask her for a copy she wrote")
 	}
 	return networkHint(err)
 }

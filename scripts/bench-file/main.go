@@ -87,7 +87,8 @@ func run(args []string, stdout io.Writer) (bool, error) {
 		return false, err
 	}
 	path := policy.MustNormalizePath("/bench/file.bin")
-	h, dataKey, err := kfile.NewHeader(policy.IdentityOf(keyring).IdentityKey, path, kfile.LevelKeys(keyring, path))
+	h, dataKey, err := kfile.NewHeader(policy.IdentityOf(keyring).IdentityKey, path, kfile.OwnerLevels(keyring, path, nil),
+		&kfile.Author{Signer: policy.IdentitySigner(keyring)})
 	if err != nil {
 		return false, err
 	}

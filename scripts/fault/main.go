@@ -551,7 +551,7 @@ func workload(ctx context.Context, o options, c *testnet.Cluster, i int, owner *
 		}
 		g.attempts++
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		fk, err := r.c.DecryptKey(cctx, bytes.NewReader(g.file))
+		fk, err := r.c.DecryptKey(cctx, bytes.NewReader(g.file), client.DecryptOptions{})
 		cancel()
 		if try == 0 {
 			g.firstErr = err

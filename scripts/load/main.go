@@ -673,7 +673,7 @@ func testnetLoad(ctx context.Context, o options, dir string) error {
 			return err
 		}
 		t0 := time.Now()
-		_, err = ck.DecryptKey(ctx, bytes.NewReader(sm.file))
+		_, err = ck.DecryptKey(ctx, bytes.NewReader(sm.file), client.DecryptOptions{})
 		d := time.Since(t0)
 		ck.Close()
 		if err != nil {
@@ -682,9 +682,9 @@ func testnetLoad(ctx context.Context, o options, dir string) error {
 		}
 		cold = append(cold, d)
 		// Warm: bob's long-lived client, map cached after its first use.
-		bob.DecryptKey(ctx, bytes.NewReader(sm.file))
+		bob.DecryptKey(ctx, bytes.NewReader(sm.file), client.DecryptOptions{})
 		t0 = time.Now()
-		_, err = bob.DecryptKey(ctx, bytes.NewReader(sm.file))
+		_, err = bob.DecryptKey(ctx, bytes.NewReader(sm.file), client.DecryptOptions{})
 		d = time.Since(t0)
 		if err != nil {
 			keyErrs["warm: "+err.Error()]++
