@@ -43,6 +43,10 @@ type Options struct {
 	Placement dht.PlaceOptions
 	// Logger receives the host's logs. Default: discard.
 	Logger *slog.Logger
+	// MapMaxAge is how old the cached holder map may be when a file by a
+	// certified writer is checked against the owner's revoked writers; an
+	// older one is fetched first. Default MapMaxAge; negative: always.
+	MapMaxAge time.Duration
 }
 
 // Errors of the client's network operations.

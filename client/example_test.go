@@ -23,7 +23,7 @@ func Example() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "kadre-example")
 	defer os.RemoveAll(dir)
-	boot, stop, err := startNodes(ctx, dir, 5)
+	boot, _, stop, err := startNodes(ctx, dir, 5)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -67,8 +67,7 @@ func Example() {
 
 // startNodes starts n nodes on 127.0.0.1 in this process and waits until
 // each knows the others.
-func startNodes(ctx context.Context, dir string, n int) (boot []string, stop func(), err error) {
-	var nodes []*node.Node
+func startNodes(ctx context.Context, dir string, n int) (boot []string, nodes []*node.Node, stop func(), err error) {
 	stop = func() {
 		for _, nd := range nodes {
 			nd.Close()
@@ -83,7 +82,7 @@ func startNodes(ctx context.Context, dir string, n int) (boot []string, stop fun
 		nd, err := node.Start(ctx, cfg, node.Options{})
 		if err != nil {
 			stop()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		nodes = append(nodes, nd)
 		if i == 0 {
@@ -96,11 +95,11 @@ func startNodes(ctx context.Context, dir string, n int) (boot []string, stop fun
 			ready = ready && nd.Host().RoutingTableSize() >= n-1
 		}
 		if ready {
-			return boot, stop, nil
+			return boot, nodes, stop, nil
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return nil, nil, fmt.Errorf("the nodes did not find each other")
+			return nil, nil, nil, fmt.Errorf("the nodes did not find each other")
 		}
 	}
 }

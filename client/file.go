@@ -296,7 +296,11 @@ func (c *Client) checkOpened(ctx context.Context, h *kfile.Header, fk *FileKey, 
 		return fmt.Errorf("%w: level %d names %s", ErrPathMismatch, cd.level, contents.Path)
 	}
 	if w := contents.Cert; w != nil {
-		if time.Since(m.fetched) > MapMaxAge {
+		maxAge := c.opt.MapMaxAge
+		if maxAge == 0 {
+			maxAge = MapMaxAge
+		}
+		if time.Since(m.fetched) > maxAge {
 			if fresh, err := c.mapFor(ctx, pair, true); err == nil {
 				m = fresh
 			}

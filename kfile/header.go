@@ -247,7 +247,12 @@ func NewHeaderWithRand(rnd io.Reader, owner policy.PublicKey, path policy.Path, 
 			return nil, nil, fmt.Errorf("kfile: level %d is not the certificate's", i)
 		}
 	}
+	return buildHeader(rnd, owner, path, levels, a)
+}
 
+// buildHeader makes the header NewHeaderWithRand checked the inputs of.
+func buildHeader(rnd io.Reader, owner policy.PublicKey, path policy.Path, levels []Level, a *Author) (*Header, []byte, error) {
+	ps := path.String()
 	dataKey := make([]byte, DataKeySize)
 	h := &Header{version: Version, owner: owner, levels: make([]level, len(levels)), author: a}
 	if _, err := io.ReadFull(rnd, dataKey); err != nil {

@@ -2,6 +2,7 @@ package kfile
 
 import (
 	"bytes"
+	"errors"
 	"crypto/rand"
 	"io"
 	"testing"
@@ -127,6 +128,74 @@ func TestBodyKeyBindsHeader(t *testing.T) {
 		}
 		if _, ok := s.open(nil, chunk0, 0, true); ok {
 			t.Fatalf("%s: the body opens under a changed header", name)
+		}
+	}
+}
+
+// TestForgedWriters makes, without NewHeader's checks, the files a
+// malicious writer or reader would make, and checks that Open refuses
+// each with its reason.
+func TestForgedWriters(t *testing.T) {
+	keyring := func(b byte) *rekey.Keyring {
+		k, err := rekey.NewKeyring(bytes.Repeat([]byte{b}, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	alice, dave, mallory := keyring(1), keyring(2), keyring(3)
+	owner := policy.IdentityOf(alice).IdentityKey
+	docs := policy.MustNormalizePath("/docs")
+	cert := func(signer *rekey.Keyring, writer *rekey.Keyring, prefix policy.Path) *policy.WriterCert {
+		c := &policy.WriterCert{Writer: policy.IdentityOf(writer).IdentityKey, IssuedAt: 1_800_000_000, Prefix: prefix}
+		for _, l := range OwnerLevels(alice, prefix, nil) {
+			c.Levels = append(c.Levels, policy.WriterLevel{Epoch: l.Epoch, DelegatingKey: policy.PublicKeyOf(l.Key)})
+		}
+		if err := c.Sign(policy.IdentitySigner(signer)); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	daveCert := cert(alice, dave, docs)
+	daveLevels, _ := CertLevels(daveCert)
+	path := policy.MustNormalizePath("/docs/x.txt")
+	cases := []struct {
+		name   string
+		path   policy.Path
+		levels []Level
+		a      *Author
+		want   error
+	}{
+		{"honest writer", path, daveLevels, &Author{Signer: policy.IdentitySigner(dave), Cert: daveCert}, nil},
+		{"someone signs with another writer's certificate", path, daveLevels, &Author{Signer: policy.IdentitySigner(mallory), Cert: daveCert}, ErrBadSignature},
+		{"a certificate the writer signed himself", path, daveLevels, &Author{Signer: policy.IdentitySigner(dave), Cert: cert(dave, dave, docs)}, ErrNotAuthorized},
+		{"a path outside the certificate's prefix", policy.MustNormalizePath("/hr/pay.txt"), daveLevels, &Author{Signer: policy.IdentitySigner(dave), Cert: daveCert}, ErrNotAuthorized},
+		{"levels to keys other than the certificate's", path, OwnerLevels(mallory, docs, nil), &Author{Signer: policy.IdentitySigner(dave), Cert: daveCert}, ErrNotAuthorized},
+		{"levels at another epoch", path, []Level{{Epoch: 7, Key: daveLevels[0].Key}, daveLevels[1]}, &Author{Signer: policy.IdentitySigner(dave), Cert: daveCert}, ErrNotAuthorized},
+		{"someone writes as the owner", path, OwnerLevels(alice, path, nil), &Author{Signer: policy.IdentitySigner(mallory)}, ErrBadSignature},
+		{"the owner's kind with too few levels", path, daveLevels, &Author{Signer: policy.IdentitySigner(alice)}, ErrMalformedHeader},
+	}
+	for _, c := range cases {
+		h, key, err := buildHeader(rand.Reader, owner, c.path, c.levels, c.a)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		parsed, err := ParseHeader(h.Bytes())
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got, err := parsed.Open(key)
+		if c.want == nil {
+			if err != nil || got.Writer != policy.IdentityOf(dave).IdentityKey || got.Cert == nil {
+				t.Fatalf("%s: %+v, %v", c.name, got, err)
+			}
+			continue
+		}
+		if !errors.Is(err, c.want) {
+			t.Fatalf("%s: %v, want %v", c.name, err, c.want)
+		}
+		if _, err := NewReader(bytes.NewReader(nil), parsed, key); !errors.Is(err, c.want) {
+			t.Fatalf("%s: NewReader: %v, want %v", c.name, err, c.want)
 		}
 	}
 }
