@@ -2,8 +2,8 @@ package kfile
 
 import (
 	"bytes"
-	"errors"
 	"crypto/rand"
+	"errors"
 	"io"
 	"testing"
 

@@ -22,8 +22,8 @@ const (
 	// MaxRevokedWriters bounds the writers an owner's maps list as revoked
 	// (page 0 of every map carries the list).
 	MaxRevokedWriters = 64
-	mapEntryBase  = 121
-	mapHolderSize = PublicKeySize + 32
+	mapEntryBase      = 121
+	mapHolderSize     = PublicKeySize + 32
 )
 
 // MapHolder is one fragment of a grant: the node the owner placed it on
