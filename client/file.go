@@ -301,7 +301,11 @@ func (c *Client) checkOpened(ctx context.Context, h *kfile.Header, fk *FileKey, 
 			maxAge = MapMaxAge
 		}
 		if time.Since(m.fetched) > maxAge {
-			if fresh, err := c.mapFor(ctx, pair, true); err == nil {
+			// The map this client holds now may be newer (another file of
+			// a batch fetched it); else fetch one.
+			if cur, err := c.mapFor(ctx, pair, false); err == nil && time.Since(cur.fetched) <= maxAge {
+				m = cur
+			} else if fresh, err := c.mapFor(ctx, pair, true); err == nil {
 				m = fresh
 			}
 		}
