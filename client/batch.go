@@ -211,11 +211,19 @@ func (c *Client) collectGroup(ctx context.Context, pair *policy.PairKey, m *hold
 		}
 		return
 	}
-	bc, err := host.CollectBatch(ctx, dht.BatchRequest{
-		Owner: pair.Owner(), Me: c.me, Entry: cd0.entry,
-		Holders:  policy.CurrentHolders(cd0.page, cd0.entry, m.links),
-		Capsules: capsules,
-	}, dht.BatchOptions{})
+	holders := policy.CurrentHolders(cd0.page, cd0.entry, m.links)
+	var bc *dht.BatchCollection
+	if len(ok) == 1 {
+		// One file: every holder at once, as DecryptKey asks.
+		col, err := host.Collect(ctx, dht.CollectRequest{Owner: pair.Owner(), Me: c.me, Entry: cd0.entry, Holders: holders,
+			Level: dht.Level{PathHash: cd0.entry.PathHash, Capsule: capsules[0]}}, dht.CollectOptions{})
+		if col == nil {
+			col = &dht.Collection{}
+		}
+		bc = &dht.BatchCollection{Items: []*dht.Collection{col}, Errs: []error{err}}
+	} else {
+		bc, err = host.CollectBatch(ctx, dht.BatchRequest{Owner: pair.Owner(), Me: c.me, Entry: cd0.entry, Holders: holders, Capsules: capsules}, dht.BatchOptions{})
+	}
 	if bc == nil {
 		for _, f := range ok {
 			fail(f, fmt.Errorf("client: cannot decrypt this file of %s: %w", pair.Owner(), err))
