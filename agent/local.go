@@ -250,7 +250,7 @@ func (l *Local) Encrypt(_ context.Context, dst io.Writer, src io.Reader, req Enc
 	}
 	cert, err := policy.ParseWriterCertString(req.Writer)
 	if err != nil {
-		return explain.WithHint(err, "a writer certificate is the kadrewriter1… string `kadre writer add` printed for you")
+		return explain.WithCode("BAD_CERTIFICATE", err, "a writer certificate is the kadrewriter1… string `kadre writer add` printed for you")
 	}
 	return l.C.EncryptAs(dst, src, p, cert)
 }

@@ -176,7 +176,14 @@ type route struct {
 }
 
 func (s *Server) routes() http.Handler {
-	routes := map[string]*route{
+	routes := s.table()
+	return s.router(routes)
+}
+
+// table is every endpoint: path, methods, handlers (the OpenAPI document
+// lists the same).
+func (s *Server) table() map[string]*route {
+	return map[string]*route{
 		"/v1/openapi.json":  {open: true, handlers: map[string]http.HandlerFunc{"GET": s.openapi}},
 		"/v1/identity":      {handlers: map[string]http.HandlerFunc{"GET": s.identity}},
 		"/v1/status":        {handlers: map[string]http.HandlerFunc{"GET": s.status}},
@@ -189,6 +196,9 @@ func (s *Server) routes() http.Handler {
 		"/v1/decrypt-batch": {handlers: map[string]http.HandlerFunc{"POST": s.decryptBatch}},
 		"/v1/shutdown":      {handlers: map[string]http.HandlerFunc{"POST": s.shutdown}},
 	}
+}
+
+func (s *Server) router(routes map[string]*route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := routes[r.URL.Path]
 		if rt == nil || !rt.open {
@@ -222,7 +232,7 @@ func (s *Server) routes() http.Handler {
 var httpStatus = map[string]int{
 	"BAD_REQUEST": 400, "BAD_JSON": 400, "INVALID_PATH": 400, "INVALID_IDENTITY": 400, "BAD_THRESHOLD": 400,
 	"BAD_EXPIRY": 400, "NOT_KADRE_FILE": 400, "MALFORMED_HEADER": 400, "UNSIGNED": 400, "UNSUPPORTED_VERSION": 400,
-	"UNSUPPORTED_ALGORITHM": 400, "TRUNCATED": 400,
+	"UNSUPPORTED_ALGORITHM": 400, "TRUNCATED": 400, "BAD_CERTIFICATE": 400, "MALFORMED": 400,
 	"UNAUTHORIZED": 401, "FORBIDDEN_ORIGIN": 403, "FORBIDDEN_HOST": 403,
 	"NOT_GRANTED": 403, "REVOKED": 403, "EXPIRED": 403, "WRITER_REVOKED": 403,
 	"NOT_FOUND": 404, "METHOD_NOT_ALLOWED": 405, "TOO_LARGE": 413,
@@ -372,6 +382,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 // of the body, so that a failure before it is still answered as JSON.
 type lazyWriter struct {
 	w       http.ResponseWriter
+	r       *http.Request
 	started bool
 	header  func(http.Header)
 }
@@ -392,6 +403,7 @@ func (l *lazyWriter) Write(b []byte) (int, error) {
 // for a whole one.
 func (l *lazyWriter) fail(err error, log *slog.Logger) {
 	if !l.started {
+		drain(l.r)
 		writeError(l.w, err)
 		return
 	}
@@ -399,42 +411,54 @@ func (l *lazyWriter) fail(err error, log *slog.Logger) {
 	panic(http.ErrAbortHandler)
 }
 
+// drain reads what is left of a request's body, up to a bound, before a
+// refusal is written: a client still sending it then reads the refusal
+// rather than a reset connection.
+func drain(r *http.Request) {
+	io.CopyN(io.Discard, r.Body, 4<<20)
+}
+
 func (s *Server) encrypt(w http.ResponseWriter, r *http.Request) {
-	http.NewResponseController(w).EnableFullDuplex()
 	req := EncryptRequest{Path: r.URL.Query().Get("path"), Writer: r.URL.Query().Get("writer")}
 	if req.Path == "" {
+		drain(r)
 		writeError(w, explain.WithCode("BAD_REQUEST", errors.New("missing path"), "POST /v1/encrypt?path=/docs/report.txt with the plaintext as the body"))
 		return
 	}
-	lw := &lazyWriter{w: w, header: func(h http.Header) { h.Set("Content-Type", "application/octet-stream") }}
+	http.NewResponseController(w).EnableFullDuplex()
+	lw := &lazyWriter{w: w, r: r, header: func(h http.Header) { h.Set("Content-Type", "application/octet-stream") }}
 	if err := s.local.Encrypt(r.Context(), lw, r.Body, req); err != nil {
 		lw.fail(err, s.cfg.Logger)
 	}
 }
 
 func (s *Server) decrypt(w http.ResponseWriter, r *http.Request) {
-	http.NewResponseController(w).EnableFullDuplex()
+	fail := func(err error) {
+		drain(r)
+		writeError(w, err)
+	}
 	allow, err := boolParam(r, "allow_unsigned")
 	if err != nil {
-		writeError(w, err)
+		fail(err)
 		return
 	}
 	fk, err := s.cfg.Client.DecryptKey(r.Context(), r.Body, client.DecryptOptions{AllowUnsigned: allow})
 	if err != nil {
-		writeError(w, explain.Decrypt(err, fk))
+		fail(explain.Decrypt(err, fk))
 		return
 	}
 	ki, err := Key(fk)
 	if err != nil {
-		writeError(w, err)
+		fail(err)
 		return
 	}
 	body, err := kfile.NewReader(r.Body, fk.Header, fk.DataKey)
 	if err != nil {
-		writeError(w, err)
+		fail(err)
 		return
 	}
-	lw := &lazyWriter{w: w, header: func(h http.Header) { keyHeaders(h, ki) }}
+	http.NewResponseController(w).EnableFullDuplex()
+	lw := &lazyWriter{w: w, r: r, header: func(h http.Header) { keyHeaders(h, ki) }}
 	buf := make([]byte, 64<<10)
 	if _, err := io.CopyBuffer(lw, body, buf); err != nil {
 		lw.fail(err, s.cfg.Logger)
@@ -461,22 +485,23 @@ func keyHeaders(h http.Header, k *KeyInfo) {
 }
 
 func (s *Server) decryptKey(w http.ResponseWriter, r *http.Request) {
+	defer drain(r) // the body after the header is not needed
 	allow, err := boolParam(r, "allow_unsigned")
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	fk, err := s.cfg.Client.DecryptKey(r.Context(), r.Body, client.DecryptOptions{AllowUnsigned: allow})
-	if err != nil {
-		writeError(w, explain.Decrypt(err, fk))
-		return
+	if err == nil {
+		var ki *KeyInfo
+		if ki, err = Key(fk); err == nil {
+			drain(r)
+			writeJSON(w, http.StatusOK, ki)
+			return
+		}
 	}
-	ki, err := Key(fk)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ki)
+	drain(r)
+	writeError(w, explain.Decrypt(err, fk))
 }
 
 // KeysRequest is the body of /v1/decrypt-keys: file headers (each

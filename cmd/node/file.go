@@ -99,7 +99,7 @@ func readWriterCert(v string) (*policy.WriterCert, error) {
 	}
 	cert, err := policy.ParseWriterCertString(strings.TrimSpace(v))
 	if err != nil {
-		return nil, withHint(err, "a writer certificate is the kadrewriter1… string `kadre writer add` printed for you")
+		return nil, explain.WithCode("BAD_CERTIFICATE", err, "a writer certificate is the kadrewriter1… string `kadre writer add` printed for you")
 	}
 	return cert, nil
 }

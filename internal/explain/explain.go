@@ -144,6 +144,7 @@ var sentinels = []struct {
 	{kfile.ErrUnsupportedAlgorithm, "UNSUPPORTED_ALGORITHM", "a newer kadre wrote this file; upgrade kadre"},
 	{policy.ErrNotGranted, "NOT_GRANTED", NotGrantedHint},
 	{dht.ErrNotEnoughCFrags, "TOO_FEW_ANSWERS", "too few nodes holding the grant answered; check `kadre status` and try again"},
+	{policy.ErrMalformed, "MALFORMED", ""},
 	{dht.ErrPlacement, "TOO_FEW_PLACED", "start more nodes (kadre status shows what is reachable) and grant again"},
 }
 
