@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -310,3 +311,31 @@ func checkFiles(t *testing.T, dir string, files map[string]string) {
 }
 
 func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+// The API as other programs use it: curl in a shell script and a Node.js
+// application (scripts/agent-curl.sh, scripts/agent-app.mjs), against two
+// agents on a real network.
+func TestAgentScripts(t *testing.T) {
+	c := startCluster(t, 6)
+	for _, tc := range []struct{ name, prog, script string }{
+		{"curl", "bash", "../../scripts/agent-curl.sh"},
+		{"node", "node", "../../scripts/agent-app.mjs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alice, bob := t.TempDir(), t.TempDir()
+			c.must(alice, "keygen")
+			c.must(bob, "keygen")
+			for _, home := range []string{alice, bob} {
+				ag, err := c.cli.StartAgent(home)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { ag.Stop() })
+			}
+			out, err := exec.Command(tc.prog, tc.script, alice, bob).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), ": ok (hint after the revocation: the owner revoked this grant") {
+				t.Fatalf("%s: %v\n%s", tc.script, err, out)
+			}
+		})
+	}
+}
