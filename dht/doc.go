@@ -5,7 +5,8 @@
 //
 // Entry points: New (a host, server mode for nodes, client mode for the
 // owner and recipient commands), Service (a node's RPC handlers over a
-// store), and the client calls (Place, Reencrypt, Revoke, NodeInfo).
+// store), and the client calls (Place, Reencrypt, BatchReencrypt, Collect,
+// CollectBatch, Revoke, NodeInfo).
 //
 // # Security
 //
