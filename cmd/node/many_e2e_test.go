@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kadre/kadre/internal/testnet"
 )
@@ -338,4 +339,51 @@ func TestAgentScripts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// After a rotation the old grant is shown for the older files only, its
+// fragments counted once each; a status without a user identity works.
+func TestCLIGrantsAfterRotation(t *testing.T) {
+	c := startCluster(t, 6)
+	alice, bob, carol := t.TempDir(), t.TempDir(), t.TempDir()
+	c.must(alice, "keygen")
+	bobID := strings.TrimSpace(c.must(bob, "keygen"))
+	carolID := strings.TrimSpace(c.must(carol, "keygen"))
+	c.must(alice, "grant", "-to", bobID, "-path", "/docs")
+	c.must(alice, "grant", "-to", carolID, "-path", "/docs")
+	if out := c.must(alice, "revoke", "-to", carolID, "-path", "/docs"); !strings.Contains(out, "granted /docs again at epoch 1 to 1 of 1 other recipients") ||
+		!strings.Contains(out, "acknowledged without holding a fragment") {
+		t.Fatalf("revoke:\n%s", out)
+	}
+	out := c.must(alice, "grants", "-refresh")
+	var bobRows []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, shortID(bobID)) {
+			bobRows = append(bobRows, l)
+		}
+	}
+	if len(bobRows) != 2 || !strings.Contains(bobRows[0], "live, for files before the epoch rotated") || strings.Contains(bobRows[1], "before the epoch") ||
+		!strings.Contains(bobRows[0], " 5/5 ") || !strings.Contains(bobRows[1], " 5/5 ") {
+		t.Fatalf("grants -refresh:\n%s", out)
+	}
+	if out := c.must(t.TempDir(), "status"); !strings.Contains(out, "no user identity here: asking as an anonymous client") || !strings.Contains(out, "6 reachable") {
+		t.Fatalf("status without an identity:\n%s", out)
+	}
+}
+
+// A retirement that cannot hand a fragment off says so and fails.
+func TestCLIRetireKept(t *testing.T) {
+	c := startCluster(t, 3)
+	alice, bob := t.TempDir(), t.TempDir()
+	c.must(alice, "keygen")
+	bobID := strings.TrimSpace(c.must(bob, "keygen"))
+	c.must(alice, "grant", "-to", bobID, "-path", "/all", "-m", "2", "-n", "3")
+	// Every node holds a fragment: a retiring one has nobody to hand to.
+	n := c.Nodes[1]
+	r := c.kadre(bob, "retire", "-metrics-addr", n.MetricsAddr())
+	if r.code != 1 || !strings.Contains(r.stdout, "0 fragments handed off") || !strings.Contains(r.stdout, "1 kept") ||
+		!strings.Contains(r.stderr, "kadre: error: 1 fragment could not be handed off") || !strings.Contains(r.stderr, "kadre: hint:") {
+		t.Fatalf("retire: %+v", r)
+	}
+	n.Wait(30 * time.Second)
 }
