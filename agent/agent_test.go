@@ -601,3 +601,65 @@ func (zeros) Read(b []byte) (int, error) {
 	clear(b)
 	return len(b), nil
 }
+
+// Remote, what the CLI uses with a running agent, gives what Local gives:
+// every Backend method through the API, errors with their codes and
+// hints.
+func TestRemoteBackend(t *testing.T) {
+	boot := startNodes(t, 4)
+	alice, bob := newUser(t, boot), newUser(t, boot)
+	ctx := context.Background()
+	ra, err := agent.Discover(ctx, alice.home)
+	if err != nil || ra == nil {
+		t.Fatalf("discover: %v", err)
+	}
+	rb, _ := agent.Discover(ctx, bob.home)
+	id, err := rb.Identity(ctx)
+	if err != nil || id.Identity != bob.identity() {
+		t.Fatalf("identity: %+v %v", id, err)
+	}
+	st, err := ra.Status(ctx)
+	if err != nil || len(st.Nodes) != 4 || st.Agent == nil || st.Agent.URL != alice.url {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	g, err := ra.Grant(ctx, agent.GrantRequest{To: id.Identity, Path: "/remote", M: 2, N: 3, Expires: "1w"})
+	if err != nil || g.Placed != 3 || g.Grant.Path != "/remote" {
+		t.Fatalf("grant: %+v %v", g, err)
+	}
+	// Four nodes, five fragments: placed short, with the response.
+	g, err = ra.Grant(ctx, agent.GrantRequest{To: id.Identity, Path: "/short", M: 2, N: 5})
+	if explain.Code(err) != "TOO_FEW_PLACED" || g == nil || g.Placed != 4 || explain.Hint(err) == "" {
+		t.Fatalf("short grant: %+v %v", g, err)
+	}
+	if _, err := ra.Grant(ctx, agent.GrantRequest{To: id.Identity, Path: "/x", M: 4, N: 3}); explain.Code(err) != "BAD_THRESHOLD" {
+		t.Fatalf("bad threshold: %v", err)
+	}
+	gs, err := ra.Grants(ctx, true)
+	if err != nil || len(gs) != 2 || gs[0].GrantRecord == nil || gs[0].Path != "/remote" || len(gs[0].Reachable) != 3 {
+		t.Fatalf("grants: %+v %v", gs, err)
+	}
+	var file bytes.Buffer
+	if err := ra.Encrypt(ctx, &file, strings.NewReader("through the API"), agent.EncryptRequest{Path: "/remote/f.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ra.Encrypt(ctx, io.Discard, strings.NewReader("x"), agent.EncryptRequest{Path: "relative"}); explain.Code(err) != "INVALID_PATH" {
+		t.Fatalf("encrypt under a bad path: %v", err)
+	}
+	keys, err := rb.DecryptKeys(ctx, [][]byte{file.Bytes(), []byte("junk")}, agent.DecryptOptions{})
+	if err != nil || len(keys) != 2 || keys[0].Key == nil || keys[0].Key.Path != "/remote/f.txt" || keys[1].Error.Code != "NOT_KADRE_FILE" {
+		t.Fatalf("keys: %+v %v", keys, err)
+	}
+	local := &agent.Local{C: bob.c}
+	lk, err := local.DecryptKeys(ctx, [][]byte{file.Bytes()}, agent.DecryptOptions{})
+	if err != nil || lk[0].Key.DataKey != keys[0].Key.DataKey {
+		t.Fatalf("Local and Remote disagree: %v", err)
+	}
+	rv, err := ra.Revoke(ctx, agent.RevokeRequest{To: id.Identity, Path: "/remote"})
+	if err != nil || !rv.Dead || !rv.Rotated || rv.Deleted != 3 {
+		t.Fatalf("revoke: %+v %v", rv, err)
+	}
+	keys, err = rb.DecryptKeys(ctx, [][]byte{file.Bytes()}, agent.DecryptOptions{})
+	if err != nil || keys[0].Error == nil || keys[0].Error.Code != "REVOKED" {
+		t.Fatalf("keys after the revocation: %+v %v", keys, err)
+	}
+}
