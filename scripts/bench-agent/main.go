@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,11 +38,12 @@ func main() {
 	loop := flag.Int("loop", 0, "files decrypted one command each (default: -files)")
 	size := flag.Int("size", 200, "bytes per file")
 	keep := flag.Bool("keep", false, "keep the work directory")
+	profile := flag.String("profile", "", "write a CPU profile of every node during the batch API call to this directory")
 	flag.Parse()
 	if *loop == 0 {
 		*loop = *files
 	}
-	if err := run(*nodes, *files, *loop, *size, *keep); err != nil {
+	if err := run(*nodes, *files, *loop, *size, *keep, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-agent:", err)
 		os.Exit(1)
 	}
@@ -56,7 +58,7 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
-func run(nNodes, nFiles, nLoop, size int, keep bool) error {
+func run(nNodes, nFiles, nLoop, size int, keep bool, profile string) error {
 	work, err := os.MkdirTemp("", "kadre-bench-agent")
 	if err != nil {
 		return err
@@ -202,6 +204,7 @@ func run(nNodes, nFiles, nLoop, size int, keep bool) error {
 	time.Sleep(3 * time.Second)
 	idleRate := float64(nodesCPU(cl)-idle0) / float64(time.Since(idleStart))
 	cpu0 := nodesCPU(cl)
+	profiled := profileNodes(cl, profile)
 	start = time.Now()
 	hreq, _ := http.NewRequest("POST", remote.URL+"/v1/decrypt-batch", bytes.NewReader(body))
 	hreq.Header.Set("Authorization", "Bearer "+remote.Token)
@@ -214,6 +217,7 @@ func run(nNodes, nFiles, nLoop, size int, keep bool) error {
 	resp.Body.Close()
 	tAPI := time.Since(start)
 	nodeCPU := nodesCPU(cl) - cpu0
+	profiled()
 	if err != nil || br.OK != nFiles {
 		return fmt.Errorf("batch API: %d of %d files (%v)", br.OK, nFiles, err)
 	}
@@ -245,6 +249,38 @@ func run(nNodes, nFiles, nLoop, size int, keep bool) error {
 	fmt.Printf("ratio %.2f, target ≤ 1.3: %s\n", float64(perCapsule)/float64(bare), verdict(float64(perCapsule) <= 1.3*float64(bare)))
 	fmt.Printf("load average at the end: %s\n", loadavg())
 	return nil
+}
+
+// profileNodes starts a 3 s CPU profile of every node (into dir) and
+// returns a function that waits for them.
+func profileNodes(cl *testnet.Cluster, dir string) func() {
+	if dir == "" {
+		return func() {}
+	}
+	os.MkdirAll(dir, 0o755)
+	done := make(chan struct{}, len(cl.Nodes))
+	for i, n := range cl.Nodes {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			resp, err := http.Get("http://" + n.MetricsAddr() + "/debug/pprof/profile?seconds=3")
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("node%d.pprof", i)))
+			if err != nil {
+				return
+			}
+			defer f.Close()
+			io.Copy(f, resp.Body)
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	return func() {
+		for range cl.Nodes {
+			<-done
+		}
+	}
 }
 
 func verdict(ok bool) string {
