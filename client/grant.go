@@ -160,7 +160,7 @@ type RevokeResult struct {
 // (policy.RevocationVerdict) counts only those. The pair's map is
 // republished without the grants, and the ledger records the revocation.
 //
-// Then it rotates the prefix's key epoch (SPEC.md §5.7.4): the recipient,
+// Then it rotates the prefix's key epoch (SPEC.md §5.7.5): the recipient,
 // even with every holder of his fragments colluding, recovers at most the
 // old epoch's key, which opens no file written afterwards. The prefix's
 // other recipients are granted again at the new epoch (same split and

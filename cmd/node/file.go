@@ -206,7 +206,7 @@ func describeWriter(fk *client.FileKey) string {
 }
 
 // keyJSON is `kadre decrypt -key-only`: what an application needs to
-// decrypt the body itself (SPEC.md §7.3).
+// decrypt the body itself (SPEC.md §7.6).
 type keyJSON struct {
 	Format       int    `json:"format"`
 	Path         string `json:"path"`
