@@ -301,9 +301,13 @@ func (c *Client) checkOpened(ctx context.Context, h *kfile.Header, fk *FileKey, 
 			maxAge = MapMaxAge
 		}
 		if time.Since(m.fetched) > maxAge {
-			if fresh, err := c.mapFor(ctx, pair, true); err == nil {
-				m = fresh
+			fresh, err := c.mapFor(ctx, pair, true)
+			if err != nil {
+				// Fail closed: without a recent map nothing says the owner
+				// did not revoke the writer since.
+				return fmt.Errorf("client: cannot check whether the owner still vouches for writer %s: %w", w.Writer, err)
 			}
+			m = fresh
 		}
 		if len(m.pages) > 0 && m.pages[0].WriterRevoked(w.Writer) {
 			return fmt.Errorf("%w: %s (holder map %d)", ErrWriterRevoked, w.Writer, m.seq)

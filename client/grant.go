@@ -238,6 +238,18 @@ func (c *Client) Revoke(ctx context.Context, to policy.Identity, prefix policy.P
 	}
 	sort.Strings(info.Receipts)
 	info.Dead = res.Known && allDead
+	// A grant that was live until now: the ledger's, not revoked yet, or
+	// one the network's map still lists. Revoking again what is revoked
+	// already does not rotate the epoch again.
+	wasLive := false
+	for _, g := range doc.Grants {
+		wasLive = wasLive || (g.Recipient == to.String() && g.Path == prefix.String() && g.Revocation == nil)
+	}
+	for ph := range hashes {
+		if _, e := net.entry(ph); e != nil {
+			wasLive = true
+		}
+	}
 	if err := c.ledger.update(func(doc *ledgerDoc) error {
 		found := false
 		for _, g := range doc.Grants {
@@ -256,7 +268,8 @@ func (c *Client) Revoke(ctx context.Context, to policy.Identity, prefix policy.P
 	if _, err := c.publishMap(ctx, to, nil, hashes); err != nil {
 		return res, fmt.Errorf("client: the grant was revoked but the holder map was not republished: %w", err)
 	}
-	if !res.Known {
+	if !wasLive {
+		res.Epoch = doc.epoch(prefix.String())
 		return res, nil
 	}
 	return res, c.rotate(ctx, to, prefix, res)

@@ -145,3 +145,17 @@ func FuzzParseWriterCert(f *testing.F) {
 		}
 	})
 }
+
+// Sign makes no kadre record: their methods check their fields.
+func TestSignRefusesRecordLabels(t *testing.T) {
+	f := newFixture(t)
+	for _, l := range []string{LabelGrant, LabelRevocation, LabelReceipt, LabelNodeInfo, LabelHolderMap, LabelAdmission, LabelHandoff, LabelWriter, "kadre/x", "other/x\x00"} {
+		if _, err := Sign(IdentitySigner(f.owner), l, []byte("body")); err == nil {
+			t.Errorf("Sign with label %q succeeded", l)
+		}
+	}
+	sig, err := Sign(IdentitySigner(f.owner), "kadre/file-header/v2\x00", []byte("body"))
+	if err != nil || Verify(IdentityOf(f.owner).IdentityKey, "kadre/file-header/v2\x00", []byte("body"), sig) != nil {
+		t.Fatalf("a format's own label: %v", err)
+	}
+}
