@@ -97,6 +97,10 @@ func TestCollusionAfterRevocation(t *testing.T) {
 	if !res.Rotated || res.Epoch != 1 || len(res.Regranted) != 1 || len(res.RegrantFailed) != 0 || len(res.Writers) != 1 {
 		t.Fatalf("revoke: rotated %v to %d, %d re-granted, %v failed, %d writer certificates", res.Rotated, res.Epoch, len(res.Regranted), res.RegrantFailed, len(res.Writers))
 	}
+	// Revoking again what is revoked does not rotate again.
+	if again, err := alice.Revoke(ctx, bob.Identity(), docs); err != nil || again.Rotated || again.Epoch != 1 || len(again.Regranted) != 0 {
+		t.Fatalf("second revoke: rotated %v to %d, %d re-granted, %v", again.Rotated, again.Epoch, len(again.Regranted), err)
+	}
 	after := encrypt(alice, "/docs/q4/report.txt", nil)
 	deeper := encrypt(alice, "/docs/q4/board/minutes.txt", nil)
 	afterByDave := encrypt(dave, "/docs/sensors/2.csv", res.Writers[0])

@@ -303,11 +303,16 @@ func (c *Client) checkOpened(ctx context.Context, h *kfile.Header, fk *FileKey, 
 		if time.Since(m.fetched) > maxAge {
 			// The map this client holds now may be newer (another file of
 			// a batch fetched it); else fetch one.
-			if cur, err := c.mapFor(ctx, pair, false); err == nil && time.Since(cur.fetched) <= maxAge {
-				m = cur
-			} else if fresh, err := c.mapFor(ctx, pair, true); err == nil {
-				m = fresh
+			fresh, err := c.mapFor(ctx, pair, false)
+			if err != nil || time.Since(fresh.fetched) > maxAge {
+				fresh, err = c.mapFor(ctx, pair, true)
 			}
+			if err != nil {
+				// Fail closed: without a recent map nothing says the owner
+				// did not revoke the writer since.
+				return fmt.Errorf("client: cannot check whether the owner still vouches for writer %s: %w", w.Writer, err)
+			}
+			m = fresh
 		}
 		if len(m.pages) > 0 && m.pages[0].WriterRevoked(w.Writer) {
 			return fmt.Errorf("%w: %s (holder map %d)", ErrWriterRevoked, w.Writer, m.seq)

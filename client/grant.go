@@ -249,7 +249,7 @@ type RevokeResult struct {
 // (policy.RevocationVerdict) counts only those. The pair's map is
 // republished without the grants, and the ledger records the revocation.
 //
-// Then it rotates the prefix's key epoch (SPEC.md §5.7.4): the recipient,
+// Then it rotates the prefix's key epoch (SPEC.md §5.7.5): the recipient,
 // even with every holder of his fragments colluding, recovers at most the
 // old epoch's key, which opens no file written afterwards. The prefix's
 // other recipients are granted again at the new epoch (same split and
@@ -327,6 +327,18 @@ func (c *Client) Revoke(ctx context.Context, to policy.Identity, prefix policy.P
 	}
 	sort.Strings(info.Receipts)
 	info.Dead = res.Known && allDead
+	// A grant that was live until now: the ledger's, not revoked yet, or
+	// one the network's map still lists. Revoking again what is revoked
+	// already does not rotate the epoch again.
+	wasLive := false
+	for _, g := range doc.Grants {
+		wasLive = wasLive || (g.Recipient == to.String() && g.Path == prefix.String() && g.Revocation == nil)
+	}
+	for ph := range hashes {
+		if _, e := net.entry(ph); e != nil {
+			wasLive = true
+		}
+	}
 	if err := c.ledger.update(func(doc *ledgerDoc) error {
 		found := false
 		for _, g := range doc.Grants {
@@ -345,7 +357,8 @@ func (c *Client) Revoke(ctx context.Context, to policy.Identity, prefix policy.P
 	if _, err := c.publishMap(ctx, to, nil, hashes); err != nil {
 		return res, fmt.Errorf("client: the grant was revoked but the holder map was not republished: %w", err)
 	}
-	if !res.Known {
+	if !wasLive {
+		res.Epoch = doc.epoch(prefix.String())
 		return res, nil
 	}
 	return res, c.rotate(ctx, to, prefix, res)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -115,6 +116,16 @@ func (c *Client) publishMap(ctx context.Context, recipient policy.Identity, extr
 		if net != nil {
 			seq = max(seq, net.seq)
 			links = net.links
+			// Once revoked, a writer stays revoked, whichever device of
+			// the owner's revoked him.
+			if len(net.pages) > 0 {
+				for _, w := range net.pages[0].RevokedWriters {
+					if !doc.writerRevoked(w) && len(doc.RevokedWriters) < policy.MaxRevokedWriters {
+						doc.RevokedWriters = append(doc.RevokedWriters, w.String())
+					}
+				}
+				slices.Sort(doc.RevokedWriters)
+			}
 			for _, e := range net.entries() {
 				if !known[e.PathHash] && !revoked[e.PathHash] && now.Before(e.ExpiryTime()) {
 					add(e)
@@ -297,6 +308,12 @@ func (c *Client) mapFor(ctx context.Context, pair *policy.PairKey, fresh bool) (
 	m, err := c.fetchMap(ctx, pair)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
+	}
+	if old := c.cachedMap(pair); old != nil && old.seq > m.seq {
+		// The storers asked served an older map than one seen before:
+		// keep the newer (a rollback would un-revoke writers).
+		old.fetched = m.fetched
+		m = old
 	}
 	if err := c.cacheMap(m); err != nil {
 		return m, nil // a cache that cannot be written only costs a lookup next time

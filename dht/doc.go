@@ -1,12 +1,17 @@
 // Package dht is kadre's network layer: a libp2p host whose identity is the
 // node's secp256k1 key, a private Kademlia DHT under kadre's own protocol
-// prefix, fragment placement and holder discovery by XOR distance to a
-// grant's locator, and the RPC protocol nodes speak on streams (SPEC.md §5).
+// prefix, and the RPC protocol nodes speak on streams (SPEC.md §5).
+// Placement draws a grant's holders with fresh randomness from a wide
+// sample of the network (random-target lookups), one per network group,
+// optionally from an operator's admission list; discovery goes through the
+// owner-signed holder map, stored at rendezvous points only the owner and
+// the recipient can compute and extended by countersigned hand-off links.
 //
 // Entry points: New (a host, server mode for nodes, client mode for the
-// owner and recipient commands), Service (a node's RPC handlers over a
-// store), and the client calls (Place, Reencrypt, BatchReencrypt, Collect,
-// CollectBatch, Revoke, NodeInfo).
+// owner and recipient), Service (a node's RPC handlers over a Store, its
+// republishing and retirement), and the client calls (Sample, Place,
+// PublishMap, FetchMap, Collect, CollectBatch, Reencrypt, BatchReencrypt,
+// Revoke, NodeInfo).
 //
 // # Security
 //

@@ -49,7 +49,8 @@ func (s *Service) getLinks(r *proto.GetLinksRequest) ([][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}
-	return links[:min(len(links), proto.MaxLinks)], nil
+	// The newest, when more are kept than an answer carries.
+	return links[max(0, len(links)-proto.MaxLinks):], nil
 }
 
 // storedMap parses the pages and links kept for a pair.
@@ -106,6 +107,9 @@ func (s *Service) putLink(b []byte) error {
 		return err
 	}
 	if err := l.VerifySignatures(); err != nil {
+		return err
+	}
+	if err := checkLinkTime(l, s.cfg.Now()); err != nil {
 		return err
 	}
 	pages, links, err := s.storedMap(l.Owner, l.Recipient)
@@ -171,6 +175,9 @@ func (s *Service) acceptHandoff(ctx context.Context, remote policy.PublicKey, re
 	}
 	link, err := policy.ParseHandoffOffer(r.GetLink())
 	if err != nil {
+		return nil, err
+	}
+	if err := checkLinkTime(link, now); err != nil {
 		return nil, err
 	}
 	if link.From != remote || link.To != s.nodeKey || link.GrantID != g.ID() || link.PathHash != g.PathHash ||
@@ -297,4 +304,16 @@ func (s *Service) Republish(ctx context.Context) (int, error) {
 		done++
 	}
 	return done, nil
+}
+
+// MaxLinkSkew is how far in the future a hand-off link's time may be: a
+// link's time orders the links of a fragment, and a node does not take
+// one dated later than its own clock allows.
+const MaxLinkSkew = 10 * time.Minute
+
+func checkLinkTime(l *policy.HandoffLink, now time.Time) error {
+	if t := time.Unix(int64(l.At), 0); t.After(now.Add(MaxLinkSkew)) {
+		return fmt.Errorf("%w: the hand-off link is dated %s, ahead of this node's clock", policy.ErrMalformed, t.UTC().Format(time.RFC3339))
+	}
+	return nil
 }

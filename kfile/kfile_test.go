@@ -703,7 +703,9 @@ func TestWriterErrorsAreSticky(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write(make([]byte, G+1)); err == nil {
+	// The first group is written in the background: its error surfaces
+	// when the next group completes.
+	if _, err := w.Write(make([]byte, 2*G+1)); err == nil {
 		t.Fatal("group write error lost")
 	}
 	if _, err := w.Write([]byte{1}); err == nil || !strings.Contains(err.Error(), "disk full") {

@@ -14,16 +14,23 @@ import (
 // Read returns a chunk's plaintext only after its group's writer signature
 // (version 2) and the chunk itself authenticated, and io.EOF only after
 // the final chunk authenticated and the underlying reader ended right
-// after it. Any error is sticky.
+// after it. Any error is sticky. In version 2 the next group is read and
+// its signature checked on a goroutine of its own while the current one
+// is decrypted, so that the two run on two cores; it ends by itself if the
+// Reader is abandoned.
 type Reader struct {
 	r  io.Reader
-	s  *stream
+	s  *stream // decrypts the chunks
+	bs *stream // the group reader's: opens signatures, diagnoses
 	sh shape
 	sg *signing // nil for version 1
-	g  group
 
-	ct      []byte // one full group and one byte of look-ahead
-	ahead   bool   // ct[sh.full()] holds the next group's first byte
+	g       group
+	cur     *[]byte          // the current group's bytes (pooled)
+	spare   *[]byte          // a free group buffer
+	pending chan groupResult // the next group, being read; nil if none
+	scratch []byte           // the group reader's room for one chunk
+
 	pt      []byte // the current chunk's plaintext, cap ChunkSize
 	off     int    // bytes of pt already returned
 	counter uint64 // index of the next chunk
@@ -31,7 +38,8 @@ type Reader struct {
 	err     error
 }
 
-// group is the group a reader holds: its encrypted chunks in ct[:chunks].
+// group is the group a reader holds: its encrypted chunks at the start of
+// its buffer.
 type group struct {
 	index  uint64 // group index
 	first  uint64 // index of its first chunk
@@ -39,6 +47,17 @@ type group struct {
 	last   int    // encrypted size of its last chunk
 	final  bool   // the file's last group
 	loaded bool
+	// ahead is set when the stream had at least one byte after the group:
+	// that byte, aheadByte, starts the next group.
+	ahead     bool
+	aheadByte byte
+}
+
+// groupResult is a group read (and checked) into buf.
+type groupResult struct {
+	g   group
+	buf *[]byte
+	err error
 }
 
 // NewReader returns a Reader of the body that follows h in r (call
@@ -50,15 +69,16 @@ func NewReader(r io.Reader, h *Header, dataKey []byte) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	sh := h.shape()
-	return &Reader{
-		r:  r,
-		s:  s,
-		sh: sh,
-		sg: sg,
-		ct: make([]byte, sh.full()+1),
-		pt: make([]byte, 0, ChunkSize),
-	}, nil
+	key, err := h.bodyKey(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := newStream(key)
+	clear(key[:])
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{r: r, s: s, bs: bs, sh: h.shape(), sg: sg, pt: make([]byte, 0, ChunkSize)}, nil
 }
 
 // bodyStream opens the header and returns the body's stream and, for
@@ -123,12 +143,12 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
-// next opens the next chunk, reading and checking its group first when
-// the current one is used up.
+// next opens the next chunk, moving to the next group first when the
+// current one is used up.
 func (r *Reader) next() error {
 	r.pt, r.off = r.pt[:0], 0
 	if !r.g.loaded || r.counter == r.g.first+r.g.n {
-		if err := r.readGroup(); err != nil {
+		if err := r.advance(); err != nil {
 			return err
 		}
 	}
@@ -138,7 +158,7 @@ func (r *Reader) next() error {
 	if j == r.g.n-1 {
 		size = r.g.last
 	}
-	ct := r.ct[int(j)*EncryptedChunkSize:][:size]
+	ct := (*r.cur)[:cap(*r.cur)][int(j)*EncryptedChunkSize:][:size]
 	pt, ok := r.s.open(r.pt, ct, r.counter, final)
 	if !ok {
 		r.pt = r.pt[:0]
@@ -150,89 +170,144 @@ func (r *Reader) next() error {
 	r.pt = pt
 	r.counter++
 	r.done = final
+	if final {
+		r.release()
+	}
 	return nil
 }
 
-// readGroup reads the next group into ct and, in version 2, checks the
-// writer's signature over it before any of its chunks is opened. Whether
-// it is the final group follows from the stream: a group followed by at
-// least one more byte must not be final, a group at the end of the stream
-// must be.
-func (r *Reader) readGroup() error {
-	index := uint64(0)
-	if r.g.loaded {
-		index = r.g.index + 1
+// advance makes the next group current: the one being read in the
+// background, or (the first group, and in version 1) one read now. Then
+// it starts reading the group after it.
+func (r *Reader) advance() error {
+	var res groupResult
+	if r.pending != nil {
+		res = <-r.pending
+		r.pending = nil
+	} else {
+		index, first := uint64(0), r.counter
+		if r.g.loaded {
+			index = r.g.index + 1
+		}
+		res = r.readGroup(r.takeBuffer(), index, first, r.g.ahead, r.g.aheadByte)
 	}
-	start := 0
+	if r.cur != nil {
+		r.spare = r.cur
+	}
+	r.cur, r.g = res.buf, res.g
+	if res.err != nil {
+		return res.err
+	}
+	if r.sg != nil && !r.g.final {
+		buf := r.takeBuffer()
+		g := r.g
+		r.pending = make(chan groupResult, 1)
+		go func(ch chan<- groupResult) {
+			ch <- r.readGroup(buf, g.index+1, g.first+g.n, g.ahead, g.aheadByte)
+		}(r.pending)
+	}
+	return nil
+}
+
+// takeBuffer returns the spare group buffer, or a pooled one.
+func (r *Reader) takeBuffer() *[]byte {
+	if b := r.spare; b != nil {
+		r.spare = nil
+		return b
+	}
+	return groupBuffers.Get().(*[]byte)
+}
+
+// release returns the group buffers to the pool once the body is read.
+func (r *Reader) release() {
+	for _, b := range []*[]byte{r.cur, r.spare} {
+		if b != nil {
+			groupBuffers.Put(b)
+		}
+	}
+	r.cur, r.spare = nil, nil
+}
+
+// readGroup reads group index, whose first chunk is first, into buf and,
+// in version 2, checks the writer's signature over it before any of its
+// chunks is opened. Whether it is the final group follows from the
+// stream: a group followed by at least one more byte must not be final, a
+// group at the end of the stream must be. It runs on the group reader's
+// goroutine and touches only buf, r.r, r.bs, r.sg and r.scratch.
+func (r *Reader) readGroup(buf *[]byte, index, first uint64, ahead bool, aheadByte byte) groupResult {
 	full := int(r.sh.full())
-	if r.ahead {
-		r.ct[0] = r.ct[full]
+	ct := (*buf)[:full+1]
+	res := groupResult{buf: buf, g: group{index: index, first: first, loaded: true}}
+	fail := func(err error) groupResult { res.err = err; return res }
+	start := 0
+	if ahead {
+		ct[0] = aheadByte
 		start = 1
 	}
-	n, err := io.ReadFull(r.r, r.ct[start:])
+	n, err := io.ReadFull(r.r, ct[start:])
 	n += start
 	switch {
 	case err == nil:
-		r.ahead = true
+		res.g.ahead, res.g.aheadByte = true, ct[full]
 		n = full
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		r.ahead = false
 	default:
-		return fmt.Errorf("kfile: failed to read chunk %d: %w", r.counter, err)
+		return fail(fmt.Errorf("kfile: failed to read chunk %d: %w", first, err))
 	}
-	final := !r.ahead
-	g := group{index: index, first: r.counter, final: final, loaded: true}
+	final := !res.g.ahead
+	res.g.final = final
+	if r.scratch == nil {
+		r.scratch = make([]byte, 0, ChunkSize)
+	}
 	sig := int(r.sh.sigSize)
 	q := n - sig // the group's chunks
 	switch {
 	case n == 0:
-		return fmt.Errorf("%w: the body ends after %d chunks without the final chunk", ErrTruncated, r.counter)
+		return fail(fmt.Errorf("%w: the body ends after %d chunks without the final chunk", ErrTruncated, first))
 	case q < TagSize:
-		if err := cutAt(r.s, r.ct[:n], r.counter, r.pt); sig > 0 && err != nil {
-			return err
+		if err := cutAt(r.bs, ct[:n], first, r.scratch); sig > 0 && err != nil {
+			return fail(err)
 		}
-		return fmt.Errorf("%w: chunk %d is %d bytes, shorter than its tag", ErrTruncated, r.counter, max(q, n))
+		return fail(fmt.Errorf("%w: chunk %d is %d bytes, shorter than its tag", ErrTruncated, first, max(q, n)))
 	}
 	before := (q - 1) / EncryptedChunkSize
-	g.n, g.last = uint64(before+1), q-before*EncryptedChunkSize
-	if g.last < TagSize {
-		if err := cutAt(r.s, r.ct[:n], r.counter, r.pt); sig > 0 && err != nil {
-			return err
+	res.g.n, res.g.last = uint64(before+1), q-before*EncryptedChunkSize
+	if res.g.last < TagSize {
+		if err := cutAt(r.bs, ct[:n], first, r.scratch); sig > 0 && err != nil {
+			return fail(err)
 		}
-		return fmt.Errorf("%w: chunk %d is %d bytes, shorter than its tag", ErrTruncated, r.counter+uint64(before), g.last)
+		return fail(fmt.Errorf("%w: chunk %d is %d bytes, shorter than its tag", ErrTruncated, first+uint64(before), res.g.last))
 	}
-	if final && g.last == TagSize && (before > 0 || r.counter > 0) {
-		return fmt.Errorf("%w: empty final chunk after %d full chunks", ErrCorrupt, r.counter+uint64(before))
+	if final && res.g.last == TagSize && (before > 0 || first > 0) {
+		return fail(fmt.Errorf("%w: empty final chunk after %d full chunks", ErrCorrupt, first+uint64(before)))
 	}
-	r.g = g
-	if r.sg == nil {
-		return nil
+	if r.sg != nil {
+		res.err = r.checkGroup(&res.g, ct[:q], ct[q:n])
 	}
-	return r.checkGroup(r.ct[:q], r.ct[q:n])
+	return res
 }
 
-// checkGroup opens the sealed signature of group r.g and verifies it over
-// the group's encrypted chunks.
-func (r *Reader) checkGroup(chunks, sealed []byte) error {
-	g := &r.g
+// checkGroup opens the sealed signature of group g and verifies it over
+// the group's encrypted chunks (on the group reader's goroutine).
+func (r *Reader) checkGroup(g *group, chunks, sealed []byte) error {
 	var buf [GroupSigSize]byte
-	sig, ok := r.s.openSig(buf[:0], sealed, g.index, g.final)
+	sig, ok := r.bs.openSig(buf[:0], sealed, g.index, g.final)
 	if !ok {
-		if _, other := r.s.openSig(buf[:0], sealed, g.index, !g.final); other {
+		if _, other := r.bs.openSig(buf[:0], sealed, g.index, !g.final); other {
 			if g.final {
 				return fmt.Errorf("%w: the body ends after group %d without the final group", ErrTruncated, g.index)
 			}
 			return fmt.Errorf("%w: data after the final group %d", ErrCorrupt, g.index)
 		}
 		if g.final {
-			if err := cutAt(r.s, r.ct[:len(chunks)+len(sealed)], g.first, r.pt); err != nil {
+			if err := cutAt(r.bs, chunks[:len(chunks)+len(sealed)], g.first, r.scratch); err != nil {
 				return err
 			}
 		}
 		return fmt.Errorf("%w: the signature of group %d", ErrCorrupt, g.index)
 	}
 	if err := r.sg.verify(g.index, g.final, chunks, sig); err != nil {
-		return badGroup(r.s, r.sg, g.index, chunks, g.first, g.n, g.last, g.final, r.pt)
+		return badGroup(r.bs, r.sg, g.index, chunks, g.first, g.n, g.last, g.final, r.scratch)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 
 	"github.com/kadre/kadre/policy"
 )
@@ -12,19 +13,35 @@ import (
 // Writer encrypts a file body in chunks. It is an io.WriteCloser and an
 // io.ReaderFrom (io.Copy into it reads straight into its chunk buffer).
 // Close must be called: it writes the final chunk and the last group's
-// signature, without which a reader reports the file as truncated. Each
-// group of GroupChunks chunks is written, with its signature, once it is
-// complete.
+// signature, without which a reader reports the file as truncated.
+//
+// Each group of GroupChunks chunks is hashed, signed and written, with its
+// signature, on a goroutine of its own while the next group is encrypted,
+// so that the two run on two cores; an error writing a group is returned
+// by the Write or Close that completes the group after it.
 type Writer struct {
 	w       io.Writer
 	s       *stream
+	sigs    *stream // the writing goroutine's: seals the signatures
 	sg      *signing
 	buf     []byte // len n of pending plaintext, cap EncryptedChunkSize
 	grp     []byte // the group's encrypted chunks so far, cap fullGroup
+	spare   *[]byte
+	cur     *[]byte // grp's pooled buffer
+	pending chan groupWritten
 	counter uint64
 	err     error // sticky: after a failed write the output is unusable
 	closed  bool
 }
+
+// groupWritten is the end of a group's signing and writing.
+type groupWritten struct {
+	buf *[]byte
+	err error
+}
+
+// groupBuffers holds group buffers (ciphertext only) between files.
+var groupBuffers = sync.Pool{New: func() any { b := make([]byte, 0, fullGroup+1); return &b }}
 
 // NewWriter writes h to w and returns a Writer for the body, signed by the
 // header's author. h must come from NewHeader (a parsed header has no
@@ -38,6 +55,11 @@ func NewWriter(w io.Writer, h *Header, dataKey []byte) (*Writer, error) {
 		return nil, err
 	}
 	s, err := newStream(key)
+	if err != nil {
+		clear(key[:])
+		return nil, err
+	}
+	sigs, err := newStream(key)
 	clear(key[:])
 	if err != nil {
 		return nil, err
@@ -46,7 +68,8 @@ func NewWriter(w io.Writer, h *Header, dataKey []byte) (*Writer, error) {
 		return nil, fmt.Errorf("kfile: failed to write header: %w", err)
 	}
 	sg := newSigning(h, policy.PublicKeyOf(h.author.Signer.VerifyingKey()), h.author.Signer)
-	return &Writer{w: w, s: s, sg: sg, buf: make([]byte, 0, EncryptedChunkSize), grp: make([]byte, 0, fullGroup)}, nil
+	cur := groupBuffers.Get().(*[]byte)
+	return &Writer{w: w, s: s, sigs: sigs, sg: sg, buf: make([]byte, 0, EncryptedChunkSize), cur: cur, grp: (*cur)[:0]}, nil
 }
 
 // Write encrypts p. A full chunk is sealed and written only once the
@@ -133,8 +156,16 @@ func (w *Writer) Close() error {
 		return w.err
 	}
 	err := w.flush(true)
+	if werr := w.wait(); err == nil {
+		err = werr
+	}
 	clear(w.buf[:cap(w.buf)])
-	clear(w.grp[:cap(w.grp)])
+	for _, b := range []*[]byte{w.cur, w.spare} {
+		if b != nil {
+			groupBuffers.Put(b)
+		}
+	}
+	w.cur, w.spare, w.grp = nil, nil, nil
 	return err
 }
 
@@ -177,23 +208,52 @@ func (w *Writer) seal(pt []byte, final bool) error {
 	return nil
 }
 
-// writeGroup signs the group in the buffer and writes it with its sealed
-// signature.
+// writeGroup hands the group in the buffer to a goroutine that signs it
+// and writes it with its sealed signature, after the previous group's
+// goroutine finished; the final group is written before it returns.
 func (w *Writer) writeGroup(final bool) error {
+	if err := w.wait(); err != nil {
+		return err
+	}
 	g := (w.counter - 1) / GroupChunks
-	sig, err := w.sg.sign(g, final, w.grp)
-	if err != nil {
-		w.err = err
-		return err
+	buf, grp := w.cur, w.grp
+	if w.spare == nil {
+		w.spare = groupBuffers.Get().(*[]byte)
 	}
-	if w.grp, err = w.s.sealSig(w.grp, sig[:], g, final); err != nil {
-		w.err = err
-		return err
+	w.cur, w.spare = w.spare, nil
+	w.grp = (*w.cur)[:0]
+	w.pending = make(chan groupWritten, 1)
+	job := func() groupWritten {
+		sig, err := w.sg.sign(g, final, grp)
+		if err == nil {
+			grp, err = w.sigs.sealSig(grp, sig[:], g, final)
+		}
+		if err == nil {
+			if _, werr := w.w.Write(grp); werr != nil {
+				err = fmt.Errorf("kfile: failed to write group %d: %w", g, werr)
+			}
+		}
+		return groupWritten{buf: buf, err: err}
 	}
-	if _, err := w.w.Write(w.grp); err != nil {
-		w.err = fmt.Errorf("kfile: failed to write group %d: %w", g, err)
+	if final {
+		w.pending <- job()
+		return w.wait()
+	}
+	go func(ch chan<- groupWritten) { ch <- job() }(w.pending)
+	return nil
+}
+
+// wait waits for the group being written, takes its buffer back as the
+// spare and returns its error (sticky).
+func (w *Writer) wait() error {
+	if w.pending == nil {
 		return w.err
 	}
-	w.grp = w.grp[:0]
-	return nil
+	d := <-w.pending
+	w.pending = nil
+	w.spare = d.buf
+	if d.err != nil && w.err == nil {
+		w.err = d.err
+	}
+	return w.err
 }

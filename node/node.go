@@ -1,6 +1,6 @@
 // Package node runs a whole kadre node in-process: its data directory
 // (identity key, LMDB store), the libp2p host with the private DHT, the RPC
-// service, the background loops (expiry pruning, locator announcements),
+// service, the background loops (expiry pruning, holder-map republishing),
 // the Prometheus registry, the local HTTP endpoint (status, metrics,
 // retirement, profiles) and retirement with hand-off (SPEC.md §5). `kadre
 // run` is flags and a call to Start; tests and simulations start as many

@@ -1,17 +1,21 @@
 // Package policy holds kadre's rules as pure functions: paths and their
-// normalization, path hashes, public identities, the signed records (grants,
-// revocations, receipts, node info) with their canonical byte layouts, and
-// the validation every node and client applies to them. SPEC.md §3
-// documents every rule and every byte.
+// normalization, pair keys and the path hashes and rendezvous points they
+// key, public identities, the signed records (grants, revocations,
+// receipts, node info, holder maps, admission lists, hand-off links,
+// writer certificates) with their canonical byte layouts, and the
+// validation every node and client applies to them. SPEC.md §3 documents
+// every rule and every byte.
 //
 // Entry points:
 //
-//	owner:     NormalizePath → NewGrants (one signed Grant per kfrag) → Grant.Bytes
-//	           Revocation.Sign → VerifyReceiptForRevocation, CountRevocationReceipts
+//	owner:     NormalizePath → OwnerPairKey → NewGrants (one signed Grant per kfrag, at a key epoch)
+//	           HolderMap.Sign (PageEntries), WriterCert.Sign
+//	           Revocation.Sign → VerifyReceiptForRevocation, CurrentHolders → RevocationVerdict
 //	node:      ParseGrant → ValidateGrantForStore (expiry, signature, kfrag); the store applies ValidateSequence
 //	           ParseRevocation → ValidateRevocation
 //	           (the store's deepest-first search) → CheckServable → rekey.Reencrypt
-//	recipient: PathHashes → request; ParsePublicGrant → VerifyServedGrant → VerifyCFrag
+//	recipient: RecipientPairKey → VerifyHolderMap, CurrentHolders → request;
+//	           ParsePublicGrant → VerifyServedGrant → VerifyCFrag
 //
 // Nothing here does I/O or reads a clock: callers pass the time, the node's
 // limits and the state it remembers (the last sequence number per
@@ -33,9 +37,10 @@
 // stranger nor a replay can place or resurrect a fragment. It serves a grant
 // only to the peer whose Noise-authenticated key is the grant's recipient
 // identity key, and answers every other case "not granted", so requests
-// learn nothing about grants that are not theirs. Path hashes hide paths
-// from nodes, but anyone who knows both identities can test a guessed path
-// (seed 003: the scheme is not anonymous).
+// learn nothing about grants that are not theirs. Path hashes are keyed by
+// the pair key, an ECDH secret of the owner's and the recipient's identity
+// keys: a node learns that two requests name the same prefix, nothing
+// about which (SPEC.md §3.2.3).
 //
 // Errors wrap one of the Err… sentinels; messages name the rule and the
 // values involved. Verification details (which kfrag check failed) stay

@@ -51,8 +51,8 @@ func (k ReceiptKind) IsRevocation() bool {
 // Receipt is a node-signed statement about one grant or revocation: that it
 // stored a fragment, or that the fragment under a storage key is gone. The
 // owner verifies receipts against the record it sent (VerifyReceiptFor) and
-// counts distinct nodes (CountRevocationReceipts) to know how many
-// fragments are provably stored or gone.
+// counts the distinct fragments their current holders deleted
+// (RevocationVerdict) to know how many are provably gone.
 //
 // Owner, PathHash and Sequence repeat what the Subject record says so that
 // a receipt is meaningful on its own (logs, a CLI listing).

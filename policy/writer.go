@@ -221,5 +221,11 @@ func checkLabel(label string) error {
 	if !strings.HasPrefix(label, "kadre/") || !strings.HasSuffix(label, "\x00") || strings.Count(label, "\x00") != 1 {
 		return fmt.Errorf("policy: invalid signature label %q", label)
 	}
+	switch label {
+	case LabelGrant, LabelRevocation, LabelReceipt, LabelNodeInfo, LabelHolderMap, LabelAdmission, LabelHandoff, LabelWriter:
+		// Those records are signed by their own methods, which check
+		// their fields; Sign must not make one.
+		return fmt.Errorf("policy: %q is the label of a kadre record", label)
+	}
 	return nil
 }

@@ -144,14 +144,24 @@ demo() {
   # shellcheck disable=SC1091
   source "$DIR/env"
   export KADRE_PASSPHRASE=
-  local A="$DIR/alice" B="$DIR/bob" W="$DIR/work"
-  rm -rf "$A" "$B" "$W"; mkdir -p "$W"
-  say "alice and bob create identities"
+  local A="$DIR/alice" B="$DIR/bob" C="$DIR/carol" D="$DIR/dave" W="$DIR/work"
+  rm -rf "$A" "$B" "$C" "$D" "$W"; mkdir -p "$W"
+  say "alice, bob, carol and dave create identities"
   kadre keygen -home "$A" >/dev/null
   BOB=$(kadre keygen -home "$B")
+  CAROL=$(kadre keygen -home "$C")
+  DAVE=$(kadre keygen -home "$D")
   echo "bob is $BOB"
-  say "alice grants /docs to bob, 3-of-5"
+  say "alice grants /docs to bob, 3-of-5, and to carol"
   kadre grant -home "$A" -to "$BOB" -path /docs -m 3 -n 5 -expires 30d | tee "$W/grant.txt"
+  kadre grant -home "$A" -to "$CAROL" -path /docs -m 3 -n 5 -expires 30d >/dev/null
+  say "alice lets dave write under /docs/sensors (he gets a certificate, no secret)"
+  kadre writer add -home "$A" -to "$DAVE" -path /docs/sensors >"$W/dave.cert"
+  printf 't,celsius\n0,21.5\n' >"$W/sensor.csv"
+  kadre encrypt -home "$D" -writer "@$W/dave.cert" -path /docs/sensors/7.csv -o "$W/sensor.kadre" "$W/sensor.csv"
+  kadre decrypt -home "$C" -o "$W/carol-sensor.csv" "$W/sensor.kadre"
+  cmp "$W/sensor.csv" "$W/carol-sensor.csv" && echo "carol read dave's file, signed by dave"
+  if grep -q sensors "$W/sensor.kadre"; then die "the path is in the file in clear"; fi
   say "alice encrypts /docs/report.txt"
   printf 'Q3 report\nrevenue: up\ncosts: down\n' >"$W/report.txt"
   kadre encrypt -home "$A" -path /docs/report.txt -o "$W/report.kadre" "$W/report.txt"
@@ -175,12 +185,19 @@ demo() {
   cmp "$W/report.txt" "$W/bob2.txt" && echo "decrypted: identical"
   say "the stopped holders come back"
   for i in $(seq 0 $(($(count) - 1))); do alive "$i" || start_node "$i"; done
-  say "alice revokes /docs for bob"
+  say "alice revokes /docs for bob: the prefix moves to a new key epoch, carol is granted again"
   kadre revoke -home "$A" -to "$BOB" -path /docs
   say "bob tries again: refused"
   if kadre decrypt -home "$B" -o "$W/bob3.txt" "$W/report.kadre"; then
     die "decryption succeeded after revocation"
   fi
+  say "alice writes /docs/q4.txt after the revocation; carol reads it and the old report"
+  printf 'Q4 report\n' >"$W/q4.txt"
+  kadre encrypt -home "$A" -path /docs/q4.txt -o "$W/q4.kadre" "$W/q4.txt"
+  kadre decrypt -home "$C" -o "$W/carol-q4.txt" "$W/q4.kadre"
+  cmp "$W/q4.txt" "$W/carol-q4.txt"
+  kadre decrypt -home "$C" -o "$W/carol-report.txt" "$W/report.kadre"
+  cmp "$W/report.txt" "$W/carol-report.txt" && echo "carol: both identical"
   say "demo complete"
 }
 

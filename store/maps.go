@@ -22,9 +22,13 @@ import (
 
 // Limits of the map store.
 const (
-	// MaxLinks bounds the hand-off links kept per pair; the oldest goes
-	// first.
-	MaxLinks = 40
+	// MaxLinks bounds the hand-off links kept per pair (the encoding's
+	// count byte); the oldest goes first.
+	MaxLinks = 255
+	// MaxFragmentLinks bounds the links kept per fragment (grant ID), the
+	// longest chain a hand-off proves (proto.MaxChain): one holder's links
+	// never push out another fragment's.
+	MaxFragmentLinks = 8
 	pairLen  = OwnerSize + RecipientSize
 )
 
@@ -296,11 +300,7 @@ func (s *Store) PutLink(l *policy.HandoffLink) error {
 				return nil
 			}
 		}
-		m.links = append(m.links, raw)
-		if len(m.links) > MaxLinks {
-			slices.SortFunc(m.links, func(a, b []byte) int { return bytes.Compare(a[199:207], b[199:207]) })
-			m.links = m.links[len(m.links)-MaxLinks:]
-		}
+		m.links = boundLinks(append(m.links, raw))
 		return s.putMap(txn, pk, &m, &m)
 	})
 	if err != nil {
@@ -378,4 +378,31 @@ func (s *Store) RaiseMark(owner policy.PublicKey, ph policy.PathHash, seq uint64
 		return fmt.Errorf("failed to raise sequence mark: %w", err)
 	}
 	return nil
+}
+
+// boundLinks keeps the newest MaxFragmentLinks links of every fragment and
+// the newest MaxLinks in all, oldest first.
+func boundLinks(links [][]byte) [][]byte {
+	const offGrant, offAt = 3 + 2*policy.PublicKeySize, policy.HandoffBodySize - 8
+	at := func(l []byte) []byte { return l[offAt:policy.HandoffBodySize] }
+	slices.SortStableFunc(links, func(a, b []byte) int { return bytes.Compare(at(a), at(b)) })
+	perFragment := map[string]int{}
+	keep := make([]bool, len(links))
+	for i := len(links) - 1; i >= 0; i-- {
+		id := string(links[i][offGrant : offGrant+32])
+		if perFragment[id] < MaxFragmentLinks {
+			perFragment[id]++
+			keep[i] = true
+		}
+	}
+	out := links[:0]
+	for i, l := range links {
+		if keep[i] {
+			out = append(out, l)
+		}
+	}
+	if len(out) > MaxLinks {
+		out = out[len(out)-MaxLinks:]
+	}
+	return out
 }

@@ -109,9 +109,28 @@ func TestHolderMaps(t *testing.T) {
 	if err != nil || len(pages) != 1 || !bytes.Equal(pages[0], newer.Bytes()) || len(links) != 2 {
 		t.Fatalf("Map = %d pages, %d links, %v", len(pages), len(links), err)
 	}
-	// At most MaxLinks links, the oldest dropped first.
+	// At most MaxFragmentLinks links of one fragment, the oldest dropped
+	// first, whatever the other fragments' links: one holder's many links
+	// push out only its own.
+	for i := range 3 * MaxFragmentLinks {
+		if err := s.PutLink(testLink(int64(1000+i), 0xee)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	links, _ = s.Links(point, aliceKey)
+	if len(links) != 2+MaxFragmentLinks {
+		t.Fatalf("%d links kept, want the 2 others and %d of the flooding fragment", len(links), MaxFragmentLinks)
+	}
+	for _, l := range links {
+		if pl, err := policy.ParseHandoffLink(l); err == nil && pl.GrantID[0] == 0xee && pl.At < 1000+2*MaxFragmentLinks {
+			t.Fatalf("an old link (at %d) was kept over newer ones", pl.At)
+		}
+	}
+	// At most MaxLinks in all, the oldest dropped first.
 	for i := range MaxLinks + 5 {
-		if err := s.PutLink(testLink(int64(100+i), byte(10+i))); err != nil {
+		l := testLink(int64(2000+i), byte(i))
+		l.GrantID[1] = byte(i >> 8)
+		if err := s.PutLink(l); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -120,7 +139,7 @@ func TestHolderMaps(t *testing.T) {
 		t.Fatalf("%d links kept", len(links))
 	}
 	for _, l := range links {
-		if pl, err := policy.ParseHandoffLink(l); err == nil && pl.At < 105 {
+		if pl, err := policy.ParseHandoffLink(l); err == nil && pl.At < 2005 {
 			t.Fatalf("an old link (at %d) was kept over newer ones", pl.At)
 		}
 	}

@@ -216,7 +216,9 @@ func TestTestnetDemo(t *testing.T) {
 	t.Cleanup(func() { run("down") })
 	run("up", "6")
 	out := run("demo")
-	for _, want := range []string{"Q3 report", "decrypted: identical", "the grant is dead", "kadre: hint: the owner revoked this grant", "demo complete"} {
+	for _, want := range []string{"Q3 report", "decrypted: identical", "carol read dave's file, signed by dave", "signed by writer",
+		"the grant is dead", "key epoch of /docs is now 1", "granted /docs again at epoch 1 to 1 of 1", "kadre: hint: the owner revoked this grant",
+		"carol: both identical", "demo complete"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, out)
 		}

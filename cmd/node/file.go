@@ -179,7 +179,7 @@ func cmdDecrypt(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "kadre: %s\n", describeWriter(k))
 	}
 	if *keyOnly {
-		return writeOutput(e, *out, func(w io.Writer) error { return printJSON(w, k) })
+		return writeOutput(e, *out, func(w io.Writer) error { return printJSON(w, keyJSON(*k)) })
 	}
 	key, err := hex.DecodeString(k.DataKey)
 	if err != nil {
@@ -255,6 +255,10 @@ func parseRange(s string) (int64, int64, error) {
 	}
 	return from, to, nil
 }
+
+// keyJSON is `kadre decrypt -key-only`'s output (SPEC.md §7.6): the file's
+// keys and layout, and how the key was obtained (SPEC.md §8.5).
+type keyJSON = agent.KeyInfo
 
 // describeWriter says who wrote a file, as checked.
 func describeWriter(k *agent.KeyInfo) string {

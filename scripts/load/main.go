@@ -710,6 +710,49 @@ func testnetLoad(ctx context.Context, o options, dir string) error {
 	fmt.Printf("  cold (map fetched from its rendezvous points)   %s\n", cold.Summary())
 	fmt.Printf("  failures: %v\n", keyErrs)
 	fmt.Printf("DHT lookup from a client host, ClosestPeers(random key, 20): %s\n", closest.Summary())
+
+	// Revoking: receipts from the 5 holders, the pair's map republished,
+	// the prefix's key epoch rotated and its r other recipients granted
+	// again at the new epoch.
+	fmt.Printf("\nrevoke 3-of-5 with key rotation (client.Revoke: receipts, map, rotate, re-grant r other recipients):\n")
+	for _, r := range []int{0, 1, 4} {
+		var lat testnet.Lat
+		failures := map[string]int{}
+		for i := 0; i < max(3, o.samples/20) && ctx.Err() == nil; i++ {
+			owner, err := open(fmt.Sprintf("revoker-%d-%d", r, i))
+			if err != nil {
+				return err
+			}
+			defer owner.Close()
+			recipients := []*client.Client{bob}
+			for j := range r {
+				o, err := open(fmt.Sprintf("other-%d-%d-%d", r, i, j))
+				if err != nil {
+					return err
+				}
+				defer o.Close()
+				recipients = append(recipients, o)
+			}
+			for _, to := range recipients {
+				if _, err := owner.Grant(ctx, client.GrantRequest{To: to.Identity(), Prefix: policy.MustNormalizePath("/docs"), M: 3, N: 5,
+					Expires: time.Now().Add(24 * time.Hour)}); err != nil {
+					return fmt.Errorf("grant before the revocation: %w", err)
+				}
+			}
+			t0 := time.Now()
+			res, err := owner.Revoke(ctx, bob.Identity(), policy.MustNormalizePath("/docs"))
+			d := time.Since(t0)
+			switch {
+			case err != nil:
+				failures[err.Error()]++
+			case !res.Info.Dead || len(res.Regranted) != r:
+				failures[fmt.Sprintf("dead %v, %d of %d re-granted", res.Info.Dead, len(res.Regranted), r)]++
+			default:
+				lat = append(lat, d)
+			}
+		}
+		fmt.Printf("  r = %d   %s, failures %v\n", r, lat.Summary(), failures)
+	}
 	for _, n := range c.Nodes {
 		if !n.Alive() {
 			return fmt.Errorf("%s died", n.Name)
