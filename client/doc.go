@@ -7,6 +7,7 @@
 //	c.Encrypt(dst, src, path)             // owner, offline
 //	c.Decrypt(ctx, dst, src)              // owner offline, or recipient via m nodes
 //	c.DecryptKey(ctx, header)             // the data key only, for your own body reader
+//	c.DecryptKeys(ctx, headers, opt)      // many files' keys, one batch per grant's holders
 //	c.Revoke(ctx, bob, docs)              // signed receipts and a verdict
 //	c.Grants(ctx, client.GrantsOptions{}) // the owner's ledger
 //	c.Status(ctx)                         // the nodes this client sees

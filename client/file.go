@@ -301,7 +301,12 @@ func (c *Client) checkOpened(ctx context.Context, h *kfile.Header, fk *FileKey, 
 			maxAge = MapMaxAge
 		}
 		if time.Since(m.fetched) > maxAge {
-			fresh, err := c.mapFor(ctx, pair, true)
+			// The map this client holds now may be newer (another file of
+			// a batch fetched it); else fetch one.
+			fresh, err := c.mapFor(ctx, pair, false)
+			if err != nil || time.Since(fresh.fetched) > maxAge {
+				fresh, err = c.mapFor(ctx, pair, true)
+			}
 			if err != nil {
 				// Fail closed: without a recent map nothing says the owner
 				// did not revoke the writer since.

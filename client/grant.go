@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -36,6 +37,45 @@ func (e *TooFewPlacedError) Error() string {
 }
 func (e *TooFewPlacedError) Unwrap() error { return e.Err }
 
+// ErrBadExpiry means a grant's expiry is not a time at least a minute
+// from now.
+var ErrBadExpiry = errors.New("client: invalid grant expiry")
+
+// ExpiryTooLongError means fewer than m of the nodes this client sees
+// keep a grant that long (their signed node info says how long they keep
+// grants, SPEC.md §3.4.6), so that placing it could not work: Grant
+// refuses it before splitting anything.
+type ExpiryTooLongError struct {
+	Wanted               time.Duration
+	Accepting, Reachable int
+	Full                 int // reachable nodes with no free slot
+	M                    int
+	Longest              time.Duration // the longest grant a reachable node keeps
+}
+
+func (e *ExpiryTooLongError) Error() string {
+	full := ""
+	if e.Full > 0 {
+		full = fmt.Sprintf(", %d have no free slot", e.Full)
+	}
+	return fmt.Sprintf("client: %d of the %d reachable nodes would keep a grant of %s (the longest any of them keeps is %s%s); it needs %d",
+		e.Accepting, e.Reachable, FormatDuration(e.Wanted), FormatDuration(e.Longest), full, e.M)
+}
+func (e *ExpiryTooLongError) Unwrap() error { return policy.ErrExpiryTooLong }
+
+// FormatDuration writes d in days when it is a whole number of days
+// ("90d"), else as time.Duration does, rounded to the second.
+func FormatDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d >= day && d%day == 0 {
+		return fmt.Sprintf("%dd", d/day)
+	}
+	if d >= day && d%time.Hour == 0 {
+		return fmt.Sprintf("%dd%dh", d/day, d%day/time.Hour)
+	}
+	return d.Round(time.Second).String()
+}
+
 // GrantResult is a grant as placed.
 type GrantResult struct {
 	// Record is the grant as recorded in the ledger; nil if no fragment
@@ -56,14 +96,63 @@ type GrantResult struct {
 // recipient finds the holders without the owner. When not every fragment
 // found a node, it returns the result with a *TooFewPlacedError.
 func (c *Client) Grant(ctx context.Context, req GrantRequest) (*GrantResult, error) {
-	if req.M < 1 || req.N < req.M || req.N > policy.MaxShares {
-		return nil, fmt.Errorf("%w: m=%d n=%d; need 1 ≤ m ≤ n ≤ %d", policy.ErrBadThreshold, req.M, req.N, policy.MaxShares)
+	if err := CheckThreshold(req.M, req.N); err != nil {
+		return nil, err
+	}
+	if wanted := time.Until(req.Expires); wanted < time.Minute {
+		return nil, fmt.Errorf("%w: %s is less than a minute from now", ErrBadExpiry, req.Expires.Local().Format(time.RFC3339))
 	}
 	doc, err := c.ledger.read()
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkDuration(ctx, req); err != nil {
+		return nil, err
+	}
 	return c.grant(ctx, req, doc.epoch(req.Prefix.String()))
+}
+
+// CheckThreshold says precisely what is wrong with an m-of-n split, if
+// anything (policy.ErrBadThreshold).
+func CheckThreshold(m, n int) error {
+	switch {
+	case m < 1:
+		return fmt.Errorf("%w: m=%d: a grant needs at least 1 fragment to decrypt", policy.ErrBadThreshold, m)
+	case n > policy.MaxShares:
+		return fmt.Errorf("%w: n=%d: a grant has at most %d fragments, one per node", policy.ErrBadThreshold, n, policy.MaxShares)
+	case n < m:
+		return fmt.Errorf("%w: m=%d is more than n=%d: a grant cannot need more fragments than it has", policy.ErrBadThreshold, m, n)
+	}
+	return nil
+}
+
+// checkDuration refuses a grant that fewer than m of the reachable nodes
+// this client sees would keep (their node info: maximum duration, free
+// slots). With no reachable node it says nothing: placement will.
+func (c *Client) checkDuration(ctx context.Context, req GrantRequest) error {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	wanted := time.Until(req.Expires.Truncate(time.Second))
+	e := &ExpiryTooLongError{Wanted: wanted.Round(time.Minute), M: req.M}
+	for _, n := range st.Nodes {
+		if !n.Reachable {
+			continue
+		}
+		e.Reachable++
+		e.Longest = max(e.Longest, n.MaxGrantDuration)
+		switch {
+		case n.FreeSlots == 0:
+			e.Full++
+		case n.MaxGrantDuration >= wanted:
+			e.Accepting++
+		}
+	}
+	if e.Reachable > 0 && e.Accepting < req.M {
+		return e
+	}
+	return nil
 }
 
 // grant places a grant at one epoch and publishes the pair's map.

@@ -10,7 +10,8 @@
 // Entry points: New (a host, server mode for nodes, client mode for the
 // owner and recipient), Service (a node's RPC handlers over a Store, its
 // republishing and retirement), and the client calls (Sample, Place,
-// PublishMap, FetchMap, Collect, Reencrypt, Revoke, NodeInfo).
+// PublishMap, FetchMap, Collect, CollectBatch, Reencrypt, BatchReencrypt,
+// Revoke, NodeInfo).
 //
 // # Security
 //

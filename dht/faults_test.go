@@ -30,7 +30,7 @@ func hang(t *testing.T, tn *testNode) {
 	})
 }
 
-// lie makes a node answer re-encryption requests with a cfrag whose proof
+// lie makes a node answer re-encryption requests (single and batch) with cfrags whose proof
 // does not hold (one byte of z flipped), and everything else honestly.
 func lie(tn *testNode) {
 	svc := tn.svc
@@ -44,6 +44,11 @@ func lie(tn *testNode) {
 		resp := svc.dispatch(context.Background(), s, req)
 		if r := resp.GetReencryptResponse(); r != nil {
 			r.Cfrag[300] ^= 1
+		}
+		for _, it := range resp.GetBatchReencryptResponse().GetItems() {
+			if cf := it.GetCfrag(); cf != nil {
+				cf[300] ^= 1
+			}
 		}
 		proto.WriteFrame(s, resp)
 	})

@@ -41,6 +41,9 @@ type testNet struct {
 	clock *testClock
 	nodes []*testNode
 	ips   int // loopback addresses handed out
+	// tweak, if set, changes the service configuration of nodes started
+	// from then on.
+	tweak func(*ServiceConfig)
 }
 
 // bootstrap returns the first running node.
@@ -83,7 +86,11 @@ func (n *testNet) start(id *rekey.SecretKey, dir string, listen ...string) *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := NewService(h, ServiceConfig{Store: st, Identity: id, MaxGrantDuration: 30 * 24 * time.Hour, Now: n.clock.Now})
+	sc := ServiceConfig{Store: st, Identity: id, MaxGrantDuration: 30 * 24 * time.Hour, Now: n.clock.Now}
+	if n.tweak != nil {
+		n.tweak(&sc)
+	}
+	svc, err := NewService(h, sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +114,14 @@ func (tn *testNode) stop() {
 
 func newTestNet(t *testing.T, size int) *testNet {
 	t.Helper()
-	n := &testNet{t: t, clock: &testClock{}}
+	return newTestNetWith(t, size, nil)
+}
+
+// newTestNetWith is newTestNet with every node's service configuration
+// changed by tweak.
+func newTestNetWith(t *testing.T, size int, tweak func(*ServiceConfig)) *testNet {
+	t.Helper()
+	n := &testNet{t: t, clock: &testClock{}, tweak: tweak}
 	for i := 0; i < size; i++ {
 		n.nodes = append(n.nodes, n.start(rekey.GenerateSecretKey(), filepath.Join(t.TempDir(), "node")))
 	}

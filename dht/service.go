@@ -290,6 +290,8 @@ func requestKind(req *proto.Envelope) string {
 		return "put_link"
 	case *proto.Envelope_GetLinks:
 		return "get_links"
+	case *proto.Envelope_BatchReencrypt:
+		return "batch_reencrypt"
 	}
 	return "unknown"
 }
@@ -333,6 +335,13 @@ func (s *Service) dispatch(ctx context.Context, st network.Stream, req *proto.En
 			err = fmt.Errorf("%w: %w", policy.ErrNotRecipient, rerr)
 		} else if r, err = s.reencrypt(remote, b.Reencrypt); err == nil {
 			body = &proto.Envelope_ReencryptResponse{ReencryptResponse: r}
+		}
+	case *proto.Envelope_BatchReencrypt:
+		var r *proto.BatchReencryptResponse
+		if rerr != nil {
+			err = fmt.Errorf("%w: %w", policy.ErrNotRecipient, rerr)
+		} else if r, err = s.batchReencrypt(st.Conn().RemotePeer(), remote, b.BatchReencrypt); err == nil {
+			body = &proto.Envelope_BatchReencryptResponse{BatchReencryptResponse: r}
 		}
 	case *proto.Envelope_Revoke:
 		var rc *policy.Receipt
@@ -476,31 +485,9 @@ func (s *Service) reencrypt(recipient policy.PublicKey, r *proto.ReencryptReques
 	for i, l := range levels {
 		hashes[i] = policy.PathHash(l.GetPathHash())
 	}
-	level, id, record, err := s.cfg.Store.Lookup(owner, recipient, hashes, now)
+	level, g, vkf, err := s.servable(owner, recipient, hashes, now)
 	if err != nil {
-		switch {
-		case errors.Is(err, policy.ErrRevoked), errors.Is(err, policy.ErrExpired):
-			return nil, fmt.Errorf("%w (level %d)", err, level)
-		case errors.Is(err, policy.ErrNotGranted):
-			return nil, policy.ErrNotGranted
-		default:
-			return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
-		}
-	}
-	// A grant ID names one immutable record, so its parse and its verified
-	// kfrag are cached together.
-	g, vkf := s.kfrags.get(id)
-	if g == nil {
-		if g, err = policy.ParseGrant(record); err != nil {
-			return nil, fmt.Errorf("%w: stored grant: %w", proto.ErrInternal, err)
-		}
-		if vkf, err = policy.VerifyGrantKFrag(g); err != nil {
-			return nil, fmt.Errorf("%w: stored kfrag: %w", proto.ErrInternal, err)
-		}
-		s.kfrags.put(id, g, vkf)
-	}
-	if err := policy.CheckServable(g, owner, hashes[level], recipient[:], now); err != nil {
-		return nil, fmt.Errorf("%w: stored grant does not serve this request: %w", proto.ErrInternal, err)
+		return nil, err
 	}
 	capsule, err := rekey.ParseCapsule(levels[level].GetCapsule())
 	if err != nil {
@@ -592,6 +579,8 @@ func respond(req *proto.Envelope, body any) *proto.Envelope {
 	case *proto.Envelope_PutLinkResponse:
 		return proto.Respond(req, b)
 	case *proto.Envelope_GetLinksResponse:
+		return proto.Respond(req, b)
+	case *proto.Envelope_BatchReencryptResponse:
 		return proto.Respond(req, b)
 	}
 	return proto.Refuse(req, proto.ErrInternal)

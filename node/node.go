@@ -360,3 +360,37 @@ var (
 	// ErrEndpoint means the local endpoint could not listen.
 	ErrEndpoint = errors.New("node: cannot start the local endpoint")
 )
+
+// Identity is what `kadre id` prints of a node's data directory: its peer
+// ID, from its identity key, and the addresses it last listened on (from
+// node.json, empty if it never started).
+type Identity struct {
+	PeerID    string   `json:"peer_id"`
+	PublicKey string   `json:"public_key"`
+	Addrs     []string `json:"addrs,omitempty"`
+}
+
+// ReadIdentity reads a node's identity from its data directory without
+// starting it.
+func ReadIdentity(dataDir string) (*Identity, error) {
+	sk, err := readKey(filepath.Join(dataDir, IdentityFile))
+	if err != nil {
+		return nil, err
+	}
+	pk := policy.PublicKeyOf(sk.PublicKey())
+	id, err := dht.PeerIDOf(pk)
+	if err != nil {
+		return nil, err
+	}
+	out := &Identity{PeerID: id.String(), PublicKey: pk.String()}
+	if b, err := os.ReadFile(filepath.Join(dataDir, InfoFile)); err == nil {
+		var info struct {
+			PeerID string   `json:"peer_id"`
+			Addrs  []string `json:"addrs"`
+		}
+		if json.Unmarshal(b, &info) == nil && info.PeerID == out.PeerID {
+			out.Addrs = info.Addrs
+		}
+	}
+	return out, nil
+}

@@ -24,9 +24,17 @@ func ValidateExpiry(expiry uint64, now time.Time, maxDuration time.Duration) err
 	limit := now.Unix() + int64(maxDuration/time.Second)
 	if maxDuration < 0 || expiry > uint64(max(limit, 0)) {
 		return fmt.Errorf("%w: grant expires %s, this node keeps grants at most %s (until %s); grant a shorter period",
-			ErrExpiryTooLong, unixTime(expiry).Format(time.RFC3339), maxDuration, unixTime(uint64(max(limit, 0))).Format(time.RFC3339))
+			ErrExpiryTooLong, unixTime(expiry).Format(time.RFC3339), days(maxDuration), unixTime(uint64(max(limit, 0))).Format(time.RFC3339))
 	}
 	return nil
+}
+
+// days writes a duration of whole days as "90d".
+func days(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 // ValidateLive checks that a grant expiring at expiry (Unix seconds) is

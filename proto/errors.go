@@ -93,15 +93,24 @@ func CodeOf(err error) Code {
 
 // reasonOf returns the human reason sent with a refusal: the error text,
 // except for opaque codes, cut to MaxReasonLen on a rune boundary.
-func reasonOf(code Code, err error) string {
+func reasonOf(code Code, err error) string { return reasonMax(code, err, MaxReasonLen) }
+
+// ItemError is the refusal of one item of a batch: the code from CodeOf,
+// the reason as Refuse gives it, cut to MaxItemReasonLen.
+func ItemError(err error) *Error {
+	code := CodeOf(err)
+	return &Error{Code: code, Reason: reasonMax(code, err, MaxItemReasonLen)}
+}
+
+func reasonMax(code Code, err error, limit int) string {
 	var s string
 	if opaqueCodes[code] {
 		s = sentinelOf(code).Error()
 	} else {
 		s = err.Error()
 	}
-	if len(s) > MaxReasonLen {
-		s = s[:MaxReasonLen]
+	if len(s) > limit {
+		s = s[:limit]
 		for !utf8.ValidString(s) {
 			s = s[:len(s)-1]
 		}

@@ -193,6 +193,8 @@ type Envelope struct {
 	//	*Envelope_PutLinkResponse
 	//	*Envelope_GetLinks
 	//	*Envelope_GetLinksResponse
+	//	*Envelope_BatchReencrypt
+	//	*Envelope_BatchReencryptResponse
 	//	*Envelope_Error
 	Body          isEnvelope_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
@@ -412,6 +414,24 @@ func (x *Envelope) GetGetLinksResponse() *GetLinksResponse {
 	return nil
 }
 
+func (x *Envelope) GetBatchReencrypt() *BatchReencryptRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_BatchReencrypt); ok {
+			return x.BatchReencrypt
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetBatchReencryptResponse() *BatchReencryptResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_BatchReencryptResponse); ok {
+			return x.BatchReencryptResponse
+		}
+	}
+	return nil
+}
+
 func (x *Envelope) GetError() *Error {
 	if x != nil {
 		if x, ok := x.Body.(*Envelope_Error); ok {
@@ -497,6 +517,14 @@ type Envelope_GetLinksResponse struct {
 	GetLinksResponse *GetLinksResponse `protobuf:"bytes,35,opt,name=get_links_response,json=getLinksResponse,proto3,oneof"`
 }
 
+type Envelope_BatchReencrypt struct {
+	BatchReencrypt *BatchReencryptRequest `protobuf:"bytes,36,opt,name=batch_reencrypt,json=batchReencrypt,proto3,oneof"`
+}
+
+type Envelope_BatchReencryptResponse struct {
+	BatchReencryptResponse *BatchReencryptResponse `protobuf:"bytes,37,opt,name=batch_reencrypt_response,json=batchReencryptResponse,proto3,oneof"`
+}
+
 type Envelope_Error struct {
 	// error answers any request with a refusal.
 	Error *Error `protobuf:"bytes,31,opt,name=error,proto3,oneof"`
@@ -537,6 +565,10 @@ func (*Envelope_PutLinkResponse) isEnvelope_Body() {}
 func (*Envelope_GetLinks) isEnvelope_Body() {}
 
 func (*Envelope_GetLinksResponse) isEnvelope_Body() {}
+
+func (*Envelope_BatchReencrypt) isEnvelope_Body() {}
+
+func (*Envelope_BatchReencryptResponse) isEnvelope_Body() {}
 
 func (*Envelope_Error) isEnvelope_Body() {}
 
@@ -1509,6 +1541,215 @@ func (x *GetLinksResponse) GetLinks() [][]byte {
 	return nil
 }
 
+// BatchReencryptRequest: a recipient asks for cfrags of many capsules under
+// one grant: the capsules the files under that grant carry for its level.
+type BatchReencryptRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// owner is the owner's 33-byte identity key.
+	Owner []byte `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	// path_hash is the 32-byte policy.PathHash of the granted prefix (at its
+	// key epoch): the one grant every capsule is re-encrypted with.
+	PathHash []byte `protobuf:"bytes,2,opt,name=path_hash,json=pathHash,proto3" json:"path_hash,omitempty"`
+	// capsules are 1..MaxBatchItems capsules, one per file.
+	Capsules      [][]byte `protobuf:"bytes,3,rep,name=capsules,proto3" json:"capsules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchReencryptRequest) Reset() {
+	*x = BatchReencryptRequest{}
+	mi := &file_kadre_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchReencryptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchReencryptRequest) ProtoMessage() {}
+
+func (x *BatchReencryptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kadre_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchReencryptRequest.ProtoReflect.Descriptor instead.
+func (*BatchReencryptRequest) Descriptor() ([]byte, []int) {
+	return file_kadre_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *BatchReencryptRequest) GetOwner() []byte {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+func (x *BatchReencryptRequest) GetPathHash() []byte {
+	if x != nil {
+		return x.PathHash
+	}
+	return nil
+}
+
+func (x *BatchReencryptRequest) GetCapsules() [][]byte {
+	if x != nil {
+		return x.Capsules
+	}
+	return nil
+}
+
+// BatchReencryptResponse: the public grant once, and one item per capsule,
+// in the request's order.
+type BatchReencryptResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// grant is policy.Grant.PublicBytes() of the grant that served.
+	Grant []byte `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
+	// items answer the capsules one for one.
+	Items         []*BatchItem `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchReencryptResponse) Reset() {
+	*x = BatchReencryptResponse{}
+	mi := &file_kadre_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchReencryptResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchReencryptResponse) ProtoMessage() {}
+
+func (x *BatchReencryptResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kadre_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchReencryptResponse.ProtoReflect.Descriptor instead.
+func (*BatchReencryptResponse) Descriptor() ([]byte, []int) {
+	return file_kadre_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *BatchReencryptResponse) GetGrant() []byte {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+func (x *BatchReencryptResponse) GetItems() []*BatchItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// BatchItem is the answer for one capsule: its cfrag or a refusal of that
+// capsule alone.
+type BatchItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*BatchItem_Cfrag
+	//	*BatchItem_Error
+	Result        isBatchItem_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchItem) Reset() {
+	*x = BatchItem{}
+	mi := &file_kadre_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchItem) ProtoMessage() {}
+
+func (x *BatchItem) ProtoReflect() protoreflect.Message {
+	mi := &file_kadre_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchItem.ProtoReflect.Descriptor instead.
+func (*BatchItem) Descriptor() ([]byte, []int) {
+	return file_kadre_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *BatchItem) GetResult() isBatchItem_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *BatchItem) GetCfrag() []byte {
+	if x != nil {
+		if x, ok := x.Result.(*BatchItem_Cfrag); ok {
+			return x.Cfrag
+		}
+	}
+	return nil
+}
+
+func (x *BatchItem) GetError() *Error {
+	if x != nil {
+		if x, ok := x.Result.(*BatchItem_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isBatchItem_Result interface {
+	isBatchItem_Result()
+}
+
+type BatchItem_Cfrag struct {
+	// cfrag is the capsule fragment.
+	Cfrag []byte `protobuf:"bytes,1,opt,name=cfrag,proto3,oneof"`
+}
+
+type BatchItem_Error struct {
+	// error refuses this capsule (MALFORMED, RATE_LIMITED, INTERNAL); its
+	// reason is at most MaxItemReasonLen bytes.
+	Error *Error `protobuf:"bytes,2,opt,name=error,proto3,oneof"`
+}
+
+func (*BatchItem_Cfrag) isBatchItem_Result() {}
+
+func (*BatchItem_Error) isBatchItem_Result() {}
+
 // Error is a refusal.
 type Error struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1521,7 +1762,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_kadre_proto_msgTypes[20]
+	mi := &file_kadre_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1774,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_kadre_proto_msgTypes[20]
+	mi := &file_kadre_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1787,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_kadre_proto_rawDescGZIP(), []int{20}
+	return file_kadre_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Error) GetCode() Code {
@@ -1567,8 +1808,7 @@ var File_kadre_proto protoreflect.FileDescriptor
 
 const file_kadre_proto_rawDesc = "" +
 	"\n" +
-	"\vkadre.proto\x12\fkadre.rpc.v1\"\xd2\n" +
-	"\n" +
+	"\vkadre.proto\x12\fkadre.rpc.v1\"\x84\f\n" +
 	"\bEnvelope\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
@@ -1591,7 +1831,9 @@ const file_kadre_proto_rawDesc = "" +
 	"\bput_link\x18  \x01(\v2\x1c.kadre.rpc.v1.PutLinkRequestH\x00R\aputLink\x12K\n" +
 	"\x11put_link_response\x18! \x01(\v2\x1d.kadre.rpc.v1.PutLinkResponseH\x00R\x0fputLinkResponse\x12<\n" +
 	"\tget_links\x18\" \x01(\v2\x1d.kadre.rpc.v1.GetLinksRequestH\x00R\bgetLinks\x12N\n" +
-	"\x12get_links_response\x18# \x01(\v2\x1e.kadre.rpc.v1.GetLinksResponseH\x00R\x10getLinksResponse\x12+\n" +
+	"\x12get_links_response\x18# \x01(\v2\x1e.kadre.rpc.v1.GetLinksResponseH\x00R\x10getLinksResponse\x12N\n" +
+	"\x0fbatch_reencrypt\x18$ \x01(\v2#.kadre.rpc.v1.BatchReencryptRequestH\x00R\x0ebatchReencrypt\x12`\n" +
+	"\x18batch_reencrypt_response\x18% \x01(\v2$.kadre.rpc.v1.BatchReencryptResponseH\x00R\x16batchReencryptResponse\x12+\n" +
 	"\x05error\x18\x1f \x01(\v2\x13.kadre.rpc.v1.ErrorH\x00R\x05errorB\x06\n" +
 	"\x04body\")\n" +
 	"\x11StoreGrantRequest\x12\x14\n" +
@@ -1642,7 +1884,18 @@ const file_kadre_proto_rawDesc = "" +
 	"\x05point\x18\x01 \x01(\fR\x05point\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\fR\x05owner\"(\n" +
 	"\x10GetLinksResponse\x12\x14\n" +
-	"\x05links\x18\x01 \x03(\fR\x05links\"G\n" +
+	"\x05links\x18\x01 \x03(\fR\x05links\"f\n" +
+	"\x15BatchReencryptRequest\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\fR\x05owner\x12\x1b\n" +
+	"\tpath_hash\x18\x02 \x01(\fR\bpathHash\x12\x1a\n" +
+	"\bcapsules\x18\x03 \x03(\fR\bcapsules\"]\n" +
+	"\x16BatchReencryptResponse\x12\x14\n" +
+	"\x05grant\x18\x01 \x01(\fR\x05grant\x12-\n" +
+	"\x05items\x18\x02 \x03(\v2\x17.kadre.rpc.v1.BatchItemR\x05items\"Z\n" +
+	"\tBatchItem\x12\x16\n" +
+	"\x05cfrag\x18\x01 \x01(\fH\x00R\x05cfrag\x12+\n" +
+	"\x05error\x18\x02 \x01(\v2\x13.kadre.rpc.v1.ErrorH\x00R\x05errorB\b\n" +
+	"\x06result\"G\n" +
 	"\x05Error\x12&\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x12.kadre.rpc.v1.CodeR\x04code\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason*\x95\x03\n" +
@@ -1685,30 +1938,33 @@ func file_kadre_proto_rawDescGZIP() []byte {
 }
 
 var file_kadre_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kadre_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_kadre_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_kadre_proto_goTypes = []any{
-	(Code)(0),                  // 0: kadre.rpc.v1.Code
-	(*Envelope)(nil),           // 1: kadre.rpc.v1.Envelope
-	(*StoreGrantRequest)(nil),  // 2: kadre.rpc.v1.StoreGrantRequest
-	(*StoreGrantResponse)(nil), // 3: kadre.rpc.v1.StoreGrantResponse
-	(*Level)(nil),              // 4: kadre.rpc.v1.Level
-	(*ReencryptRequest)(nil),   // 5: kadre.rpc.v1.ReencryptRequest
-	(*ReencryptResponse)(nil),  // 6: kadre.rpc.v1.ReencryptResponse
-	(*RevokeRequest)(nil),      // 7: kadre.rpc.v1.RevokeRequest
-	(*RevokeResponse)(nil),     // 8: kadre.rpc.v1.RevokeResponse
-	(*NodeInfoRequest)(nil),    // 9: kadre.rpc.v1.NodeInfoRequest
-	(*NodeInfoResponse)(nil),   // 10: kadre.rpc.v1.NodeInfoResponse
-	(*HandoffRequest)(nil),     // 11: kadre.rpc.v1.HandoffRequest
-	(*HandoffResponse)(nil),    // 12: kadre.rpc.v1.HandoffResponse
-	(*PutMapRequest)(nil),      // 13: kadre.rpc.v1.PutMapRequest
-	(*PutMapResponse)(nil),     // 14: kadre.rpc.v1.PutMapResponse
-	(*GetMapRequest)(nil),      // 15: kadre.rpc.v1.GetMapRequest
-	(*GetMapResponse)(nil),     // 16: kadre.rpc.v1.GetMapResponse
-	(*PutLinkRequest)(nil),     // 17: kadre.rpc.v1.PutLinkRequest
-	(*PutLinkResponse)(nil),    // 18: kadre.rpc.v1.PutLinkResponse
-	(*GetLinksRequest)(nil),    // 19: kadre.rpc.v1.GetLinksRequest
-	(*GetLinksResponse)(nil),   // 20: kadre.rpc.v1.GetLinksResponse
-	(*Error)(nil),              // 21: kadre.rpc.v1.Error
+	(Code)(0),                      // 0: kadre.rpc.v1.Code
+	(*Envelope)(nil),               // 1: kadre.rpc.v1.Envelope
+	(*StoreGrantRequest)(nil),      // 2: kadre.rpc.v1.StoreGrantRequest
+	(*StoreGrantResponse)(nil),     // 3: kadre.rpc.v1.StoreGrantResponse
+	(*Level)(nil),                  // 4: kadre.rpc.v1.Level
+	(*ReencryptRequest)(nil),       // 5: kadre.rpc.v1.ReencryptRequest
+	(*ReencryptResponse)(nil),      // 6: kadre.rpc.v1.ReencryptResponse
+	(*RevokeRequest)(nil),          // 7: kadre.rpc.v1.RevokeRequest
+	(*RevokeResponse)(nil),         // 8: kadre.rpc.v1.RevokeResponse
+	(*NodeInfoRequest)(nil),        // 9: kadre.rpc.v1.NodeInfoRequest
+	(*NodeInfoResponse)(nil),       // 10: kadre.rpc.v1.NodeInfoResponse
+	(*HandoffRequest)(nil),         // 11: kadre.rpc.v1.HandoffRequest
+	(*HandoffResponse)(nil),        // 12: kadre.rpc.v1.HandoffResponse
+	(*PutMapRequest)(nil),          // 13: kadre.rpc.v1.PutMapRequest
+	(*PutMapResponse)(nil),         // 14: kadre.rpc.v1.PutMapResponse
+	(*GetMapRequest)(nil),          // 15: kadre.rpc.v1.GetMapRequest
+	(*GetMapResponse)(nil),         // 16: kadre.rpc.v1.GetMapResponse
+	(*PutLinkRequest)(nil),         // 17: kadre.rpc.v1.PutLinkRequest
+	(*PutLinkResponse)(nil),        // 18: kadre.rpc.v1.PutLinkResponse
+	(*GetLinksRequest)(nil),        // 19: kadre.rpc.v1.GetLinksRequest
+	(*GetLinksResponse)(nil),       // 20: kadre.rpc.v1.GetLinksResponse
+	(*BatchReencryptRequest)(nil),  // 21: kadre.rpc.v1.BatchReencryptRequest
+	(*BatchReencryptResponse)(nil), // 22: kadre.rpc.v1.BatchReencryptResponse
+	(*BatchItem)(nil),              // 23: kadre.rpc.v1.BatchItem
+	(*Error)(nil),                  // 24: kadre.rpc.v1.Error
 }
 var file_kadre_proto_depIdxs = []int32{
 	2,  // 0: kadre.rpc.v1.Envelope.store_grant:type_name -> kadre.rpc.v1.StoreGrantRequest
@@ -1729,14 +1985,18 @@ var file_kadre_proto_depIdxs = []int32{
 	18, // 15: kadre.rpc.v1.Envelope.put_link_response:type_name -> kadre.rpc.v1.PutLinkResponse
 	19, // 16: kadre.rpc.v1.Envelope.get_links:type_name -> kadre.rpc.v1.GetLinksRequest
 	20, // 17: kadre.rpc.v1.Envelope.get_links_response:type_name -> kadre.rpc.v1.GetLinksResponse
-	21, // 18: kadre.rpc.v1.Envelope.error:type_name -> kadre.rpc.v1.Error
-	4,  // 19: kadre.rpc.v1.ReencryptRequest.levels:type_name -> kadre.rpc.v1.Level
-	0,  // 20: kadre.rpc.v1.Error.code:type_name -> kadre.rpc.v1.Code
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	21, // 18: kadre.rpc.v1.Envelope.batch_reencrypt:type_name -> kadre.rpc.v1.BatchReencryptRequest
+	22, // 19: kadre.rpc.v1.Envelope.batch_reencrypt_response:type_name -> kadre.rpc.v1.BatchReencryptResponse
+	24, // 20: kadre.rpc.v1.Envelope.error:type_name -> kadre.rpc.v1.Error
+	4,  // 21: kadre.rpc.v1.ReencryptRequest.levels:type_name -> kadre.rpc.v1.Level
+	23, // 22: kadre.rpc.v1.BatchReencryptResponse.items:type_name -> kadre.rpc.v1.BatchItem
+	24, // 23: kadre.rpc.v1.BatchItem.error:type_name -> kadre.rpc.v1.Error
+	0,  // 24: kadre.rpc.v1.Error.code:type_name -> kadre.rpc.v1.Code
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_kadre_proto_init() }
@@ -1763,7 +2023,13 @@ func file_kadre_proto_init() {
 		(*Envelope_PutLinkResponse)(nil),
 		(*Envelope_GetLinks)(nil),
 		(*Envelope_GetLinksResponse)(nil),
+		(*Envelope_BatchReencrypt)(nil),
+		(*Envelope_BatchReencryptResponse)(nil),
 		(*Envelope_Error)(nil),
+	}
+	file_kadre_proto_msgTypes[22].OneofWrappers = []any{
+		(*BatchItem_Cfrag)(nil),
+		(*BatchItem_Error)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1771,7 +2037,7 @@ func file_kadre_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kadre_proto_rawDesc), len(file_kadre_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

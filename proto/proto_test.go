@@ -42,7 +42,25 @@ func validRequests() map[string]*Envelope {
 		"reencrypt": Request(5, &Envelope_Reencrypt{Reencrypt: &ReencryptRequest{Owner: fill(33, 2), Levels: levels(4, 105)}}),
 		"max reencrypt": Request(1<<64-1, &Envelope_Reencrypt{Reencrypt: &ReencryptRequest{
 			Owner: fill(33, 2), Levels: levels(MaxLevels, MaxCapsuleSize)}}),
+		"batch": Request(11, &Envelope_BatchReencrypt{BatchReencrypt: &BatchReencryptRequest{
+			Owner: fill(33, 2), PathHash: fill(32, 3), Capsules: repeat(fill(105, 4), 3)}}),
+		"max batch": Request(12, &Envelope_BatchReencrypt{BatchReencrypt: &BatchReencryptRequest{
+			Owner: fill(33, 2), PathHash: fill(32, 3), Capsules: repeat(fill(MaxCapsuleSize, 4), MaxBatchItems)}}),
 	}
+}
+
+// batchAnswer answers a batch request of n capsules: cfrags of size cfrag,
+// except the items listed in refused.
+func batchAnswer(req *Envelope, n, cfrag int, refused map[int]*Error) *Envelope {
+	r := &BatchReencryptResponse{Grant: fill(policy.PublicGrantSize, 1)}
+	for i := range n {
+		if e := refused[i]; e != nil {
+			r.Items = append(r.Items, &BatchItem{Result: &BatchItem_Error{Error: e}})
+			continue
+		}
+		r.Items = append(r.Items, &BatchItem{Result: &BatchItem_Cfrag{Cfrag: fill(cfrag, byte(i))}})
+	}
+	return Respond(req, &Envelope_BatchReencryptResponse{BatchReencryptResponse: r})
 }
 
 func repeat(b []byte, n int) [][]byte {
@@ -90,6 +108,36 @@ func TestRequestRoundTrip(t *testing.T) {
 	}
 }
 
+// The largest batch answers fit in a frame: MaxBatchItems Umbral cfrags
+// (381 bytes), or as many refusals with the longest item reason.
+func TestBatchAnswerFits(t *testing.T) {
+	req := validRequests()["max batch"]
+	refused := map[int]*Error{}
+	for i := range MaxBatchItems {
+		refused[i] = &Error{Code: Code_RATE_LIMITED, Reason: strings.Repeat("x", MaxItemReasonLen)}
+	}
+	for name, resp := range map[string]*Envelope{
+		"cfrags":  batchAnswer(req, MaxBatchItems, 381, nil),
+		"refused": batchAnswer(req, MaxBatchItems, 381, refused),
+	} {
+		size := gproto.Size(resp)
+		if size > MaxFrameSize-1024 {
+			t.Errorf("largest batch answer (%s) is %d bytes, too close to the %d-byte frame", name, size, MaxFrameSize)
+		}
+		if err := ValidateResponse(req, resp); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// A long reason is cut to the item limit on a rune boundary.
+	e := ItemError(fmt.Errorf("%w: %s", ErrRateLimited, strings.Repeat("é", MaxItemReasonLen)))
+	if len(e.GetReason()) > MaxItemReasonLen || e.GetCode() != Code_RATE_LIMITED || !strings.HasSuffix(e.GetReason(), "é") {
+		t.Errorf("item reason %d bytes, code %v", len(e.GetReason()), e.GetCode())
+	}
+	if e := ItemError(fmt.Errorf("%w: level 2 of grant 77", policy.ErrNotGranted)); e.GetReason() != policy.ErrNotGranted.Error() {
+		t.Errorf("opaque item reason %q", e.GetReason())
+	}
+}
+
 func TestResponseRoundTrip(t *testing.T) {
 	reqs := validRequests()
 	for _, tc := range []struct {
@@ -106,6 +154,8 @@ func TestResponseRoundTrip(t *testing.T) {
 		{"revoke", reqs["revoke"], &Envelope_RevokeResponse{RevokeResponse: &RevokeResponse{Receipt: fill(policy.ReceiptSize, 1)}}},
 		{"node info", reqs["node info"], &Envelope_NodeInfoResponse{NodeInfoResponse: &NodeInfoResponse{NodeInfo: fill(policy.MaxNodeInfoSize, 1)}}},
 		{"reencrypt", reqs["reencrypt"], &Envelope_ReencryptResponse{ReencryptResponse: &ReencryptResponse{Level: 3, Cfrag: fill(381, 1), Grant: fill(policy.PublicGrantSize, 1)}}},
+		{"batch", reqs["batch"], batchAnswer(reqs["batch"], 3, 381, map[int]*Error{1: ItemError(ErrRateLimited)}).GetBody()},
+		{"max batch", reqs["max batch"], batchAnswer(reqs["max batch"], MaxBatchItems, 381, nil).GetBody()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := Respond(tc.req, tc.body)
@@ -206,6 +256,10 @@ func withVersion(env *Envelope, v uint32) *Envelope {
 	return c
 }
 
+func batch(owner, ph []byte, capsules [][]byte) *Envelope {
+	return Request(9, &Envelope_BatchReencrypt{BatchReencrypt: &BatchReencryptRequest{Owner: owner, PathHash: ph, Capsules: capsules}})
+}
+
 func TestValidateRequestRefusals(t *testing.T) {
 	reqs := validRequests()
 	reenc := func(owner []byte, lv []*Level) *Envelope {
@@ -281,6 +335,13 @@ func TestValidateRequestRefusals(t *testing.T) {
 		{"empty capsule", reenc(fill(33, 2), levels(2, 0)), ErrMalformed},
 		{"capsule too large", reenc(fill(33, 2), levels(2, MaxCapsuleSize+1)), ErrMalformed},
 		{"repeated path hash", reenc(fill(33, 2), dup), ErrMalformed},
+		{"batch without capsules", batch(fill(33, 2), fill(32, 3), nil), ErrMalformed},
+		{"batch too many capsules", batch(fill(33, 2), fill(32, 3), repeat(fill(105, 1), MaxBatchItems+1)), ErrMalformed},
+		{"batch empty capsule", batch(fill(33, 2), fill(32, 3), [][]byte{fill(105, 1), nil}), ErrMalformed},
+		{"batch capsule too large", batch(fill(33, 2), fill(32, 3), [][]byte{fill(MaxCapsuleSize+1, 1)}), ErrMalformed},
+		{"batch short path hash", batch(fill(33, 2), fill(31, 3), [][]byte{fill(105, 1)}), ErrMalformed},
+		{"batch without owner", batch(nil, fill(32, 3), [][]byte{fill(105, 1)}), ErrMalformed},
+		{"batch answer as request", Request(1, batchAnswer(reqs["batch"], 3, 381, nil).GetBody()), ErrUnknownType},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := ValidateRequest(tc.env)
@@ -330,6 +391,15 @@ func TestValidateResponseRefusals(t *testing.T) {
 		{"empty cfrag", reenc, rr(0, nil, fill(policy.PublicGrantSize, 1)), ErrMalformed},
 		{"cfrag too large", reenc, rr(0, fill(MaxCFragSize+1, 1), fill(policy.PublicGrantSize, 1)), ErrMalformed},
 		{"grant with kfrag", reenc, rr(0, fill(381, 1), fill(policy.PublicGrantSize+312, 1)), ErrMalformed},
+		{"batch answers a reencrypt", reenc, batchAnswer(reenc, 1, 381, nil), ErrUnexpectedResponse},
+		{"batch fewer items", reqs["batch"], batchAnswer(reqs["batch"], 2, 381, nil), ErrMalformed},
+		{"batch more items", reqs["batch"], batchAnswer(reqs["batch"], 4, 381, nil), ErrMalformed},
+		{"batch empty item", reqs["batch"], emptyItem(batchAnswer(reqs["batch"], 3, 381, nil)), ErrMalformed},
+		{"batch empty cfrag", reqs["batch"], batchAnswer(reqs["batch"], 3, 0, nil), ErrMalformed},
+		{"batch cfrag too large", reqs["batch"], batchAnswer(reqs["batch"], 3, MaxCFragSize+1, nil), ErrMalformed},
+		{"batch item error without code", reqs["batch"], batchAnswer(reqs["batch"], 3, 381, map[int]*Error{2: {Reason: "?"}}), ErrMalformed},
+		{"batch item reason too long", reqs["batch"], batchAnswer(reqs["batch"], 3, 381, map[int]*Error{0: {Code: Code_MALFORMED, Reason: strings.Repeat("x", MaxItemReasonLen+1)}}), ErrMalformed},
+		{"batch grant with kfrag", reqs["batch"], withGrant(batchAnswer(reqs["batch"], 3, 381, nil), fill(policy.PublicGrantSize+312, 1)), ErrMalformed},
 		{"error without code", store, Respond(store, &Envelope_Error{Error: &Error{Reason: "?"}}), ErrMalformed},
 		{"error reason too long", store, Respond(store, &Envelope_Error{Error: &Error{Code: Code_INTERNAL, Reason: strings.Repeat("x", MaxReasonLen+1)}}), ErrMalformed},
 	} {
@@ -339,6 +409,16 @@ func TestValidateResponseRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+func emptyItem(env *Envelope) *Envelope {
+	env.GetBatchReencryptResponse().Items[1] = &BatchItem{}
+	return env
+}
+
+func withGrant(env *Envelope, g []byte) *Envelope {
+	env.GetBatchReencryptResponse().Grant = g
+	return env
 }
 
 func TestRefuseAndRemoteError(t *testing.T) {

@@ -27,6 +27,13 @@ const (
 	MaxHandoffRevocations = 8
 	// MaxLinks bounds the links of one GetLinks answer.
 	MaxLinks = 40
+	// MaxBatchItems bounds the capsules of one BatchReencrypt request. The
+	// largest answer (the public grant and MaxBatchItems Umbral cfrags, or
+	// refusals with reasons of MaxItemReasonLen) stays under MaxFrameSize
+	// (SPEC.md §4.3.10).
+	MaxBatchItems = 32
+	// MaxItemReasonLen bounds the reason of a refusal of one batch item.
+	MaxItemReasonLen = 128
 
 	minGrantSize = policy.PublicGrantSize + 2 + 1
 )
@@ -123,6 +130,8 @@ func ValidateRequest(env *Envelope) error {
 		return nil
 	case *Envelope_Reencrypt:
 		return checkReencrypt(b.Reencrypt)
+	case *Envelope_BatchReencrypt:
+		return checkBatch(b.BatchReencrypt)
 	default:
 		return fmt.Errorf("%w: a %s is not a request", ErrUnknownType, bodyName(env))
 	}
@@ -180,6 +189,54 @@ func checkReencrypt(r *ReencryptRequest) error {
 			return malformed("level %d repeats a path hash", i)
 		}
 		seen[string(l.GetPathHash())] = true
+	}
+	return nil
+}
+
+func checkBatch(r *BatchReencryptRequest) error {
+	if err := checkLen("owner key", r.GetOwner(), policy.PublicKeySize, policy.PublicKeySize); err != nil {
+		return err
+	}
+	if err := checkLen("path hash", r.GetPathHash(), policy.PathHashSize, policy.PathHashSize); err != nil {
+		return err
+	}
+	capsules := r.GetCapsules()
+	if len(capsules) == 0 || len(capsules) > MaxBatchItems {
+		return malformed("%d capsules (1..%d)", len(capsules), MaxBatchItems)
+	}
+	for i, c := range capsules {
+		if err := checkLen(fmt.Sprintf("capsule %d", i), c, 1, MaxCapsuleSize); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkBatchResponse checks an answer to a BatchReencrypt: the public
+// grant, and exactly one item per capsule, each a cfrag or a refusal.
+func checkBatchResponse(req *BatchReencryptRequest, r *BatchReencryptResponse) error {
+	if err := checkLen("grant", r.GetGrant(), policy.PublicGrantSize, policy.PublicGrantSize); err != nil {
+		return err
+	}
+	if len(r.GetItems()) != len(req.GetCapsules()) {
+		return malformed("%d items answer %d capsules", len(r.GetItems()), len(req.GetCapsules()))
+	}
+	for i, it := range r.GetItems() {
+		switch res := it.GetResult().(type) {
+		case *BatchItem_Cfrag:
+			if err := checkLen(fmt.Sprintf("item %d cfrag", i), res.Cfrag, 1, MaxCFragSize); err != nil {
+				return err
+			}
+		case *BatchItem_Error:
+			if res.Error.GetCode() == Code_CODE_UNSPECIFIED {
+				return malformed("item %d: error without a code", i)
+			}
+			if err := checkLen(fmt.Sprintf("item %d reason", i), []byte(res.Error.GetReason()), 0, MaxItemReasonLen); err != nil {
+				return err
+			}
+		default:
+			return malformed("item %d is empty", i)
+		}
 	}
 	return nil
 }
@@ -264,6 +321,11 @@ func ValidateResponse(req, resp *Envelope) error {
 			return err
 		}
 		return checkLen("grant", r.GetGrant(), policy.PublicGrantSize, policy.PublicGrantSize)
+	case *Envelope_BatchReencryptResponse:
+		if req.GetBatchReencrypt() == nil {
+			return mismatch()
+		}
+		return checkBatchResponse(req.GetBatchReencrypt(), b.BatchReencryptResponse)
 	default:
 		return fmt.Errorf("%w: a %s is not a response", ErrUnexpectedResponse, bodyName(resp))
 	}

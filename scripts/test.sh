@@ -10,5 +10,5 @@ echo "== go vet"
 go vet ./...
 echo "== go test"
 go test -count=1 -timeout 15m ./...
-echo "== go test -race (store, curve, dht)"
-go test -count=1 -race -timeout 15m ./store/ ./rekey/internal/curve/ ./dht/
+echo "== go test -race (store, curve, dht, client, agent)"
+go test -count=1 -race -timeout 15m ./store/ ./rekey/internal/curve/ ./dht/ ./client/ ./agent/

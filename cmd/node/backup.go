@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,7 +19,7 @@ type backupFlags struct {
 	storageKey string
 }
 
-func (b *backupFlags) bind(fs *flag.FlagSet, e *env) {
+func (b *backupFlags) bind(fs *flagSet, e *env) {
 	fs.StringVar(&b.dataDir, "data-dir", firstNonEmpty(e.getenv("KADRE_DATA_DIR"), node.DefaultConfig().DataDir), "the node's data directory (env KADRE_DATA_DIR)")
 	fs.StringVar(&b.storageKey, "storage-key", firstNonEmpty(e.getenv("KADRE_STORAGE_KEY_SOURCE"), "file"), "storage key source of the data directory: file, passphrase or env (as for kadre run)")
 }
@@ -31,12 +30,14 @@ func cmdBackup(ctx context.Context, e *env, args []string) error {
 		"Writes a backup of a stopped node: its identity key and its fragments, tombstones and sequence marks, sealed under a passphrase (asked on the terminal, or KADRE_BACKUP_PASSPHRASE).")
 	b.bind(fs, e)
 	out := fs.String("o", "", "the backup file to write")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := fs.parse(args); err != nil {
+		return err
 	}
-	if *out == "" {
-		fs.Usage()
-		return errUsage
+	if err := fs.noArgs(); err != nil {
+		return err
+	}
+	if err := missing(fs, map[string]bool{"-o": *out == ""}); err != nil {
+		return err
 	}
 	key, err := storageKeySource(b.storageKey, e.getenv)
 	if err != nil {
@@ -66,12 +67,14 @@ func cmdRestore(ctx context.Context, e *env, args []string) error {
 		"Restores a node from a backup into a data directory that holds no other node: the same identity, its fragments, tombstones and sequence marks (a newer record already there wins).")
 	b.bind(fs, e)
 	in := fs.String("i", "", "the backup file to read")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := fs.parse(args); err != nil {
+		return err
 	}
-	if *in == "" {
-		fs.Usage()
-		return errUsage
+	if err := fs.noArgs(); err != nil {
+		return err
+	}
+	if err := missing(fs, map[string]bool{"-i": *in == ""}); err != nil {
+		return err
 	}
 	key, err := storageKeySource(b.storageKey, e.getenv)
 	if err != nil {
@@ -100,8 +103,11 @@ func backupPassphrase(e *env, confirm bool) ([]byte, error) {
 		return []byte(p), nil
 	}
 	p, err := promptPassphrase(e, "backup passphrase: ")
+	if errors.Is(err, errNoTerminal) {
+		return nil, withHint(errors.New("a backup passphrase is needed and there is no terminal to ask it on"), "set KADRE_BACKUP_PASSPHRASE")
+	}
 	if err != nil {
-		return nil, withHint(err, "set KADRE_BACKUP_PASSPHRASE")
+		return nil, err
 	}
 	if confirm && len(p) < 8 {
 		return nil, withHint(errors.New("backup passphrase shorter than 8 characters"), "choose a longer passphrase")

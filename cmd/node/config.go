@@ -65,8 +65,12 @@ func bindConfig(c *node.Config, fs *flag.FlagSet) *nodeFlags {
 			return err
 		}
 	}
+	def := node.DefaultConfig()
 	add := func(name, usage string, set func(string) error) {
 		nf.setters[name] = set
+		if d := defaultOf(&def, name); d != "" {
+			usage += " (default " + d + ")"
+		}
 		fs.Func(name, usage, set)
 	}
 	add("data-dir", "data directory (env KADRE_DATA_DIR)", str(&c.DataDir))
@@ -86,6 +90,46 @@ func bindConfig(c *node.Config, fs *flag.FlagSet) *nodeFlags {
 	add("log-level", "debug, info, warn or error (env KADRE_LOG_LEVEL)", str(&c.LogLevel))
 	add("log-format", "text or json (env KADRE_LOG_FORMAT)", str(&c.LogFormat))
 	return nf
+}
+
+// defaultOf is the default of a setting, as its flag takes it ("" when
+// it has none).
+func defaultOf(c *node.Config, name string) string {
+	switch name {
+	case "data-dir":
+		return c.DataDir
+	case "listen":
+		return strings.Join(c.Listen, ",")
+	case "bootstrap":
+		return strings.Join(c.Bootstrap, ",")
+	case "max-grant-duration":
+		return c.MaxGrantDuration.String()
+	case "capacity":
+		return strconv.FormatUint(c.Capacity, 10)
+	case "storage-key":
+		return c.StorageKey
+	case "metrics-addr":
+		return c.MetricsAddr
+	case "prune-interval":
+		return c.PruneInterval.String()
+	case "diversity":
+		return c.Diversity
+	case "republish-interval":
+		return c.RepublishInterval.String()
+	case "refresh-interval":
+		return c.RefreshInterval.String()
+	case "peer-rate":
+		return strconv.FormatFloat(c.PeerRate, 'g', -1, 64)
+	case "handoff-on-shutdown":
+		return strconv.FormatBool(c.HandoffOnShutdown)
+	case "shutdown-timeout":
+		return c.ShutdownTimeout.String()
+	case "log-level":
+		return c.LogLevel
+	case "log-format":
+		return c.LogFormat
+	}
+	return ""
 }
 
 // applyEnv sets every field whose KADRE_ variable is set.

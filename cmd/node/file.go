@@ -7,15 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
-	"time"
 
-	"golang.org/x/term"
-
+	"github.com/kadre/kadre/agent"
 	"github.com/kadre/kadre/client"
 	"github.com/kadre/kadre/dht"
+	"github.com/kadre/kadre/internal/explain"
 	"github.com/kadre/kadre/internal/fsx"
 	"github.com/kadre/kadre/kfile"
 	"github.com/kadre/kadre/policy"
@@ -23,49 +21,71 @@ import (
 
 func cmdEncrypt(ctx context.Context, e *env, args []string) error {
 	var u userFlags
-	fs := newFlagSet(e, "encrypt", "-path </path/of/file> [-writer <certificate>] [in] [-o out]",
-		"Encrypts a file (or standard input) under a path of the owner's hierarchy, signed by you. Whoever holds a grant on a prefix of the path can decrypt it. The owner encrypts with her own keys; anyone else needs a writer certificate from her (kadre writer add). Works offline.")
-	u.bind(fs, e)
-	path := fs.String("path", "", "the file's path in the owner's hierarchy, e.g. /docs/report.txt")
-	out := fs.String("o", "", "output file (default: <in>.kadre, or standard output for standard input)")
+	fs := newFlagSet(e, "encrypt", "-path </path/of/file> [-writer <certificate>] [in] [-o out]  |  -path </prefix> [-r] [-o dir] in...",
+		"Encrypts a file (or standard input) under a path of the owner's hierarchy, signed by you. Whoever holds a grant on a prefix of the path can decrypt it. The owner encrypts with her own keys; anyone else needs a writer certificate from her (kadre writer add). Works offline.\n\n"+
+			"With several files, or directories and -r, -path is a prefix: a file named on the command line goes to <prefix>/<its name>, a file found in a directory to <prefix>/<its path inside the directory>; each is written to <file>.kadre (or under -o <dir>), one failure does not stop the others, and a summary of every file ends the run.")
+	u.bindHome(fs, e)
+	u.bindAgent(fs)
+	fs.BoolVar(&u.json, "json", false, "print the per-file summary as JSON (a failure too)")
+	path := fs.String("path", "", "the file's path in the owner's hierarchy, e.g. /docs/report.txt (with several files: their prefix)")
+	out := fs.String("o", "", "output file (default: <in>.kadre, or standard output for standard input); with several files an output directory")
 	writer := fs.String("writer", "", "a writer certificate from the owner (kadrewriter1…, or @file holding one): write as that writer")
-	if err := parseInterleaved(fs, args); err != nil {
-		return errUsage
+	recursive := fs.Bool("r", false, "encrypt the files of the directories given, recursively (files ending in .kadre are left out)")
+	force := fs.Bool("force", false, "with several files: replace existing outputs")
+	if err := fs.parse(args); err != nil {
+		return err
 	}
-	if *path == "" || fs.NArg() > 1 {
-		fs.Usage()
-		return errUsage
+	if err := missing(fs, map[string]bool{"-path": *path == ""}); err != nil {
+		return err
 	}
 	p, err := policy.NormalizePath(*path)
 	if err != nil {
-		return targetHint(err)
+		return u.fail(err, nil)
 	}
-	c, err := u.open(e)
-	if err != nil {
-		return err
+	var cert string
+	if *writer != "" {
+		c, err := readWriterCert(*writer)
+		if err != nil {
+			return u.fail(err, nil)
+		}
+		cert = c.String()
 	}
-	defer c.Close()
-	in, size, inName, err := openInput(e, fs.Arg(0))
+	if many, err := manyFiles(fs.Args(), *recursive); err != nil {
+		return u.fail(err, nil)
+	} else if many {
+		return encryptMany(ctx, e, &u, fs.Args(), p, cert, *out, *recursive, *force)
+	}
+	in, _, inName, err := openInput(e, fs.Arg(0))
 	if err != nil {
-		return err
+		return u.fail(err, nil)
 	}
 	defer in.Close()
 	if *out == "" && inName != "-" {
 		*out = inName + ".kadre"
 	}
-	var cert *policy.WriterCert
-	if *writer != "" {
-		if cert, err = readWriterCert(*writer); err != nil {
-			return err
+	if *out == "" || *out == "-" {
+		if u.json {
+			return withHint(badUsage("-json prints a report on standard output, where the kadre file would go"), "pass -o <file>")
+		}
+		if isTerminal(e.stdout) {
+			return withHint(errors.New("refusing to write a kadre file (binary) to a terminal"), "redirect standard output or pass -o <file>")
 		}
 	}
-	return writeOutput(e, *out, func(w io.Writer) error {
-		src := newProgress(e, in, size, "encrypting")
-		if cert != nil {
-			return c.EncryptAs(w, src, p, cert)
-		}
-		return c.Encrypt(w, src, p)
+	b, err := u.backend(ctx, e)
+	if err != nil {
+		return u.fail(err, nil)
+	}
+	defer b.Close()
+	err = writeOutput(e, *out, func(w io.Writer) error {
+		return b.Encrypt(ctx, w, newProgress(e, in, -1, "encrypting"), agent.EncryptRequest{Path: p.String(), Writer: cert})
 	})
+	if err != nil {
+		return u.fail(err, nil)
+	}
+	if u.json {
+		return printJSON(e.stdout, fileResult{Input: inName, Output: *out, Path: p.String(), OK: true})
+	}
+	return nil
 }
 
 // readWriterCert parses a -writer value: a certificate string, or @file.
@@ -77,97 +97,141 @@ func readWriterCert(v string) (*policy.WriterCert, error) {
 		}
 		v = string(b)
 	}
-	cert, err := policy.ParseWriterCertString(v)
+	cert, err := policy.ParseWriterCertString(strings.TrimSpace(v))
 	if err != nil {
-		return nil, withHint(err, "a writer certificate is the kadrewriter1… string `kadre writer add` printed for you")
+		return nil, explain.WithCode("BAD_CERTIFICATE", err, "a writer certificate is the kadrewriter1… string `kadre writer add` printed for you")
 	}
 	return cert, nil
 }
 
 func cmdDecrypt(ctx context.Context, e *env, args []string) error {
 	var u userFlags
-	fs := newFlagSet(e, "decrypt", "[in] [-o out] [-range start-end] [-key-only]",
-		"Decrypts a kadre file after checking who wrote it. Its owner decrypts offline; a recipient asks the nodes holding the grant's fragments and needs m of them to answer.")
+	fs := newFlagSet(e, "decrypt", "[in] [-o out] [-range start-end] [-key-only]  |  [-r] [-o dir] in...",
+		"Decrypts a kadre file after checking who wrote it. Its owner decrypts offline; a recipient asks the nodes holding the grant's fragments and needs m of them to answer.\n\n"+
+			"With several files, or directories and -r, every file is decrypted next to itself without its .kadre suffix (or under -o <dir>); the keys of the files under one grant are asked of its holders together, one failure does not stop the others, and a summary of every file ends the run.")
 	u.bind(fs, e)
-	out := fs.String("o", "", "output file (default: standard output)")
+	out := fs.String("o", "", "output file (default: standard output); with several files an output directory")
 	verbose := fs.Bool("v", false, "report every node's answer")
 	keyOnly := fs.Bool("key-only", false, "print the file's keys and layout as JSON instead of the plaintext, for applications that decrypt the body themselves")
 	byteRange := fs.String("range", "", "decrypt only bytes start-end of the plaintext (end exclusive, either may be omitted: 100-, -4096); needs a file, not standard input")
 	allowUnsigned := fs.Bool("allow-unsigned", false, "accept version 1 files, which nobody signed")
-	if err := parseInterleaved(fs, args); err != nil {
-		return errUsage
+	recursive := fs.Bool("r", false, "decrypt the .kadre files of the directories given, recursively")
+	force := fs.Bool("force", false, "with several files: replace existing outputs")
+	if err := fs.parse(args); err != nil {
+		return err
 	}
-	if fs.NArg() > 1 {
-		fs.Usage()
-		return errUsage
+	opt := agent.DecryptOptions{AllowUnsigned: *allowUnsigned}
+	if many, err := manyFiles(fs.Args(), *recursive); err != nil {
+		return u.fail(err, nil)
+	} else if many {
+		if *keyOnly || *byteRange != "" {
+			return withHint(badUsage("-key-only and -range take one file"), "decrypt the files one at a time")
+		}
+		return decryptMany(ctx, e, &u, fs.Args(), opt, *out, *recursive, *force, *verbose)
 	}
 	in, size, name, err := openInput(e, fs.Arg(0))
 	if err != nil {
-		return err
+		return u.fail(err, nil)
 	}
 	defer in.Close()
 	var from, to int64 = 0, -1
 	if *byteRange != "" {
 		if name == "-" {
-			return withHint(errors.New("-range needs a file to read from"), "pass the file's name instead of standard input")
+			return u.fail(withHint(errors.New("-range needs a file to read from"), "pass the file's name instead of standard input"), nil)
 		}
 		if from, to, err = parseRange(*byteRange); err != nil {
-			return err
+			return u.fail(err, nil)
 		}
 	}
-	c, err := u.open(e)
+	if u.json && !*keyOnly && (*out == "" || *out == "-") {
+		return withHint(badUsage("-json prints a report on standard output, where the plaintext would go"), "pass -o <file>, or -key-only")
+	}
+	h, err := kfile.ReadHeader(in)
+	if err != nil {
+		return u.fail(err, map[string]any{"input": name})
+	}
+	b, err := u.backend(ctx, e)
+	if err != nil {
+		return u.fail(err, nil)
+	}
+	defer b.Close()
+	res, err := b.DecryptKeys(ctx, [][]byte{h.Bytes()}, opt)
+	if err == nil && len(res) != 1 {
+		err = fmt.Errorf("%d answers for one file", len(res))
+	}
+	if err != nil {
+		return u.fail(err, nil)
+	}
+	if p := res[0].Error; p != nil {
+		if !u.json && len(p.Nodes) > 0 {
+			report(e, p.Nodes)
+		}
+		return u.fail(agent.ProblemError(p), map[string]any{"input": name})
+	}
+	k := res[0].Key
+	if *verbose && !u.json {
+		report(e, k.Nodes)
+		if !k.ByOwner {
+			fmt.Fprintf(e.stderr, "kadre: using the grant on %s (%d-of-%d, key epoch %d)\n", k.Prefix, k.M, k.N, k.Epoch)
+		}
+	}
+	if !u.json {
+		fmt.Fprintf(e.stderr, "kadre: %s\n", describeWriter(k))
+	}
+	if *keyOnly {
+		return writeOutput(e, *out, func(w io.Writer) error { return printJSON(w, keyJSON(*k)) })
+	}
+	key, err := hex.DecodeString(k.DataKey)
 	if err != nil {
 		return err
-	}
-	defer c.Close()
-	fk, err := c.DecryptKey(ctx, in, client.DecryptOptions{AllowUnsigned: *allowUnsigned})
-	if fk != nil && fk.Nodes != nil && (err != nil || *verbose) {
-		report(e, fk)
-	}
-	if err != nil {
-		if fk != nil && fk.Nodes != nil {
-			return withHint(err, "%s", collectHint(outcomes(fk)))
-		}
-		return fileHint(err)
-	}
-	if *verbose && !fk.ByOwner {
-		fmt.Fprintf(e.stderr, "kadre: using the grant on %s (%d-of-%d, key epoch %d)\n", fk.Prefix, fk.M, fk.N, fk.Epoch)
-	}
-	fmt.Fprintf(e.stderr, "kadre: %s\n", describeWriter(fk))
-	if *keyOnly {
-		return printKey(e, *out, fk)
 	}
 	if *byteRange != "" {
 		f, ok := in.(*os.File)
 		if !ok {
 			return errors.New("-range needs a file")
 		}
-		ra, err := kfile.NewReaderAt(f, size, fk.Header, fk.DataKey)
+		ra, err := kfile.NewReaderAt(f, size, h, key)
 		if err != nil {
-			return err
+			return u.fail(err, nil)
 		}
 		if to < 0 || to > ra.Size() {
 			to = ra.Size()
 		}
 		if from > to {
-			return fmt.Errorf("range %d-%d starts after its end (the plaintext is %d bytes)", from, to, ra.Size())
+			return u.fail(fmt.Errorf("range %d-%d starts after its end (the plaintext is %d bytes)", from, to, ra.Size()), nil)
 		}
-		return writeOutput(e, *out, func(w io.Writer) error {
+		err = writeOutput(e, *out, func(w io.Writer) error {
 			_, err := io.Copy(w, io.NewSectionReader(ra, from, to-from))
 			return err
 		})
+		if err != nil {
+			return u.fail(err, nil)
+		}
+		return u.report(fileResult{Input: name, Output: *out, Path: k.Path, OK: true, Key: k})
 	}
 	if size > 0 {
-		size -= int64(fk.Header.Len())
+		size -= int64(h.Len())
 	}
-	r, err := kfile.NewReader(in, fk.Header, fk.DataKey)
+	r, err := kfile.NewReader(in, h, key)
 	if err != nil {
-		return err
+		return u.fail(err, nil)
 	}
-	return writeOutput(e, *out, func(w io.Writer) error {
+	err = writeOutput(e, *out, func(w io.Writer) error {
 		_, err := io.Copy(w, newProgress(e, r, size, "decrypting"))
 		return err
 	})
+	if err != nil {
+		return u.fail(err, map[string]any{"input": name})
+	}
+	return u.report(fileResult{Input: name, Output: *out, Path: k.Path, OK: true, Key: k})
+}
+
+// report prints a one-file result with -json.
+func (u *userFlags) report(r fileResult) error {
+	if !u.json {
+		return nil
+	}
+	return printJSON(u.e.stdout, r)
 }
 
 // parseRange parses start-end.
@@ -192,92 +256,36 @@ func parseRange(s string) (int64, int64, error) {
 	return from, to, nil
 }
 
+// keyJSON is `kadre decrypt -key-only`'s output (SPEC.md §7.6): the file's
+// keys and layout, and how the key was obtained (SPEC.md §8.5).
+type keyJSON = agent.KeyInfo
+
 // describeWriter says who wrote a file, as checked.
-func describeWriter(fk *client.FileKey) string {
-	c := fk.Contents
+func describeWriter(k *agent.KeyInfo) string {
 	switch {
-	case !c.Signed:
-		return fmt.Sprintf("unsigned version 1 file %s: its writer is not authenticated", c.Path)
-	case c.Cert == nil:
-		return fmt.Sprintf("%s, signed by its owner %s", c.Path, fk.Header.Owner())
+	case !k.Signed:
+		return fmt.Sprintf("unsigned version 1 file %s: its writer is not authenticated", k.Path)
+	case k.WriterPrefix == "":
+		return fmt.Sprintf("%s, signed by its owner %s", k.Path, k.Owner)
 	default:
-		return fmt.Sprintf("%s, signed by writer %s, whom the owner %s lets write under %s", c.Path, c.Writer, fk.Header.Owner(), c.Cert.Prefix)
+		return fmt.Sprintf("%s, signed by writer %s, whom the owner %s lets write under %s", k.Path, k.Writer, k.Owner, k.WriterPrefix)
 	}
-}
-
-// keyJSON is `kadre decrypt -key-only`: what an application needs to
-// decrypt the body itself (SPEC.md §7.6).
-type keyJSON struct {
-	Format       int    `json:"format"`
-	Path         string `json:"path"`
-	Owner        string `json:"owner"`
-	Writer       string `json:"writer,omitempty"`
-	WriterPrefix string `json:"writer_prefix,omitempty"`
-	Signed       bool   `json:"signed"`
-	HeaderLen    int    `json:"header_len"`
-	DataKey      string `json:"data_key"`
-	BodyKey      string `json:"body_key"`
-	ChunkSize    int    `json:"chunk_size"`
-	GroupChunks  int    `json:"group_chunks,omitempty"`
-}
-
-func printKey(e *env, out string, fk *client.FileKey) error {
-	bk, err := fk.Header.BodyKey(fk.DataKey)
-	if err != nil {
-		return err
-	}
-	k := keyJSON{Format: fk.Header.FormatVersion(), Path: fk.Contents.Path.String(), Owner: fk.Header.Owner().String(),
-		Signed: fk.Contents.Signed, HeaderLen: fk.Header.Len(), DataKey: hex.EncodeToString(fk.DataKey),
-		BodyKey: hex.EncodeToString(bk), ChunkSize: kfile.ChunkSize}
-	if fk.Contents.Signed {
-		k.Writer = fk.Contents.Writer.String()
-		k.GroupChunks = kfile.GroupChunks
-	}
-	if fk.Contents.Cert != nil {
-		k.WriterPrefix = fk.Contents.Cert.Prefix.String()
-	}
-	return writeOutput(e, out, func(w io.Writer) error { return printJSON(w, k) })
-}
-
-// outcomes classifies the answer of every node asked for a file's key.
-func outcomes(fk *client.FileKey) map[string]dht.Outcome {
-	m := map[string]dht.Outcome{}
-	for p, err := range fk.Nodes {
-		m[p.String()] = dht.Classify(err)
-	}
-	return m
 }
 
 // report prints each node's answer.
-func report(e *env, fk *client.FileKey) {
-	var lines []string
-	for p, err := range fk.Nodes {
-		lines = append(lines, fmt.Sprintf("kadre: node %s: %s", p, describe(err)))
-	}
-	sort.Strings(lines)
-	for _, l := range lines {
-		fmt.Fprintln(e.stderr, l)
+func report(e *env, nodes map[string]string) {
+	for _, l := range nodeLines(nodes) {
+		fmt.Fprintln(e.stderr, "kadre: "+l)
 	}
 }
 
-// parseInterleaved parses flags that may come after positional arguments.
-func parseInterleaved(fs interface {
-	Parse([]string) error
-	Args() []string
-}, args []string) error {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+func nodeLines(nodes map[string]string) []string {
+	var lines []string
+	for p, o := range nodes {
+		lines = append(lines, fmt.Sprintf("node %s: %s", p, dht.Outcome(o).Words()))
 	}
-	return fs.Parse(append([]string{"--"}, pos...))
+	sortStrings(lines)
+	return lines
 }
 
 // openInput opens a file or standard input ("-" or ""), with its size when
@@ -293,6 +301,9 @@ func openInput(e *env, name string) (io.ReadCloser, int64, string, error) {
 	size := int64(-1)
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 		size = st.Size()
+	} else if err == nil && st.IsDir() {
+		f.Close()
+		return nil, 0, "", withHint(fmt.Errorf("%s is a directory", name), "pass -r to take the files in it")
 	}
 	return f, size, name, nil
 }
@@ -307,66 +318,19 @@ func writeOutput(e *env, name string, fill func(io.Writer) error) error {
 	return fsx.Replace(name, 0o600, fill)
 }
 
-// progress reports bytes read on a terminal, twice a second.
-type progress struct {
-	r     io.Reader
-	e     *env
-	total int64
-	done  int64
-	what  string
-	last  time.Time
-	on    bool
-}
-
-func newProgress(e *env, r io.Reader, total int64, what string) io.Reader {
-	f, ok := e.stderr.(*os.File)
-	return &progress{r: r, e: e, total: total, what: what, on: ok && term.IsTerminal(int(f.Fd()))}
-}
-
-func (p *progress) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.done += int64(n)
-	if p.on && (time.Since(p.last) > 500*time.Millisecond || err == io.EOF) {
-		p.last = time.Now()
-		if p.total > 0 {
-			fmt.Fprintf(p.e.stderr, "\r%s %s / %s (%d%%)", p.what, bytesize(p.done), bytesize(p.total), min(100, 100*p.done/p.total))
-		} else {
-			fmt.Fprintf(p.e.stderr, "\r%s %s", p.what, bytesize(p.done))
-		}
-		if err == io.EOF {
-			fmt.Fprintln(p.e.stderr)
-		}
-	}
-	return n, err
-}
-
-func bytesize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // cmdMigrate re-encrypts the owner's version 1 files (unsigned, path in
 // clear) as version 2 files.
 func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	var u userFlags
 	fs := newFlagSet(e, "migrate", "<in> [-o out]",
 		"Re-encrypts a version 1 file of yours (unsigned, its path in clear) as a version 2 file: same path and content, signed by you, encrypted to each prefix's current key epoch. Works offline.")
-	u.bind(fs, e)
+	u.bindHome(fs, e)
 	out := fs.String("o", "", "output file (default: <in>.v2)")
-	if err := parseInterleaved(fs, args); err != nil {
-		return errUsage
+	if err := fs.parse(args); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return errUsage
+		return withHint(badUsage("migrate takes one file"), "usage: %s", fs.synopsis())
 	}
 	in, _, name, err := openInput(e, fs.Arg(0))
 	if err != nil {
@@ -380,7 +344,7 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	defer c.Close()
 	fk, err := c.DecryptKey(ctx, in, client.DecryptOptions{AllowUnsigned: true})
 	if err != nil {
-		return fileHint(err)
+		return explain.Decrypt(err, fk)
 	}
 	if !fk.ByOwner {
 		return withHint(errors.New("only the file's owner can migrate it"), "ask the owner (%s) to run kadre migrate", fk.Header.Owner())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -16,16 +15,12 @@ import (
 
 func cmdRun(ctx context.Context, e *env, args []string) error {
 	cfg := node.DefaultConfig()
-	fs := flag.NewFlagSet("kadre run", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	configPath := fs.String("config", e.getenv("KADRE_CONFIG"), "JSON config file (env KADRE_CONFIG)")
-	nf := bindConfig(&cfg, fs)
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: kadre run [flags]\n\nRuns a kadre node. Settings: defaults, then -config, then KADRE_* variables, then flags.")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet(e, "run", "[flags]", "Runs a kadre node. Settings: the defaults shown here, then the -config file, then KADRE_* variables, then flags.")
+	configPath := fs.String("config", "", "JSON config file, its keys the flags' names with _ for - (env KADRE_CONFIG)")
+	nf := bindConfig(&cfg, fs.FlagSet)
 	// The config file comes before the environment and the flags, so find
 	// it first, then parse the flags for real.
+	*configPath = e.getenv("KADRE_CONFIG")
 	if err := scanConfigFlag(args, configPath); err != nil {
 		return err
 	}
@@ -37,11 +32,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err := nf.applyEnv(e.getenv); err != nil {
 		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := fs.parse(args); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return withHint(fmt.Errorf("unexpected argument %q", fs.Arg(0)), "kadre run takes only flags")
+	if err := fs.noArgs(); err != nil {
+		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return withHint(fmt.Errorf("invalid configuration: %w", err), "see `kadre run -h`")

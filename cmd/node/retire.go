@@ -18,8 +18,11 @@ func cmdRetire(ctx context.Context, e *env, args []string) error {
 		"Asks the node running on this machine to hand every fragment it holds to other nodes and then stop (retirement). Prints what became of each fragment.")
 	addr := fs.String("metrics-addr", firstNonEmpty(e.getenv("KADRE_METRICS_ADDR"), "127.0.0.1:4711"), "the node's local endpoint (its -metrics-addr)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the hand-off")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := fs.noArgs(); err != nil {
+		return err
 	}
 	cctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

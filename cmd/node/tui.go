@@ -2,117 +2,129 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"sort"
+	"strings"
 
-	"github.com/kadre/kadre/client"
-	"github.com/kadre/kadre/dht"
-	"github.com/kadre/kadre/kfile"
-	"github.com/kadre/kadre/policy"
+	"github.com/kadre/kadre/internal/explain"
 )
 
 // The CLI's user interface rules in one place: errors are printed as
 // "kadre: error: …", followed by "kadre: hint: …" when there is something
-// to do next. The library returns sentinels; hints are added here, at the
-// edge.
+// to do next (package explain, which the agent's API shares, so that both
+// say the same); with -json a failure is the explain.Problem as JSON on
+// standard output. Help (-h, `kadre help <command>`) goes to standard
+// output and exits 0; a wrong command line says what is wrong and exits 2.
 
-// errUsage means the flag package already printed what was wrong.
-var errUsage = errors.New("usage")
+var (
+	// errUsage means the command line is wrong (exit 2).
+	errUsage = errors.New("usage")
+	// errHelp means help was asked for and printed (exit 0).
+	errHelp = errors.New("help")
+	// errReported means the command printed its own failure report (a
+	// many-file summary, a JSON problem): exit 1, nothing more to print.
+	errReported = errors.New("failure reported")
+)
 
-// hinted is an error with advice on what to do next.
-type hinted struct {
-	err  error
-	hint string
+// usageError is a wrong command line: its message, exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
+// badUsage returns a usageError.
+func badUsage(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
-
-func (h hinted) Error() string { return h.err.Error() }
-func (h hinted) Unwrap() error { return h.err }
 
 func withHint(err error, format string, args ...any) error {
-	if err == nil {
+	return explain.WithHint(err, format, args...)
+}
+
+// flagSet is a command's flags with kadre's help and error rules.
+type flagSet struct {
+	*flag.FlagSet
+	e                 *env
+	name, args, about string
+}
+
+func newFlagSet(e *env, name, args, about string) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet("kadre "+name, flag.ContinueOnError), e: e, name: name, args: args, about: about}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// synopsis is the command's one-line usage.
+func (fs *flagSet) synopsis() string {
+	return strings.TrimSpace("kadre " + fs.name + " " + fs.args)
+}
+
+// help prints the command's usage and every flag with its default.
+func (fs *flagSet) help(w io.Writer) {
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", fs.synopsis(), fs.about)
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nflags:")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// parse parses args; flags may come after positional arguments. -h prints
+// the help on standard output (errHelp); a bad flag or value is an
+// errUsage error naming it.
+func (fs *flagSet) parse(args []string) error {
+	var pos, tail []string
+	for i, a := range args {
+		if a == "--" {
+			args, tail = args[:i], args[i+1:]
+			break
+		}
+	}
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.help(fs.e.stdout)
+				return errHelp
+			}
+			return explain.WithHint(badUsage("%v", err), "run `kadre %s -h` for its flags", fs.name)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	return fs.Parse(append(append([]string{"--"}, pos...), tail...))
+}
+
+// noArgs refuses positional arguments.
+func (fs *flagSet) noArgs() error {
+	if fs.NArg() > 0 {
+		return explain.WithHint(badUsage("unexpected argument %q", fs.Arg(0)), "usage: %s", fs.synopsis())
+	}
+	return nil
+}
+
+// missing reports the required flags (those set to true) that were not
+// given, with the command's synopsis as the hint.
+func missing(fs *flagSet, flags map[string]bool) error {
+	var names []string
+	for name, absent := range flags {
+		if absent {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
 		return nil
 	}
-	return hinted{err: err, hint: fmt.Sprintf(format, args...)}
-}
-
-// identityHint adds the hint for an identity file error.
-func identityHint(err error) error {
-	switch {
-	case errors.Is(err, client.ErrNoIdentity):
-		return withHint(err, "create one with `kadre keygen`")
-	case errors.Is(err, client.ErrIdentityExists):
-		return withHint(err, "print it with `kadre identity`; -force replaces it")
-	case errors.Is(err, client.ErrWrongPassphrase):
-		return withHint(err, "type the passphrase given to `kadre keygen`, or set KADRE_PASSPHRASE")
-	case errors.Is(err, client.ErrWeakPassphrase):
-		return withHint(err, "choose a longer passphrase")
-	}
-	return err
-}
-
-// networkHint adds the hint for a failure to reach the network.
-func networkHint(err error) error {
-	switch {
-	case errors.Is(err, client.ErrNoBootstrap):
-		return withHint(err, "pass -bootstrap /ip4/…/tcp/…/p2p/…, set KADRE_BOOTSTRAP, or source the testnet's env file")
-	case errors.Is(err, client.ErrJoin):
-		return withHint(err, "check that the bootstrap nodes are running (kadre status, scripts/testnet.sh status)")
-	}
-	return identityHint(err)
-}
-
-// targetHint adds the hint for a bad -to or -path.
-func targetHint(err error) error {
-	switch {
-	case errors.Is(err, policy.ErrInvalidIdentity):
-		return withHint(err, "the recipient prints their identity with `kadre identity`; `kadre grants` lists the ones you granted to")
-	case errors.Is(err, policy.ErrInvalidPath):
-		return withHint(err, "paths look like /docs or /home/ubuntu/report.txt")
-	}
-	return err
-}
-
-// fileHint adds the hint for a file that is not a kadre file.
-func fileHint(err error) error {
-	switch {
-	case errors.Is(err, kfile.ErrNotKadreFile):
-		return withHint(err, "decrypt takes a file made by `kadre encrypt`")
-	case errors.Is(err, policy.ErrNotGranted):
-		return withHint(err, "%s", notGrantedHint)
-	case errors.Is(err, kfile.ErrUnsigned):
-		return withHint(err, "pass -allow-unsigned to read it anyway; its owner can make a signed copy with `kadre migrate`")
-	case errors.Is(err, kfile.ErrBadSignature), errors.Is(err, kfile.ErrNotAuthorized), errors.Is(err, client.ErrPathMismatch):
-		return withHint(err, "the file was not written by whom it claims, or was changed since: do not trust its content")
-	case errors.Is(err, client.ErrWriterRevoked):
-		return withHint(err, "the owner no longer vouches for files of this writer; ask her for a copy she wrote")
-	}
-	return networkHint(err)
-}
-
-// describe says in a few words why a node gave no usable answer.
-func describe(err error) string {
-	o := dht.Classify(err)
-	if o == dht.BadProof || o == dht.BadAnswer || o == dht.Failed {
-		return o.Words() + ": " + err.Error()
-	}
-	return o.Words()
-}
-
-const notGrantedHint = "no grant covers this file's path for your identity; ask the owner to grant a prefix of it to `kadre identity`"
-
-// collectHint says what to do after a failed collection, from the most
-// telling answers.
-func collectHint(nodes map[string]dht.Outcome) string {
-	counts := map[dht.Outcome]int{}
-	for _, o := range nodes {
-		counts[o]++
-	}
-	switch {
-	case counts["REVOKED"] > 0:
-		return "the owner revoked this grant; ask them for a new one"
-	case counts["EXPIRED"] > 0:
-		return "the grant expired; ask the owner to grant again"
-	case counts["NOT_GRANTED"] > 0 || counts["NOT_RECIPIENT"] > 0:
-		return notGrantedHint
-	}
-	return "too few nodes holding the grant answered; check `kadre status` and try again"
+	sort.Strings(names)
+	return explain.WithHint(badUsage("missing %s", strings.Join(names, " and ")), "usage: %s", fs.synopsis())
 }

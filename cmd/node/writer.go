@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/kadre/kadre/client"
@@ -16,11 +13,14 @@ import (
 // cmdWriter lets others write under a prefix: `kadre writer add`,
 // `revoke` and `list`.
 func cmdWriter(ctx context.Context, e *env, args []string) error {
+	const use = "kadre writer add -to <identity> -path </prefix> | revoke -to <identity> | list"
 	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "usage: kadre writer add -to <identity> -path </prefix> | revoke -to <identity> | list")
-		return errUsage
+		return withHint(badUsage("missing subcommand (add, revoke, list)"), "usage: %s", use)
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintf(e.stdout, "usage: %s\n\nLets others write files under a prefix of yours (add), revokes them (revoke), lists them (list). Run `kadre writer add -h` for the flags of each.\n", use)
+		return errHelp
 	case "add":
 		return cmdWriterAdd(e, args[1:])
 	case "revoke":
@@ -28,22 +28,25 @@ func cmdWriter(ctx context.Context, e *env, args []string) error {
 	case "list":
 		return cmdWriterList(e, args[1:])
 	}
-	fmt.Fprintf(e.stderr, "kadre writer: unknown subcommand %q (add, revoke, list)\n", args[0])
-	return errUsage
+	return withHint(badUsage("unknown subcommand %q", args[0]), "usage: %s", use)
 }
 
 func cmdWriterAdd(e *env, args []string) error {
 	var u userFlags
 	fs := newFlagSet(e, "writer add", "-to <identity> -path </prefix>",
 		"Lets another identity write files under a prefix of yours: prints a writer certificate to hand over (kadre encrypt -writer). The writer needs no secret of yours and cannot read what others wrote unless granted. Works offline.")
-	u.bind(fs, e)
+	u.bindHome(fs, e)
+	u.bindJSON(fs)
 	to := fs.String("to", "", "the writer's identity (kadre1…)")
 	path := fs.String("path", "", "the prefix the writer may write under")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := fs.parse(args); err != nil {
+		return err
 	}
-	if *to == "" || *path == "" {
-		return missing(fs, map[string]bool{"-to": *to == "", "-path": *path == ""})
+	if err := fs.noArgs(); err != nil {
+		return err
+	}
+	if err := missing(fs, map[string]bool{"-to": *to == "", "-path": *path == ""}); err != nil {
+		return err
 	}
 	writer, prefix, err := parseTarget(*to, *path)
 	if err != nil {
@@ -70,17 +73,22 @@ func cmdWriterRevoke(ctx context.Context, e *env, args []string) error {
 	var u userFlags
 	fs := newFlagSet(e, "writer revoke", "-to <identity>",
 		"Revokes every writer certificate of an identity: readers refuse its files from now on, old ones included. Republishes your holder maps with the writer listed as revoked.")
-	u.bind(fs, e)
+	u.bindHome(fs, e)
+	u.bindNetwork(fs)
+	u.bindJSON(fs)
 	to := fs.String("to", "", "the writer's identity (kadre1…)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := fs.parse(args); err != nil {
+		return err
 	}
-	if *to == "" {
-		return missing(fs, map[string]bool{"-to": true})
+	if err := fs.noArgs(); err != nil {
+		return err
+	}
+	if err := missing(fs, map[string]bool{"-to": *to == ""}); err != nil {
+		return err
 	}
 	writer, err := policy.ParseIdentity(*to)
 	if err != nil {
-		return targetHint(err)
+		return err
 	}
 	c, err := u.open(e)
 	if err != nil {
@@ -89,7 +97,7 @@ func cmdWriterRevoke(ctx context.Context, e *env, args []string) error {
 	defer c.Close()
 	res, err := c.RevokeWriter(ctx, writer)
 	if err != nil {
-		return networkHint(err)
+		return err
 	}
 	if u.json {
 		failed := map[string]string{}
@@ -111,9 +119,13 @@ func cmdWriterRevoke(ctx context.Context, e *env, args []string) error {
 func cmdWriterList(e *env, args []string) error {
 	var u userFlags
 	fs := newFlagSet(e, "writer list", "", "Lists the writer certificates you issued.")
-	u.bind(fs, e)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	u.bindHome(fs, e)
+	u.bindJSON(fs)
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := fs.noArgs(); err != nil {
+		return err
 	}
 	c, err := u.open(e)
 	if err != nil {
@@ -151,18 +163,4 @@ func writerTable(w io.Writer, ws []client.WriterStatus) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", shortID(s.Writer), s.Prefix, s.Issued.Local().Format("2006-01-02 15:04"), state)
 	}
 	return tw.Flush()
-}
-
-// missing reports the required flags (those set to true) that were not
-// given, with the command's usage.
-func missing(fs *flag.FlagSet, flags map[string]bool) error {
-	var names []string
-	for name, absent := range flags {
-		if absent {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	fs.Usage()
-	return fmt.Errorf("%w: missing %s", errUsage, strings.Join(names, " and "))
 }

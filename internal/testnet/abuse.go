@@ -164,6 +164,9 @@ func RunAbuse(ctx context.Context, target peer.AddrInfo, o AbuseOptions) ([]Resu
 	if err := a.authorization(ctx, mallory); err != nil {
 		return a.results, nil, err
 	}
+	if err := a.batches(ctx); err != nil {
+		return a.results, nil, err
+	}
 	fr := a.flood(ctx, flF)
 	return a.results, fr, nil
 }

@@ -769,3 +769,61 @@ func randomScalarForPair(t *testing.T) *Scalar {
 	s.SetBytes(&b)
 	return &s
 }
+
+// MultiScalarMultVartime is g·G + Σ k_i·P_i, checked against the
+// constant-time ScalarMult and additions, with edge scalars, the
+// identity, repeated and opposite points.
+func TestMultiScalarMultVartime(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	pts := testPoints(rng, 40)
+	ks := append(edgeScalars(), randomScalars(rng, 300)...)
+	gen := NewGeneratorPoint()
+	for it := 0; it < 150; it++ {
+		n := it % 11
+		if it >= 140 {
+			n = 70 // as many points as a batch of 35 capsules
+		}
+		g := scalarFromBig(ks[(it*17)%len(ks)])
+		want := new(Point).ScalarMult(g, gen)
+		var kk []*Scalar
+		var pp []*Point
+		for i := 0; i < n; i++ {
+			k := scalarFromBig(ks[(it*31+i*7)%len(ks)])
+			p := pts[(it*7+i*3)%len(pts)]
+			switch (it + i) % 13 {
+			case 0:
+				p = NewIdentityPoint()
+			case 1:
+				if i > 0 {
+					p = new(Point).Negate(pp[0])
+				}
+			case 2:
+				k = new(Scalar)
+			case 3:
+				p = gen
+			}
+			kk = append(kk, k)
+			pp = append(pp, p)
+			want.Add(want, new(Point).ScalarMult(k, p))
+		}
+		var r Point
+		r.MultiScalarMultVartime(g, kk, pp)
+		checkOnCurve(t, &r)
+		if !r.Equal(want) {
+			t.Fatalf("MultiScalarMultVartime n=%d it=%d", n, it)
+		}
+	}
+	// A combination that cancels gives the identity.
+	k := scalarFromBig(ks[9])
+	var negK Scalar
+	negK.Set(k).Negate()
+	if !new(Point).MultiScalarMultVartime(new(Scalar), []*Scalar{k, &negK}, []*Point{pts[3], pts[3]}).IsIdentity() {
+		t.Fatal("kP - kP ≠ O")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic on length mismatch")
+		}
+	}()
+	new(Point).MultiScalarMultVartime(new(Scalar), []*Scalar{new(Scalar)}, nil)
+}

@@ -256,3 +256,95 @@ func (v *Point) doubleBaseMultVartime(a, b *Scalar, q *Point) *Point {
 	v.p = acc
 	return v
 }
+
+// MultiScalarMultVartime sets v = g·G + Σ k[i]·p[i] for PUBLIC scalars and
+// returns v: Straus/Shamir over width-5 wNAF expansions of GLV
+// half-scalars, all the points sharing one chain of about 130 doublings,
+// with affine tables (one field inversion for all of them, then mixed
+// additions) and G's precomputed ones. For many points it costs well
+// under as many DoubleScalarMultVartime calls, which is what checking
+// many capsules at once needs (rekey.ParseCapsules). Its timing depends
+// on the scalars.
+func (v *Point) MultiScalarMultVartime(g *Scalar, k []*Scalar, p []*Point) *Point {
+	if len(k) != len(p) {
+		panic("curve: MultiScalarMultVartime needs one scalar per point")
+	}
+	gt, gphi := generatorWnafTables()
+	g1, g2 := glvSplit(g)
+	var ng1, ng2 [wnafLen]int8
+	top := max(wnafWidth(&ng1, &g1.abs, genWnafW), wnafWidth(&ng2, &g2.abs, genWnafW))
+	// The identity adds nothing (and has no affine form): leave it out.
+	var live []int
+	for i := range p {
+		if !p[i].IsIdentity() {
+			live = append(live, i)
+		}
+	}
+	proj := make([]projPoint, wnafEntries*len(live))
+	for j, i := range live {
+		oddMultiplesProj((*[wnafEntries]projPoint)(proj[j*wnafEntries:]), &p[i].p)
+	}
+	aff := make([]affinePoint, 2*len(proj)) // per point: its odd multiples, then their φ
+	scratch := make([]fieldElement, len(proj))
+	tabs := make([][2][]affinePoint, len(live))
+	for j := range live {
+		tabs[j][0] = aff[2*j*wnafEntries : (2*j+1)*wnafEntries]
+		tabs[j][1] = aff[(2*j+1)*wnafEntries : (2*j+2)*wnafEntries]
+	}
+	flat := make([]affinePoint, len(proj))
+	batchToAffine(flat, proj, scratch)
+	for j := range live {
+		for e := range wnafEntries {
+			a := flat[j*wnafEntries+e]
+			tabs[j][0][e] = a
+			feMul(&tabs[j][1][e].x, &a.x, &betaFE)
+			tabs[j][1][e].y = a.y
+		}
+	}
+	nafs := make([][2][wnafLen]int8, len(live))
+	negs := make([][2]bool, len(live))
+	for j, i := range live {
+		h1, h2 := glvSplit(k[i])
+		top = max(top, wnaf(&nafs[j][0], &h1.abs), wnaf(&nafs[j][1], &h2.abs))
+		negs[j] = [2]bool{h1.neg != 0, h2.neg != 0}
+	}
+	var acc projPoint
+	projSetIdentity(&acc)
+	for d := top - 1; d >= 0; d-- {
+		if d != top-1 {
+			projDouble(&acc, &acc)
+		}
+		if x := ng1[d]; x != 0 {
+			addDigitAffine(&acc, gt, x, g1.neg != 0)
+		}
+		if x := ng2[d]; x != 0 {
+			addDigitAffine(&acc, gphi, x, g2.neg != 0)
+		}
+		for j := range nafs {
+			for h := range 2 {
+				if x := nafs[j][h][d]; x != 0 {
+					addAffine(&acc, tabs[j][h], x, negs[j][h])
+				}
+			}
+		}
+	}
+	v.p = acc
+	return v
+}
+
+// addAffine adds sign(d)·t[|d|/2] to acc (mixed addition; flip negates
+// the table as a whole).
+func addAffine(acc *projPoint, t []affinePoint, d int8, flip bool) {
+	neg := d < 0
+	if neg {
+		d = -d
+	}
+	e := &t[d>>1]
+	if neg != flip {
+		q := affinePoint{x: e.x}
+		feNeg(&q.y, &e.y)
+		projAddMixed(acc, acc, &q)
+		return
+	}
+	projAddMixed(acc, acc, e)
+}
