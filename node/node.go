@@ -1,0 +1,362 @@
+// Package node runs a whole kadre node in-process: its data directory
+// (identity key, LMDB store), the libp2p host with the private DHT, the RPC
+// service, the background loops (expiry pruning, locator announcements),
+// the Prometheus registry, the local HTTP endpoint (status, metrics,
+// retirement, profiles) and retirement with hand-off (SPEC.md §5). `kadre
+// run` is flags and a call to Start; tests and simulations start as many
+// nodes as they like in one process.
+//
+// # Security
+//
+// The local endpoint listens on the address the operator configures
+// (127.0.0.1 by default) and can retire the node: it must never be
+// reachable from other machines. Everything a remote party can make the
+// node do goes through the RPC service (package dht).
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kadre/kadre/dht"
+	"github.com/kadre/kadre/internal/fsx"
+	"github.com/kadre/kadre/internal/version"
+	"github.com/kadre/kadre/policy"
+	"github.com/kadre/kadre/rekey"
+	"github.com/kadre/kadre/store"
+)
+
+// Files in a node's data directory (SPEC.md §5.5).
+const (
+	IdentityFile = "identity.key" // the node's secp256k1 key, hex, 0600
+	StoreDir     = "store"        // LMDB environment and storage key file
+	InfoFile     = "node.json"    // peer ID and addresses, for scripts
+)
+
+// Options are what Start needs besides the configuration.
+type Options struct {
+	// StorageKey provides the key that seals the store. Default: a 0600
+	// key file in the store directory (store.KeyFile("")).
+	StorageKey store.KeySource
+	// Logger receives the node's structured logs. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock of the RPC service and the prune loop. Default
+	// time.Now.
+	Now func() time.Time
+	// Admission, if set, is the verified admission list of a private
+	// deployment: the node hands fragments off only to admitted nodes.
+	Admission *policy.AdmissionList
+}
+
+// Node is a running node. Its methods are safe for concurrent use.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	id      *rekey.SecretKey
+	store   *store.Store
+	host    *dht.Host
+	svc     *dht.Service
+	metrics *metrics
+	http    *endpoint
+	started time.Time
+
+	cancel context.CancelFunc
+	group  *errgroup.Group
+
+	retireOnce sync.Once
+	retired    chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// Start creates what is missing in the data directory and starts the node:
+// store, host, service, bootstrap, node.json, the local endpoint and the
+// background loops. On error nothing is left running.
+func Start(ctx context.Context, cfg Config, opt Options) (_ *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.StorageKey == nil {
+		opt.StorageKey = store.KeyFile("")
+	}
+	n := &Node{cfg: cfg, log: opt.Logger, now: opt.Now, started: time.Now(), retired: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create data directory: %w", err)
+	}
+	if n.id, err = loadOrCreateKey(filepath.Join(cfg.DataDir, IdentityFile)); err != nil {
+		return nil, err
+	}
+	n.store, err = store.Open(filepath.Join(cfg.DataDir, StoreDir), store.Options{Key: opt.StorageKey, Logger: n.log.With("component", "store")})
+	if err != nil {
+		return nil, err
+	}
+	bootstrap, err := dht.ParseAddrs(cfg.Bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	n.host, err = dht.New(ctx, dht.Config{
+		Identity:      n.id,
+		ListenAddrs:   cfg.Listen,
+		Bootstrap:     bootstrap,
+		Server:        true,
+		RefreshPeriod: time.Duration(cfg.RefreshInterval),
+		Logger:        n.log.With("component", "dht"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrListen, err)
+	}
+	n.metrics = newMetrics(n)
+	n.svc, err = dht.NewService(n.host, dht.ServiceConfig{
+		Store:            n.store,
+		Identity:         n.id,
+		MaxGrantDuration: time.Duration(cfg.MaxGrantDuration),
+		Capacity:         cfg.Capacity,
+		PeerRate:         cfg.PeerRate,
+		Now:              n.now,
+		Logger:           n.log.With("component", "rpc"),
+		Observe:          n.metrics.observe,
+		Handoff:          dht.PlaceOptions{Diversity: cfg.diversity(), Admission: opt.Admission},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := n.host.Bootstrap(ctx); err != nil {
+		// The node still serves; the routing table fills when peers find it.
+		n.log.Warn("bootstrap failed", "err", err)
+	}
+	if err := n.writeInfo(); err != nil {
+		return nil, err
+	}
+	if cfg.MetricsAddr != "" {
+		if n.http, err = serve(n, cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrEndpoint, err)
+		}
+	}
+	var bg context.Context
+	bg, n.cancel = context.WithCancel(context.Background())
+	n.group, bg = errgroup.WithContext(bg)
+	n.group.Go(func() error { n.pruneLoop(bg); return nil })
+	n.group.Go(func() error { n.republishLoop(bg); return nil })
+	n.log.Info("node ready", "peer", n.host.ID().String(), "addrs", strings.Join(n.Addrs(), ","),
+		"key", n.PublicKey().String(), "data_dir", cfg.DataDir, "version", version.Version)
+	return n, nil
+}
+
+// Host is the node's libp2p host.
+func (n *Node) Host() *dht.Host { return n.host }
+
+// Service is the node's RPC service.
+func (n *Node) Service() *dht.Service { return n.svc }
+
+// Store is the node's fragment store.
+func (n *Node) Store() *store.Store { return n.store }
+
+// PublicKey is the node's identity key.
+func (n *Node) PublicKey() policy.PublicKey { return policy.PublicKeyOf(n.id.PublicKey()) }
+
+// Addrs are the node's full multiaddrs (with /p2p/<id>).
+func (n *Node) Addrs() []string {
+	var out []string
+	for _, a := range n.host.Addrs() {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// EndpointAddr is the address the local endpoint listens on, "" if none.
+func (n *Node) EndpointAddr() string {
+	if n.http == nil {
+		return ""
+	}
+	return n.http.addr
+}
+
+// RetireRequested is closed when the local endpoint retired the node: the
+// caller should then Close it.
+func (n *Node) RetireRequested() <-chan struct{} { return n.retired }
+
+// Retire hands every fragment to other nodes (dht.Service.Retire); from
+// the first call on the node refuses new fragments.
+func (n *Node) Retire(ctx context.Context) (*dht.RetireReport, error) {
+	n.log.Info("retiring: handing fragments off")
+	rep, err := n.svc.Retire(ctx)
+	if err != nil {
+		n.log.Error("hand-off interrupted", "err", err)
+	}
+	if rep != nil {
+		n.log.Info("hand-off done", "moved", len(rep.Moved), "kept", len(rep.Kept), "expired", rep.Expired)
+	}
+	return rep, err
+}
+
+// Shutdown closes the node within ctx's deadline.
+func (n *Node) Shutdown(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- n.Close() }()
+	select {
+	case err := <-done:
+		n.log.Info("stopped")
+		return err
+	case <-ctx.Done():
+		return errors.New("node: shutdown timed out")
+	}
+}
+
+// Close stops the loops, the endpoint, the service, the host and the store,
+// in that order, and waits for each. It is idempotent and tolerates a
+// partly started node.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		if n.cancel != nil {
+			n.cancel()
+			n.group.Wait()
+		}
+		var errs []error
+		if n.http != nil {
+			errs = append(errs, n.http.close())
+		}
+		if n.svc != nil {
+			errs = append(errs, n.svc.Close())
+		}
+		if n.host != nil {
+			errs = append(errs, n.host.Close())
+		}
+		if n.store != nil {
+			errs = append(errs, n.store.Close())
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+func (n *Node) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(time.Duration(n.cfg.PruneInterval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			st, err := n.store.Prune(n.now())
+			if err != nil {
+				n.log.Error("prune failed", "err", err)
+				continue
+			}
+			n.log.Info("pruned", "grants", st.Grants, "tombstones", st.Tombstones)
+		}
+	}
+}
+
+// republishLoop stores the maps of the pairs this node holds fragments of
+// at their rendezvous points again, every RepublishInterval.
+func (n *Node) republishLoop(ctx context.Context) {
+	t := time.NewTicker(time.Duration(n.cfg.RepublishInterval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			done, err := n.svc.Republish(ctx)
+			if err != nil && ctx.Err() == nil {
+				n.log.Error("republishing holder maps failed", "err", err)
+				continue
+			}
+			n.log.Debug("republished holder maps", "maps", done)
+		}
+	}
+}
+
+// Status is the JSON document of the endpoint's /status.
+type Status struct {
+	Version          string   `json:"version"`
+	PeerID           string   `json:"peer_id"`
+	PublicKey        string   `json:"public_key"`
+	Addrs            []string `json:"addrs"`
+	Peers            int      `json:"peers"`
+	RoutingTable     int      `json:"routing_table"`
+	Grants           uint64   `json:"grants"`
+	Tombstones       uint64   `json:"tombstones"`
+	Capacity         uint64   `json:"capacity"`
+	MaxGrantDuration string   `json:"max_grant_duration"`
+	UptimeSeconds    int64    `json:"uptime_seconds"`
+}
+
+// Status describes the node now.
+func (n *Node) Status() Status {
+	grants, tombs, _ := n.store.Counts()
+	return Status{
+		Version:          version.Version,
+		PeerID:           n.host.ID().String(),
+		PublicKey:        n.PublicKey().String(),
+		Addrs:            n.Addrs(),
+		Peers:            n.host.ConnectedPeers(),
+		RoutingTable:     n.host.RoutingTableSize(),
+		Grants:           grants,
+		Tombstones:       tombs,
+		Capacity:         n.cfg.Capacity,
+		MaxGrantDuration: n.cfg.MaxGrantDuration.String(),
+		UptimeSeconds:    int64(time.Since(n.started).Seconds()),
+	}
+}
+
+// writeInfo records the node's peer ID and addresses for scripts.
+func (n *Node) writeInfo() error {
+	info := struct {
+		PeerID string   `json:"peer_id"`
+		Addrs  []string `json:"addrs"`
+	}{PeerID: n.host.ID().String(), Addrs: n.Addrs()}
+	b, _ := json.MarshalIndent(info, "", "  ")
+	return fsx.WriteFile(filepath.Join(n.cfg.DataDir, InfoFile), append(b, '\n'), 0o644)
+}
+
+// loadOrCreateKey reads a hex secp256k1 key file, creating it (0600) with a
+// fresh key on first start.
+func loadOrCreateKey(path string) (*rekey.SecretKey, error) {
+	sk, err := readKey(path)
+	if errors.Is(err, os.ErrNotExist) {
+		sk = rekey.GenerateSecretKey()
+		if err := fsx.CreateFile(path, []byte(hex.EncodeToString(sk.Bytes())+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("failed to write identity key: %w", err)
+		}
+		return sk, nil
+	}
+	if err != nil && !errors.Is(err, ErrIdentityKey) {
+		return nil, fmt.Errorf("failed to read identity key: %w", err)
+	}
+	return sk, err
+}
+
+// Errors of Start that an operator fixes in the configuration or the data
+// directory.
+var (
+	// ErrIdentityKey means the node's identity key file is damaged.
+	ErrIdentityKey = errors.New("node: the identity key file is damaged")
+	// ErrListen means the host could not listen on a configured address.
+	ErrListen = errors.New("node: cannot listen on the configured addresses")
+	// ErrEndpoint means the local endpoint could not listen.
+	ErrEndpoint = errors.New("node: cannot start the local endpoint")
+)
