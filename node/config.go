@@ -43,10 +43,15 @@ type Config struct {
 	// KADRE_STORAGE_KEY). Env KADRE_STORAGE_KEY_SOURCE, flag -storage-key.
 	// Default "file".
 	StorageKey string `json:"storage_key"`
-	// MetricsAddr is the local address of the Prometheus (/metrics) and
-	// JSON status (/status) endpoints; "" disables them. Env
+	// MetricsAddr is the local address of the node's endpoint: Prometheus
+	// metrics (/metrics), JSON status (/status) and retirement (POST
+	// /retire), each only with the token of the data directory's
+	// endpoint.cookie (SPEC.md §5.8); "" disables it. Env
 	// KADRE_METRICS_ADDR, flag -metrics-addr. Default 127.0.0.1:4711.
 	MetricsAddr string `json:"metrics_addr"`
+	// Pprof serves Go's profiles at /debug/pprof/ on the local endpoint
+	// (behind its token). Env KADRE_PPROF, flag -pprof. Default false.
+	Pprof bool `json:"pprof"`
 	// PruneInterval is how often expired grants are removed. Env
 	// KADRE_PRUNE_INTERVAL, flag -prune-interval. Default 10m.
 	PruneInterval Duration `json:"prune_interval"`

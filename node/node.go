@@ -16,7 +16,6 @@ package node
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,9 +38,12 @@ import (
 
 // Files in a node's data directory (SPEC.md §5.5).
 const (
-	IdentityFile = "identity.key" // the node's secp256k1 key, hex, 0600
+	IdentityFile = "identity.key" // the node's secp256k1 key, sealed under the storage key, 0600
 	StoreDir     = "store"        // LMDB environment and storage key file
-	InfoFile     = "node.json"    // peer ID and addresses, for scripts
+	InfoFile     = "node.json"    // peer ID, addresses and local endpoint, for scripts
+	// CookieFile holds the local endpoint's token while the node runs
+	// (0600, new at every start; SPEC.md §5.8).
+	CookieFile = "endpoint.cookie"
 )
 
 // Options are what Start needs besides the configuration.
@@ -106,10 +108,17 @@ func Start(ctx context.Context, cfg Config, opt Options) (_ *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create data directory: %w", err)
 	}
-	if n.id, err = loadOrCreateKey(filepath.Join(cfg.DataDir, IdentityFile)); err != nil {
+	key := &capturedKey{src: opt.StorageKey}
+	n.store, err = store.Open(filepath.Join(cfg.DataDir, StoreDir), store.Options{Key: key, Logger: n.log.With("component", "store")})
+	if err != nil {
 		return nil, err
 	}
-	n.store, err = store.Open(filepath.Join(cfg.DataDir, StoreDir), store.Options{Key: opt.StorageKey, Logger: n.log.With("component", "store")})
+	idKey, err := key.identitySealKey()
+	if err != nil {
+		return nil, err
+	}
+	n.id, err = loadOrCreateIdentity(filepath.Join(cfg.DataDir, IdentityFile), idKey, n.log)
+	clear(idKey[:])
 	if err != nil {
 		return nil, err
 	}
@@ -147,13 +156,13 @@ func Start(ctx context.Context, cfg Config, opt Options) (_ *Node, err error) {
 		// The node still serves; the routing table fills when peers find it.
 		n.log.Warn("bootstrap failed", "err", err)
 	}
-	if err := n.writeInfo(); err != nil {
-		return nil, err
-	}
 	if cfg.MetricsAddr != "" {
 		if n.http, err = serve(n, cfg.MetricsAddr); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrEndpoint, err)
 		}
+	}
+	if err := n.writeInfo(); err != nil {
+		return nil, err
 	}
 	var bg context.Context
 	bg, n.cancel = context.WithCancel(context.Background())
@@ -323,38 +332,41 @@ func (n *Node) Status() Status {
 	}
 }
 
-// writeInfo records the node's peer ID and addresses for scripts.
-func (n *Node) writeInfo() error {
-	info := struct {
-		PeerID string   `json:"peer_id"`
-		Addrs  []string `json:"addrs"`
-	}{PeerID: n.host.ID().String(), Addrs: n.Addrs()}
-	b, _ := json.MarshalIndent(info, "", "  ")
-	return fsx.WriteFile(filepath.Join(n.cfg.DataDir, InfoFile), append(b, '\n'), 0o644)
+// Info is the content of node.json.
+type Info struct {
+	PeerID string   `json:"peer_id"`
+	Addrs  []string `json:"addrs"`
+	// Endpoint is the local endpoint's address, "" if none; its token is
+	// in CookieFile.
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
-// loadOrCreateKey reads a hex secp256k1 key file, creating it (0600) with a
-// fresh key on first start.
-func loadOrCreateKey(path string) (*rekey.SecretKey, error) {
-	sk, err := readKey(path)
-	if errors.Is(err, os.ErrNotExist) {
-		sk = rekey.GenerateSecretKey()
-		if err := fsx.CreateFile(path, []byte(hex.EncodeToString(sk.Bytes())+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("failed to write identity key: %w", err)
-		}
-		return sk, nil
+// ReadInfo reads the node.json of a data directory.
+func ReadInfo(dataDir string) (*Info, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, InfoFile))
+	if err != nil {
+		return nil, err
 	}
-	if err != nil && !errors.Is(err, ErrIdentityKey) {
-		return nil, fmt.Errorf("failed to read identity key: %w", err)
+	var info Info
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, fmt.Errorf("node: %s: %w", InfoFile, err)
 	}
-	return sk, err
+	return &info, nil
+}
+
+// writeInfo records the node's peer ID, addresses and endpoint for scripts.
+func (n *Node) writeInfo() error {
+	info := Info{PeerID: n.host.ID().String(), Addrs: n.Addrs(), Endpoint: n.EndpointAddr()}
+	b, _ := json.MarshalIndent(info, "", "  ")
+	return fsx.WriteFile(filepath.Join(n.cfg.DataDir, InfoFile), append(b, '\n'), 0o644)
 }
 
 // Errors of Start that an operator fixes in the configuration or the data
 // directory.
 var (
-	// ErrIdentityKey means the node's identity key file is damaged.
-	ErrIdentityKey = errors.New("node: the identity key file is damaged")
+	// ErrIdentityKey means the node's identity key file is damaged or
+	// does not open with the storage key.
+	ErrIdentityKey = errors.New("node: the identity key file is damaged or sealed under another storage key")
 	// ErrListen means the host could not listen on a configured address.
 	ErrListen = errors.New("node: cannot listen on the configured addresses")
 	// ErrEndpoint means the local endpoint could not listen.

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"text/tabwriter"
+	"time"
 
 	"github.com/kadre/kadre/node"
 )
@@ -22,10 +26,16 @@ type nodeStatus struct {
 
 func cmdStatus(ctx context.Context, e *env, args []string) error {
 	var u userFlags
-	fs := newFlagSet(e, "status", "", "Shows the network as this client sees it: the nodes it knows and their signed node info.")
+	var ep endpointFlags
+	fs := newFlagSet(e, "status", "[-node [-data-dir dir]]", "Shows the network as this client sees it: the nodes it knows and their signed node info. With -node, shows the node running on this machine instead (its local endpoint's /status, with the token of its cookie file).")
 	u.bind(fs, e)
+	local := fs.Bool("node", false, "show the local node's status (needs read access to its data directory's endpoint.cookie)")
+	ep.bind(fs, e)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if *local {
+		return localStatus(ctx, e, &ep, u.json)
 	}
 	c, err := u.open(e)
 	if err != nil {
@@ -63,5 +73,33 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%dms\n", n.Peer, n.Software, n.MaxGrantDuration, n.FreeSlots, n.Capacity, n.LatencyMS)
 	}
+	return tw.Flush()
+}
+
+// localStatus prints the local node's /status.
+func localStatus(ctx context.Context, e *env, ep *endpointFlags, asJSON bool) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := ep.request(cctx, http.MethodGet, "/status")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var st node.Status
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &st) != nil {
+		return fmt.Errorf("node answered %s: %s", resp.Status, body)
+	}
+	if asJSON {
+		return printJSON(e.stdout, st)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "peer\t%s\n", st.PeerID)
+	fmt.Fprintf(tw, "version\t%s\n", st.Version)
+	fmt.Fprintf(tw, "peers\t%d connected, %d in the routing table\n", st.Peers, st.RoutingTable)
+	fmt.Fprintf(tw, "grants\t%d of %d\n", st.Grants, st.Capacity)
+	fmt.Fprintf(tw, "tombstones\t%d\n", st.Tombstones)
+	fmt.Fprintf(tw, "max grant\t%s\n", st.MaxGrantDuration)
+	fmt.Fprintf(tw, "uptime\t%s\n", time.Duration(st.UptimeSeconds)*time.Second)
 	return tw.Flush()
 }

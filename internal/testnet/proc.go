@@ -27,6 +27,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/kadre/kadre/internal/localapi"
 )
 
 // ModuleRoot returns the directory of kadre's go.mod.
@@ -358,8 +360,7 @@ func (n *Node) GetStatus(ctx context.Context) (*Status, error) {
 	if n.MetricsPort == 0 {
 		return nil, errors.New("no metrics port")
 	}
-	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://127.0.0.1:%d/status", n.MetricsPort), nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := n.Endpoint(ctx, "GET", "/status")
 	if err != nil {
 		return nil, err
 	}
@@ -371,14 +372,30 @@ func (n *Node) GetStatus(ctx context.Context) (*Status, error) {
 	return &st, nil
 }
 
+// Endpoint makes a request to the node's local endpoint with the token of
+// its cookie file (SPEC.md §5.8).
+func (n *Node) Endpoint(ctx context.Context, method, path string) (*http.Response, error) {
+	if n.MetricsPort == 0 {
+		return nil, errors.New("no metrics port")
+	}
+	tok, err := localapi.ReadCookie(filepath.Join(n.Dir, "endpoint.cookie"))
+	if err != nil {
+		return nil, err
+	}
+	req, err := localapi.NewRequest(ctx, method, fmt.Sprintf("http://127.0.0.1:%d%s", n.MetricsPort, path), tok, nil)
+	if err != nil {
+		return nil, err
+	}
+	return http.DefaultClient.Do(req)
+}
+
 // Metric reads one unlabelled sample (e.g. go_goroutines) from the node's
 // /metrics.
 func (n *Node) Metric(ctx context.Context, name string) (float64, error) {
 	if n.MetricsPort == 0 {
 		return 0, errors.New("no metrics port")
 	}
-	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://127.0.0.1:%d/metrics", n.MetricsPort), nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := n.Endpoint(ctx, "GET", "/metrics")
 	if err != nil {
 		return 0, err
 	}
