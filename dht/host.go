@@ -57,7 +57,24 @@ type Config struct {
 	QueryTimeout time.Duration
 	// Logger receives the host's logs. Default: discard.
 	Logger *slog.Logger
+	// LimitLoopback applies the connection limits per IP address and per
+	// subnet to loopback connections too (libp2p exempts 127/8 and ::1):
+	// for abuse tests on one machine.
+	LimitLoopback bool
+	// ReusePort dials from the listen address (SO_REUSEPORT), so that a
+	// client on a loopback testnet connects from an address of its own.
+	// Off by default (SPEC.md §5.1): only for test clients that are never
+	// dialled.
+	ReusePort bool
 }
+
+// Connection limits per IP address and subnet (SPEC.md §5.3): at most
+// ConnsPerIP connections from one IPv4 address or IPv6 /56, and
+// ConnsPerSubnet from one IPv4 /24 or IPv6 /48, whatever the identities.
+const (
+	ConnsPerIP     = 8
+	ConnsPerSubnet = 64
+)
 
 // Host is a libp2p host with kadre's private Kademlia DHT.
 type Host struct {
@@ -106,7 +123,14 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	// frees a slot for a newcomer).
 	limits.SystemBaseLimit.ConnsInbound = max(limits.SystemBaseLimit.ConnsInbound, 512)
 	limits.SystemBaseLimit.Conns = max(limits.SystemBaseLimit.Conns, 1024)
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	rmOpts := []rcmgr.Option{rcmgr.WithLimitPerSubnet(
+		[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: ConnsPerIP}, {PrefixLength: 24, ConnCount: ConnsPerSubnet}},
+		[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: ConnsPerIP}, {PrefixLength: 48, ConnCount: ConnsPerSubnet}},
+	)}
+	if cfg.LimitLoopback {
+		rmOpts = append(rmOpts, rcmgr.WithNetworkPrefixLimit([]rcmgr.NetworkPrefixLimit{}, []rcmgr.NetworkPrefixLimit{}))
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), rmOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create resource manager: %w", err)
 	}
@@ -114,9 +138,13 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to create connection manager: %w", err)
 	}
+	tcpOpts := []any{tcp.DisableReuseport()}
+	if cfg.ReusePort {
+		tcpOpts = nil
+	}
 	opts := []libp2p.Option{
 		libp2p.Identity(priv),
-		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
+		libp2p.Transport(tcp.NewTCPTransport, tcpOpts...),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.DisableRelay(),

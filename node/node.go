@@ -30,6 +30,7 @@ import (
 
 	"github.com/kadre/kadre/dht"
 	"github.com/kadre/kadre/internal/fsx"
+	"github.com/kadre/kadre/internal/quota"
 	"github.com/kadre/kadre/internal/version"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/rekey"
@@ -109,7 +110,8 @@ func Start(ctx context.Context, cfg Config, opt Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("failed to create data directory: %w", err)
 	}
 	key := &capturedKey{src: opt.StorageKey}
-	n.store, err = store.Open(filepath.Join(cfg.DataDir, StoreDir), store.Options{Key: key, Logger: n.log.With("component", "store")})
+	n.store, err = store.Open(filepath.Join(cfg.DataDir, StoreDir), store.Options{Key: key, Logger: n.log.With("component", "store"),
+		Limits: cfg.Limits(), CounterFile: cfg.CounterFile, AcceptRollback: cfg.AcceptRollback})
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +135,7 @@ func Start(ctx context.Context, cfg Config, opt Options) (_ *Node, err error) {
 		Server:        true,
 		RefreshPeriod: time.Duration(cfg.RefreshInterval),
 		Logger:        n.log.With("component", "dht"),
+		LimitLoopback: cfg.LimitLoopback,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrListen, err)
@@ -312,12 +315,40 @@ type Status struct {
 	Capacity         uint64   `json:"capacity"`
 	MaxGrantDuration string   `json:"max_grant_duration"`
 	UptimeSeconds    int64    `json:"uptime_seconds"`
+	// State is what the node keeps for others against its limits
+	// (SPEC.md §6.9), by kind: grants, history, maps.
+	State map[string]StateUsage `json:"state"`
+	// KFragCache is the verified-kfrag cache: entries, hits, misses.
+	KFragCache struct {
+		Entries int    `json:"entries"`
+		Hits    uint64 `json:"hits"`
+		Misses  uint64 `json:"misses"`
+	} `json:"kfrag_cache"`
 }
+
+// StateUsage is one kind of state: units kept, and the limits in all, per
+// owner (and per peer), per network group, and the reserve.
+type StateUsage struct {
+	Used    uint64 `json:"used"`
+	Limit   uint64 `json:"limit,omitempty"`
+	Owner   uint64 `json:"owner_limit,omitempty"`
+	Group   uint64 `json:"group_limit,omitempty"`
+	Reserve uint64 `json:"reserve,omitempty"`
+}
+
+var stateNames = [...]string{quota.Grants: "grants", quota.History: "history", quota.Maps: "maps"}
 
 // Status describes the node now.
 func (n *Node) Status() Status {
 	grants, tombs, _ := n.store.Counts()
-	return Status{
+	usage, _ := n.store.UsageOf(policy.PublicKey{}, nil)
+	limits := n.cfg.Limits()
+	state := map[string]StateUsage{}
+	for k, name := range stateNames {
+		l := limits[k]
+		state[name] = StateUsage{Used: usage.Node[k], Limit: l.All, Owner: l.Owner, Group: l.Group, Reserve: l.Reserve}
+	}
+	st := Status{
 		Version:          version.Version,
 		PeerID:           n.host.ID().String(),
 		PublicKey:        n.PublicKey().String(),
@@ -329,7 +360,10 @@ func (n *Node) Status() Status {
 		Capacity:         n.cfg.Capacity,
 		MaxGrantDuration: n.cfg.MaxGrantDuration.String(),
 		UptimeSeconds:    int64(time.Since(n.started).Seconds()),
+		State:            state,
 	}
+	st.KFragCache.Hits, st.KFragCache.Misses, st.KFragCache.Entries = n.svc.KFragCacheStats()
+	return st
 }
 
 // Info is the content of node.json.

@@ -77,6 +77,8 @@ func startHint(err error, cfg *node.Config) error {
 	switch {
 	case errors.Is(err, store.ErrLocked):
 		return withHint(err, "another kadre node uses %s; stop it or choose another -data-dir", cfg.DataDir)
+	case errors.Is(err, store.ErrRollback):
+		return withHint(err, "someone may have put an older copy of the store back (it would serve grants revoked since); if you restored it on purpose, start once with -accept-rollback, and have owners revoke again what they revoked after the copy")
 	case errors.Is(err, store.ErrWrongKey):
 		return withHint(err, "the storage key does not open this data directory; use the key (file, passphrase or KADRE_STORAGE_KEY) it was created with")
 	case errors.Is(err, node.ErrIdentityMode):
