@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -69,12 +71,39 @@ type Config struct {
 }
 
 // Connection limits per IP address and subnet (SPEC.md §5.3): at most
-// ConnsPerIP connections from one IPv4 address or IPv6 /56, and
-// ConnsPerSubnet from one IPv4 /24 or IPv6 /48, whatever the identities.
+// ConnsPerIP connections from one public IPv4 address or IPv6 /56, and
+// ConnsPerSubnet from one public IPv4 /24 or IPv6 /48, whatever the
+// identities. Loopback and private addresses (a private deployment's own
+// network, where every node may sit in one /24) are exempt, as libp2p
+// exempts loopback; Config.LimitLoopback subjects loopback to them.
 const (
 	ConnsPerIP     = 8
 	ConnsPerSubnet = 64
 )
+
+var (
+	privateV4 = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"}
+	privateV6 = []string{"fc00::/7", "fe80::/10"}
+)
+
+// connLimitExempt are the prefixes exempt from the per-IP and per-subnet
+// connection limits.
+func connLimitExempt(loopback bool) (v4, v6 []rcmgr.NetworkPrefixLimit) {
+	add := func(dst *[]rcmgr.NetworkPrefixLimit, p string) {
+		*dst = append(*dst, rcmgr.NetworkPrefixLimit{Network: netip.MustParsePrefix(p), ConnCount: math.MaxInt})
+	}
+	for _, p := range privateV4 {
+		add(&v4, p)
+	}
+	for _, p := range privateV6 {
+		add(&v6, p)
+	}
+	if loopback {
+		add(&v4, "127.0.0.0/8")
+		add(&v6, "::1/128")
+	}
+	return v4, v6
+}
 
 // Host is a libp2p host with kadre's private Kademlia DHT.
 type Host struct {
@@ -123,13 +152,11 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	// frees a slot for a newcomer).
 	limits.SystemBaseLimit.ConnsInbound = max(limits.SystemBaseLimit.ConnsInbound, 512)
 	limits.SystemBaseLimit.Conns = max(limits.SystemBaseLimit.Conns, 1024)
+	exempt4, exempt6 := connLimitExempt(!cfg.LimitLoopback)
 	rmOpts := []rcmgr.Option{rcmgr.WithLimitPerSubnet(
 		[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: ConnsPerIP}, {PrefixLength: 24, ConnCount: ConnsPerSubnet}},
 		[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: ConnsPerIP}, {PrefixLength: 48, ConnCount: ConnsPerSubnet}},
-	)}
-	if cfg.LimitLoopback {
-		rmOpts = append(rmOpts, rcmgr.WithNetworkPrefixLimit([]rcmgr.NetworkPrefixLimit{}, []rcmgr.NetworkPrefixLimit{}))
-	}
+	), rcmgr.WithNetworkPrefixLimit(exempt4, exempt6)}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), rmOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create resource manager: %w", err)

@@ -61,6 +61,10 @@ type Config struct {
 	// copy are lost. Env KADRE_ACCEPT_ROLLBACK, flag -accept-rollback.
 	// Default false.
 	AcceptRollback bool `json:"accept_rollback"`
+	// KFragCache is how many verified kfrags the node keeps in memory
+	// (about 2 KiB each; shared fairly between network groups, SPEC.md
+	// §5.3). Env KADRE_KFRAG_CACHE, flag -kfrag-cache. Default 4096.
+	KFragCache int `json:"kfrag_cache"`
 	// LimitLoopback applies the per-IP and per-subnet connection limits to
 	// loopback connections too (libp2p exempts them): for abuse tests on
 	// one machine. Env KADRE_LIMIT_LOOPBACK, flag -limit-loopback. Default
@@ -126,6 +130,7 @@ func DefaultConfig() Config {
 		MaxGrantDuration:  Duration(dht.DefaultMaxGrantDuration),
 		Capacity:          dht.DefaultCapacity,
 		Quotas:            "on",
+		KFragCache:        dht.DefaultKFragCache,
 		StorageKey:        "file",
 		MetricsAddr:       "127.0.0.1:4711",
 		PruneInterval:     Duration(10 * time.Minute),
@@ -166,6 +171,9 @@ func (c *Config) Validate() error {
 	case "on", "off":
 	default:
 		errs = append(errs, fmt.Errorf("quotas %q is not on or off", c.Quotas))
+	}
+	if c.KFragCache <= 0 {
+		errs = append(errs, errors.New("kfrag_cache must be positive"))
 	}
 	if c.OwnerQuota > c.Capacity || c.GroupQuota > c.Capacity {
 		errs = append(errs, errors.New("owner_quota and group_quota must not exceed capacity"))

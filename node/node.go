@@ -151,6 +151,7 @@ func Start(ctx context.Context, cfg Config, opt Options) (_ *Node, err error) {
 		Logger:           n.log.With("component", "rpc"),
 		Observe:          n.metrics.observe,
 		Handoff:          dht.PlaceOptions{Diversity: cfg.diversity(), Admission: opt.Admission},
+		KFragCache:       cfg.KFragCache,
 	})
 	if err != nil {
 		return nil, err

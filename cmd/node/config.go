@@ -58,6 +58,13 @@ func bindConfig(c *node.Config, fs *flag.FlagSet) *nodeFlags {
 			return err
 		}
 	}
+	intv := func(p *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			*p = n
+			return err
+		}
+	}
 	boolean := func(p *bool) func(string) error {
 		return func(v string) error {
 			b, err := strconv.ParseBool(v)
@@ -69,6 +76,11 @@ func bindConfig(c *node.Config, fs *flag.FlagSet) *nodeFlags {
 		nf.setters[name] = set
 		fs.Func(name, usage, set)
 	}
+	// Boolean settings are flags without a value (-pprof), or -pprof=false.
+	addBool := func(name, usage string, set func(string) error) {
+		nf.setters[name] = set
+		fs.BoolFunc(name, usage, set)
+	}
 	add("data-dir", "data directory (env KADRE_DATA_DIR)", str(&c.DataDir))
 	add("listen", "comma-separated listen multiaddrs (env KADRE_LISTEN)", list(&c.Listen))
 	add("bootstrap", "comma-separated bootstrap multiaddrs with /p2p/ (env KADRE_BOOTSTRAP)", list(&c.Bootstrap))
@@ -78,17 +90,18 @@ func bindConfig(c *node.Config, fs *flag.FlagSet) *nodeFlags {
 	add("owner-quota", "grants one owner may keep here, 0: 1% of capacity (env KADRE_OWNER_QUOTA)", u64(&c.OwnerQuota))
 	add("group-quota", "grants one network group (/24, /48) may keep here, 0: 2% of capacity (env KADRE_GROUP_QUOTA)", u64(&c.GroupQuota))
 	add("counter-file", "the store's rollback counter, best on another medium (env KADRE_COUNTER_FILE)", str(&c.CounterFile))
-	add("accept-rollback", "start on a store older than its rollback counter (env KADRE_ACCEPT_ROLLBACK)", boolean(&c.AcceptRollback))
-	add("limit-loopback", "apply the per-IP and per-subnet connection limits to loopback too, for tests (env KADRE_LIMIT_LOOPBACK)", boolean(&c.LimitLoopback))
+	addBool("accept-rollback", "start on a store older than its rollback counter (env KADRE_ACCEPT_ROLLBACK)", boolean(&c.AcceptRollback))
+	add("kfrag-cache", "verified kfrags kept in memory (env KADRE_KFRAG_CACHE)", intv(&c.KFragCache))
+	addBool("limit-loopback", "apply the per-IP and per-subnet connection limits to loopback too, for tests (env KADRE_LIMIT_LOOPBACK)", boolean(&c.LimitLoopback))
 	add("storage-key", "storage key source: file, passphrase or env (env KADRE_STORAGE_KEY_SOURCE)", str(&c.StorageKey))
 	add("metrics-addr", "local address of /metrics, /status and /retire (token in <data-dir>/endpoint.cookie), empty to disable (env KADRE_METRICS_ADDR)", str(&c.MetricsAddr))
-	add("pprof", "serve Go profiles at /debug/pprof/ on the local endpoint (env KADRE_PPROF)", boolean(&c.Pprof))
+	addBool("pprof", "serve Go profiles at /debug/pprof/ on the local endpoint (env KADRE_PPROF)", boolean(&c.Pprof))
 	add("prune-interval", "expiry pruning period (env KADRE_PRUNE_INTERVAL)", dur(&c.PruneInterval))
 	add("diversity", "network groups of hand-off targets: \"v4,v6\" prefix lengths or \"off\" (env KADRE_DIVERSITY)", str(&c.Diversity))
 	add("republish-interval", "holder-map republishing period (env KADRE_REPUBLISH_INTERVAL)", dur(&c.RepublishInterval))
 	add("refresh-interval", "DHT routing-table refresh period (env KADRE_REFRESH_INTERVAL)", dur(&c.RefreshInterval))
 	add("peer-rate", "requests per second per peer (env KADRE_PEER_RATE)", f64(&c.PeerRate))
-	add("handoff-on-shutdown", "pass fragments to other nodes before stopping (env KADRE_HANDOFF_ON_SHUTDOWN)", boolean(&c.HandoffOnShutdown))
+	addBool("handoff-on-shutdown", "pass fragments to other nodes before stopping (env KADRE_HANDOFF_ON_SHUTDOWN)", boolean(&c.HandoffOnShutdown))
 	add("shutdown-timeout", "bound on a graceful shutdown (env KADRE_SHUTDOWN_TIMEOUT)", dur(&c.ShutdownTimeout))
 	add("log-level", "debug, info, warn or error (env KADRE_LOG_LEVEL)", str(&c.LogLevel))
 	add("log-format", "text or json (env KADRE_LOG_FORMAT)", str(&c.LogFormat))

@@ -84,9 +84,9 @@ var Off Limits
 // one network group may hold (0: the defaults, 1 % and 2 % of capacity):
 //
 //	kind      all          owner, peer      group           reserve         floor
-//	grants    capacity     ownerQuota       groupQuota      capacity/10     min(64, group)
-//	history   4×capacity   4×ownerQuota     4×groupQuota    4×capacity/10   min(256, group)
-//	maps      capacity/4   ownerQuota       groupQuota      capacity/40     min(64, group)
+//	grants    capacity     ownerQuota       groupQuota      capacity/10     min(64, group/4)
+//	history   4×capacity   4×ownerQuota     4×groupQuota    4×capacity/10   min(256, group/4)
+//	maps      capacity/4   ownerQuota       groupQuota      capacity/40     min(64, group/4)
 func Defaults(capacity, ownerQuota, groupQuota uint64) Limits {
 	if ownerQuota == 0 {
 		ownerQuota = max(capacity/100, 1)
@@ -95,7 +95,7 @@ func Defaults(capacity, ownerQuota, groupQuota uint64) Limits {
 		groupQuota = max(capacity/50, 1)
 	}
 	mk := func(all, owner, group, reserve, floor uint64) Limit {
-		return Limit{All: all, Owner: owner, Peer: owner, Group: group, Reserve: reserve, Floor: min(floor, group)}
+		return Limit{All: all, Owner: owner, Peer: owner, Group: group, Reserve: reserve, Floor: max(min(floor, group/4), 1)}
 	}
 	var l Limits
 	l[Grants] = mk(capacity, ownerQuota, groupQuota, capacity/10, 64)
