@@ -316,6 +316,27 @@ func RSS(pid int) (int64, error) {
 	return 0, errors.New("no VmRSS")
 }
 
+// RSSParts returns the process's anonymous and file-backed resident memory
+// (RssAnon, RssFile: the heap and stacks, and mapped files such as LMDB's
+// data.mdb, which the kernel may drop).
+func RSSParts(pid int) (anon, file int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		for name, dst := range map[string]*int64{"RssAnon:": &anon, "RssFile:": &file} {
+			if v, ok := strings.CutPrefix(line, name); ok {
+				if fs := strings.Fields(v); len(fs) >= 1 {
+					kb, _ := strconv.ParseInt(fs[0], 10, 64)
+					*dst = kb << 10
+				}
+			}
+		}
+	}
+	return anon, file, nil
+}
+
 // CPUTime returns the user+system CPU time the process used so far.
 func CPUTime(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

@@ -49,7 +49,7 @@ func main() {
 	crowdSize := flag.Int("crowd-size", 0, "identities of the stream crowd (default 100, 600 with -soak)")
 	groups := flag.Int("groups", 16, "networks of the many-networks storage flood, run on nodes of capacity 600 (0: skip)")
 	only := flag.String("only", "", "run only the issue 12 cases whose name contains this")
-	rssBound := flag.Int("rss-bound", 64, "largest node RSS growth in MiB that passes")
+	rssBound := flag.Int("rss-bound", 64, "largest growth of a node's anonymous RSS (heap, stacks) in MiB that passes")
 	verbose := flag.Bool("v", false, "print progress")
 	flag.Parse()
 
@@ -119,7 +119,7 @@ func runCrowd(ctx context.Context, bin string, soak time.Duration, crowdSize, gr
 		rows = append(rows, more...)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "case\trate\twhat the node did\thonest decrypt p50/p99\thonest grants\tRSS growth\tresult")
+	fmt.Fprintln(tw, "case\trate\twhat the node did\thonest decrypt p50/p99\thonest grants\tRSS growth (anonymous, files)\tresult")
 	failed := 0
 	for _, r := range rows {
 		verdict := "pass"
@@ -127,8 +127,8 @@ func runCrowd(ctx context.Context, bin string, soak time.Duration, crowdSize, gr
 			verdict = "FAIL: " + oneLine(r.Reason)
 			failed++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s / %s (n=%d)\t%s\t%+.1f MiB\t%s\n", r.Case, r.Rate, oneLine(r.NodeDid), testnet.Ms(r.Honest.Pct(50)),
-			testnet.Ms(r.Honest.Pct(99)), len(r.Honest), r.HonestGrants, float64(r.RSSGrowth)/(1<<20), verdict)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s / %s (n=%d)\t%s\t%+.1f MiB (%+.1f, %+.1f)\t%s\n", r.Case, r.Rate, oneLine(r.NodeDid), testnet.Ms(r.Honest.Pct(50)),
+			testnet.Ms(r.Honest.Pct(99)), len(r.Honest), r.HonestGrants, float64(r.RSSGrowth)/(1<<20), float64(r.AnonGrowth)/(1<<20), float64(r.FileGrowth)/(1<<20), verdict)
 	}
 	tw.Flush()
 	fmt.Printf("%d cases, %d failed, %s\n", len(rows), failed, time.Since(start).Round(time.Millisecond))
