@@ -26,6 +26,6 @@ package dht
 const MaxStreamsPerPeer = 8
 
 // MaxStreamsPerGroup bounds concurrent inbound RPC streams from one
-// network group (an IPv4 /24 or IPv6 /48, SPEC.md §5.3) whatever the
+// network group (an IPv4 /24 or IPv6 /48, SPEC.md §8.3) whatever the
 // identities: the service resets the excess as it arrives.
 const MaxStreamsPerGroup = 256

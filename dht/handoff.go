@@ -18,7 +18,7 @@ import (
 // Any peer may bring a page (the owner, or a node relaying it): only the
 // owner can sign one.
 // A page this node did not keep is charged to the owner and the sender
-// (SPEC.md §6.9).
+// (SPEC.md §8.2).
 func (s *Service) putMap(from sender, b []byte) error {
 	m, err := policy.ParseHolderMap(b)
 	if err != nil {
@@ -195,7 +195,7 @@ func (s *Service) acceptHandoff(ctx context.Context, from sender, r *proto.Hando
 		return nil, err
 	}
 	// Everything is charged to the owner and the sending node (SPEC.md
-	// §6.9), and whatever may be refused for a quota comes before the
+	// §8.2), and whatever may be refused for a quota comes before the
 	// grant: a refused hand-off leaves the fragment with its sender.
 	c := from.charge(g.Owner)
 	// The sender's tombstones of the pair first: a revoked grant must not

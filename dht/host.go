@@ -70,7 +70,7 @@ type Config struct {
 	ReusePort bool
 }
 
-// Connection limits per IP address and subnet (SPEC.md §5.3): at most
+// Connection limits per IP address and subnet (SPEC.md §8.3): at most
 // ConnsPerIP connections from one public IPv4 address or IPv6 /56, and
 // ConnsPerSubnet from one public IPv4 /24 or IPv6 /48, whatever the
 // identities. Loopback and private addresses (a private deployment's own

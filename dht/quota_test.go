@@ -60,7 +60,7 @@ func clientFrom(t *testing.T, k *rekey.SecretKey, ip string, node *Host) *Host {
 
 // Throwaway owners on one network fill their group's quota and no more:
 // an owner on another network still stores, and node info tells each what
-// it can still store (SPEC.md §6.9).
+// it can still store (SPEC.md §8.2).
 func TestQuotasOverRPC(t *testing.T) {
 	var l quota.Limits
 	l[quota.Grants] = quota.Limit{All: 1000, Owner: 3, Peer: 3, Group: 10, Reserve: 100, Floor: 5}

@@ -29,7 +29,7 @@ import (
 // only the client side of this package never link it.
 type Store interface {
 	// PutGrantAs stores a validated grant under g.StorageKey() after the
-	// sequence and tombstone checks, charged to c (SPEC.md §6.9); errors
+	// sequence and tombstone checks, charged to c (SPEC.md §8.2); errors
 	// match policy.ErrStaleSequence, policy.ErrRevoked, policy.ErrExpired
 	// and quota.ErrQuota.
 	PutGrantAs(g *policy.Grant, now time.Time, c *quota.Charge) error
@@ -117,7 +117,7 @@ type ServiceConfig struct {
 	// placement does (PlaceOptions: diversity, admission list).
 	Handoff PlaceOptions
 	// Groups is the network-group rule of quotas, of the stream limit per
-	// group and of the kfrag cache's shares (SPEC.md §5.3, §6.9). Default
+	// group and of the kfrag cache's shares (SPEC.md §8.2, §8.3, §8.4). Default
 	// DefaultDiversity (IPv4 /24, IPv6 /48), whatever Handoff's.
 	Groups Diversity
 	// MaxStreamsPerGroup bounds concurrent inbound RPC streams from one
@@ -352,7 +352,7 @@ type sender struct {
 }
 
 // charge is what a write of owner's record asked by the sender is charged
-// to besides the owner (SPEC.md §6.9).
+// to besides the owner (SPEC.md §8.2).
 func (f sender) charge(owner policy.PublicKey) *quota.Charge {
 	c := &quota.Charge{Group: f.group}
 	if f.rerr == nil && f.key != owner {
@@ -595,7 +595,7 @@ func (s *Service) reencrypt(from sender, r *proto.ReencryptRequest) (*proto.Reen
 
 // revoke applies an owner-signed revocation and answers with a receipt.
 // A revocation of a grant this node does not hold leaves a tombstone
-// charged to the sender (SPEC.md §6.9): it may be refused QUOTA; one that
+// charged to the sender (SPEC.md §8.2): it may be refused QUOTA; one that
 // deletes a held grant never is.
 func (s *Service) revoke(from sender, b []byte) (*policy.Receipt, error) {
 	now := s.cfg.Now()
@@ -633,7 +633,7 @@ func (s *Service) revoke(from sender, b []byte) (*policy.Receipt, error) {
 
 // nodeInfo signs the node's current advertisement for the requester: its
 // free slots are the grants the requester, as an owner storing from its
-// network group, may still store here (SPEC.md §6.9).
+// network group, may still store here (SPEC.md §8.2).
 func (s *Service) nodeInfo(from sender) (*policy.NodeInfo, error) {
 	grants, _, err := s.cfg.Store.Counts()
 	if err != nil {
@@ -747,7 +747,7 @@ func (l *peerLimiter) allow(p peer.ID, now time.Time) bool {
 // the cache is full the entry evicted is the least recently used of the
 // group that holds the most. A stranger can therefore evict only its own
 // entries, and k groups flooding it leave every other group at least
-// max/(k+1) entries of its working set (SPEC.md §5.3).
+// max/(k+1) entries of its working set (SPEC.md §8.4).
 type kfragCache struct {
 	mu     sync.Mutex
 	max    int

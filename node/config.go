@@ -37,7 +37,7 @@ type Config struct {
 	// Capacity is the number of grants the node keeps at most. Env
 	// KADRE_CAPACITY, flag -capacity. Default 1000000.
 	Capacity uint64 `json:"capacity"`
-	// Quotas is "on" (the limits of SPEC.md §6.9 on what one owner, peer
+	// Quotas is "on" (the limits of SPEC.md §8.2 on what one owner, peer
 	// or network group may keep here, derived from Capacity, OwnerQuota and
 	// GroupQuota) or "off" (Capacity only: for a private deployment whose
 	// owners share one network and are all trusted). Env KADRE_QUOTAS,
@@ -51,7 +51,7 @@ type Config struct {
 	// /24, IPv6 /48) may keep here together; 0 means 2 % of Capacity. Env
 	// KADRE_GROUP_QUOTA, flag -group-quota. Default 0.
 	GroupQuota uint64 `json:"group_quota"`
-	// CounterFile is the store's rollback counter (SPEC.md §6.10); keep it
+	// CounterFile is the store's rollback counter (SPEC.md §8.8); keep it
 	// on another medium than the data directory to detect a rollback of
 	// the whole directory. Env KADRE_COUNTER_FILE, flag -counter-file.
 	// Default "" (the store directory's "generation").
@@ -80,7 +80,7 @@ type Config struct {
 	// MetricsAddr is the local address of the node's endpoint: Prometheus
 	// metrics (/metrics), JSON status (/status) and retirement (POST
 	// /retire), each only with the token of the data directory's
-	// endpoint.cookie (SPEC.md §5.8); "" disables it. Env
+	// endpoint.cookie (SPEC.md §8.6); "" disables it. Env
 	// KADRE_METRICS_ADDR, flag -metrics-addr. Default 127.0.0.1:4711.
 	MetricsAddr string `json:"metrics_addr"`
 	// Pprof serves Go's profiles at /debug/pprof/ on the local endpoint
@@ -285,7 +285,7 @@ func (c *Config) diversity() dht.Diversity {
 	return d
 }
 
-// Limits are the store's quotas under this configuration (SPEC.md §6.9).
+// Limits are the store's quotas under this configuration (SPEC.md §8.2).
 func (c *Config) Limits() quota.Limits {
 	if c.Quotas == "off" {
 		var l quota.Limits

@@ -15,7 +15,7 @@ import (
 
 // endpoint is the node's local HTTP endpoint: /metrics, /status, POST
 // /retire and, when enabled, /debug/pprof; every request needs the token of
-// the data directory's cookie file (package localapi, SPEC.md §5.8).
+// the data directory's cookie file (package localapi, SPEC.md §8.6).
 type endpoint struct {
 	srv    *localapi.Server
 	addr   string

@@ -18,7 +18,7 @@ import (
 	"github.com/kadre/kadre/store"
 )
 
-// The node's identity key at rest (SPEC.md §5.5): sealed under a key
+// The node's identity key at rest (SPEC.md §8.7): sealed under a key
 // derived from the storage key, so that whoever takes the disk without the
 // storage key (a passphrase, a key kept elsewhere) cannot impersonate the
 // node, and refused when group or others may read it.

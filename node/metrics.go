@@ -55,7 +55,7 @@ func newMetrics(n *Node) *metrics {
 			func() float64 { _, m, _ := n.svc.KFragCacheStats(); return float64(m) }),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	for k, name := range stateNames {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kadre_state_units", Help: "State kept for others (SPEC.md §6.9), by kind.",
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kadre_state_units", Help: "State kept for others (SPEC.md §8.2), by kind.",
 			ConstLabels: prometheus.Labels{"kind": name}}, func() float64 {
 			u, err := n.store.UsageOf(policy.PublicKey{}, nil)
 			if err != nil {

@@ -43,7 +43,7 @@ const (
 	StoreDir     = "store"        // LMDB environment and storage key file
 	InfoFile     = "node.json"    // peer ID, addresses and local endpoint, for scripts
 	// CookieFile holds the local endpoint's token while the node runs
-	// (0600, new at every start; SPEC.md §5.8).
+	// (0600, new at every start; SPEC.md §8.6).
 	CookieFile = "endpoint.cookie"
 )
 
@@ -317,7 +317,7 @@ type Status struct {
 	MaxGrantDuration string   `json:"max_grant_duration"`
 	UptimeSeconds    int64    `json:"uptime_seconds"`
 	// State is what the node keeps for others against its limits
-	// (SPEC.md §6.9), by kind: grants, history, maps.
+	// (SPEC.md §8.2), by kind: grants, history, maps.
 	State map[string]StateUsage `json:"state"`
 	// KFragCache is the verified-kfrag cache: entries, hits, misses.
 	KFragCache struct {

@@ -106,7 +106,7 @@ func (s *Store) checkGrant(g *entry, now time.Time) error {
 // the record: the store trusts the fields it is given.
 func (s *Store) putGrant(g entry, now time.Time) error { return s.putGrantAs(g, now, nil) }
 
-// putGrantAs is putGrant charged to c (nil: a local write; SPEC.md §6.9).
+// putGrantAs is putGrant charged to c (nil: a local write; SPEC.md §8.2).
 func (s *Store) putGrantAs(g entry, now time.Time, c *quota.Charge) error {
 	if err := s.checkGrant(&g, now); err != nil {
 		return fmt.Errorf("failed to put grant: %w", err)
@@ -116,7 +116,7 @@ func (s *Store) putGrantAs(g entry, now time.Time, c *quota.Charge) error {
 	sealed := s.seal.seal(dbGrants, k.g(), sg.encode())
 	err := s.write(func(txn *lmdb.Txn) (bool, error) {
 		// Only a grant that replaces one must reach the rollback counter
-		// at once (SPEC.md §6.10): losing a new one to a rollback
+		// at once (SPEC.md §8.8): losing a new one to a rollback
 		// brings nothing back.
 		_, gerr := txn.Get(s.grants, k.g())
 		return gerr == nil, s.putGrantTxn(txn, k, &sg, sealed, now, c)
@@ -128,7 +128,7 @@ func (s *Store) putGrantAs(g entry, now time.Time, c *quota.Charge) error {
 }
 
 // putGrantTxn writes a grant charged to c (nil: a local write, SPEC.md
-// §6.9): a new grant and a new mark are charged and may be refused; a newer
+// §8.2): a new grant and a new mark are charged and may be refused; a newer
 // grant replacing one keeps its charge.
 func (s *Store) putGrantTxn(txn *lmdb.Txn, k *entryKeys, sg *storedGrant, sealed []byte, now time.Time, c *quota.Charge) error {
 	gk, mk := k.g(), k.m()
@@ -278,7 +278,7 @@ func (s *Store) getTomb(txn *lmdb.Txn, gk []byte) (storedTomb, bool, error) {
 // grant if it arrives later.
 func (s *Store) revoke(r revocation) (tombstone, error) { return s.revokeAs(r, nil) }
 
-// revokeAs is revoke charged to c (nil: a local write; SPEC.md §6.9).
+// revokeAs is revoke charged to c (nil: a local write; SPEC.md §8.2).
 func (s *Store) revokeAs(r revocation, c *quota.Charge) (tombstone, error) {
 	if r.Seq == 0 {
 		return tombstone{}, fmt.Errorf("failed to revoke grant: %w: sequence number 0", ErrInvalid)

@@ -149,7 +149,7 @@ func (s *Store) PutMapPage(page *policy.HolderMap, raw []byte, now time.Time) er
 	return s.PutMapPageAs(page, raw, now, nil)
 }
 
-// PutMapPageAs is PutMapPage charged to c (SPEC.md §6.9): a page this
+// PutMapPageAs is PutMapPage charged to c (SPEC.md §8.2): a page this
 // store did not keep is one unit of holder-map pages, refused over a limit;
 // the pages of an older sequence are released when a newer one replaces
 // them.
@@ -431,7 +431,7 @@ func (s *Store) RaiseMark(owner policy.PublicKey, ph policy.PathHash, seq uint64
 }
 
 // RaiseMarkAs is RaiseMark charged to c: a new mark is one unit of
-// history (SPEC.md §6.9).
+// history (SPEC.md §8.2).
 func (s *Store) RaiseMarkAs(owner policy.PublicKey, ph policy.PathHash, seq uint64, keepUntil time.Time, c *quota.Charge) error {
 	mk := append(append(make([]byte, 0, markKeyLen), owner[:]...), ph[:]...)
 	err := s.update(func(txn *lmdb.Txn) error {

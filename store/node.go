@@ -25,7 +25,7 @@ func (s *Store) PutGrant(g *policy.Grant, now time.Time) error {
 }
 
 // PutGrantAs is PutGrant for a write a remote party asked for, charged to
-// c (SPEC.md §6.9): a new grant, and the sequence mark a new (owner, path
+// c (SPEC.md §8.2): a new grant, and the sequence mark a new (owner, path
 // hash) needs, are refused with a *quota.Error when an account of the
 // owner, c's peer, c's network group or the node is full.
 func (s *Store) PutGrantAs(g *policy.Grant, now time.Time, c *quota.Charge) error {
@@ -75,7 +75,7 @@ func (s *Store) Revoke(r *policy.Revocation, now, keepUntil time.Time) (deleted 
 	return s.RevokeAs(r, now, keepUntil, nil)
 }
 
-// RevokeAs is Revoke charged to c (SPEC.md §6.9): the tombstone and a new
+// RevokeAs is Revoke charged to c (SPEC.md §8.2): the tombstone and a new
 // mark are units of history; they are refused over a limit only when no
 // grant is held (revoked-not-held), never when the revocation deletes one.
 func (s *Store) RevokeAs(r *policy.Revocation, now, keepUntil time.Time, c *quota.Charge) (deleted policy.RecordID, held bool, err error) {

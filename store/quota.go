@@ -12,7 +12,7 @@ import (
 	"github.com/kadre/kadre/policy"
 )
 
-// Quotas (SPEC.md §6.9). Every grant, tombstone, sequence mark and
+// Quotas (SPEC.md §8.2). Every grant, tombstone, sequence mark and
 // holder-map page the store keeps is charged, in the write transaction that
 // creates it, to accounts: the node ("a"), the record's owner ("o" ‖ key),
 // and, for a write a remote party asked for, the sending peer when it is
@@ -260,7 +260,7 @@ func (s *Store) UsageOf(owner policy.PublicKey, c *quota.Charge) (Usage, error) 
 // Free returns how many more units of kind a write by c of owner's records
 // may still add here: the room left in each of its accounts and in the
 // node's total outside the reserve, or, for a network group below the
-// reserve's floor, inside it up to the floor (SPEC.md §6.9).
+// reserve's floor, inside it up to the floor (SPEC.md §8.2).
 func (s *Store) Free(kind quota.Kind, owner policy.PublicKey, c *quota.Charge) (uint64, error) {
 	u, err := s.UsageOf(owner, c)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	"github.com/bmatsuo/lmdb-go/lmdb"
 )
 
-// Rollback detection (SPEC.md §6.10). Every write transaction raises the
+// Rollback detection (SPEC.md §8.8). Every write transaction raises the
 // store's generation, a sealed counter in the meta database; before a write
 // returns, the generation is also written to the counter file, outside the
 // LMDB file (Options.CounterFile). Open compares them: a data.mdb older than

@@ -76,11 +76,11 @@ type Options struct {
 	Retention time.Duration
 
 	// Limits bound what writes charged to a remote sender may keep
-	// (SPEC.md §6.9). Default quota.Off: no limit.
+	// (SPEC.md §8.2). Default quota.Off: no limit.
 	Limits quota.Limits
 
 	// CounterFile is the rollback counter, kept outside the LMDB file
-	// (SPEC.md §6.10); put it on another medium than the store to detect
+	// (SPEC.md §8.8); put it on another medium than the store to detect
 	// a rollback of the whole directory. Default CounterFileName in the
 	// store directory.
 	CounterFile string
@@ -391,7 +391,7 @@ func (s *Store) update(fn func(*lmdb.Txn) error) error {
 }
 
 // write is update for a transaction that says whether the counter file
-// must cover it before it returns (SPEC.md §6.10): a write that removes
+// must cover it before it returns (SPEC.md §8.8): a write that removes
 // or supersedes state (a revocation, a newer grant or map, a deletion)
 // must, so that a rollback cannot undo it unseen; a write that only adds
 // (a new grant) may wait for the next one that must, or for Close.
@@ -416,7 +416,7 @@ func (s *Store) write(fn func(*lmdb.Txn) (sync bool, err error)) error {
 		err := s.env.Update(withGen)
 		if err == nil {
 			// Before the write returns, the counter outside the LMDB file
-			// covers it (SPEC.md §6.10).
+			// covers it (SPEC.md §8.8).
 			err = s.counter.committed(gen, sync)
 		}
 		s.mu.RUnlock()

@@ -52,7 +52,7 @@ func TestTamperFlippedByteOnDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Every write back of the file is a rollback of the store to the
-		// state it was copied in (SPEC.md §6.10): accept it here.
+		// state it was copied in (SPEC.md §8.8): accept it here.
 		s, err := Open(dir, Options{Key: RawKey(testKey(7)), AcceptRollback: true})
 		if err != nil {
 			t.Fatalf("byte %d: Open: %v", p, err)

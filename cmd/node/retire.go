@@ -16,7 +16,7 @@ import (
 )
 
 // endpointFlags find a local node's endpoint: its address and the token
-// in its cookie file (SPEC.md §5.8).
+// in its cookie file (SPEC.md §8.6).
 type endpointFlags struct {
 	e       *env
 	dataDir string

@@ -99,6 +99,13 @@ func localStatus(ctx context.Context, e *env, ep *endpointFlags, asJSON bool) er
 	fmt.Fprintf(tw, "peers\t%d connected, %d in the routing table\n", st.Peers, st.RoutingTable)
 	fmt.Fprintf(tw, "grants\t%d of %d\n", st.Grants, st.Capacity)
 	fmt.Fprintf(tw, "tombstones\t%d\n", st.Tombstones)
+	for _, kind := range []string{"grants", "history", "maps"} {
+		if u, ok := st.State[kind]; ok && u.Limit > 0 {
+			fmt.Fprintf(tw, "kept for others: %s\t%d of %d (an owner %d, a network %d, the last %d for small networks)\n",
+				kind, u.Used, u.Limit, u.Owner, u.Group, u.Reserve)
+		}
+	}
+	fmt.Fprintf(tw, "kfrag cache\t%d entries, %d hits, %d misses\n", st.KFragCache.Entries, st.KFragCache.Hits, st.KFragCache.Misses)
 	fmt.Fprintf(tw, "max grant\t%s\n", st.MaxGrantDuration)
 	fmt.Fprintf(tw, "uptime\t%s\n", time.Duration(st.UptimeSeconds)*time.Second)
 	return tw.Flush()

@@ -2,7 +2,7 @@
 // (status, metrics, retirement) and any other program's local API. Such an
 // endpoint listens on 127.0.0.1, where every program of the machine and
 // every web page its browser opens can reach it, so listening locally is
-// no authentication (SPEC.md §5.8):
+// no authentication (SPEC.md §8.6):
 //
 //   - every request must carry the endpoint's token, `Authorization: Bearer
 //     <token>`. The token is 32 random bytes (64 hex characters), new at

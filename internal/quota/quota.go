@@ -1,4 +1,4 @@
-// Package quota is the vocabulary of a node's state quotas (SPEC.md §6.9):
+// Package quota is the vocabulary of a node's state quotas (SPEC.md §8.2):
 // what a write that a remote party asks for is charged to, the limits per
 // kind of state, and the refusal. The store enforces the limits inside the
 // write transaction that keeps the state (package store); the RPC service

@@ -33,11 +33,11 @@ import (
 // The cases of issue 12: attacks that need no malformed input, only free
 // identities, a few networks, or access to the node's machine. Each runs
 // against real node processes while an honest owner places 3-of-5 grants
-// and a recipient decrypts (SPEC.md §5.3, §5.5, §5.8, §6.9, §6.10;
+// and a recipient decrypts (SPEC.md §8;
 // RELIABILITY.md §6).
 
 // QuickCrowdFlags make a node's limits small enough to reach in seconds
-// (SPEC.md §6.9: 40 grants an owner, 80 a network, 64 verified kfrags).
+// (SPEC.md §8.2: 40 grants an owner, 80 a network, 64 verified kfrags).
 var QuickCrowdFlags = []string{"-capacity", "2000", "-owner-quota", "40", "-group-quota", "80", "-kfrag-cache", "64"}
 
 // ReserveFlags make a node small enough for the many-networks flood to
@@ -61,7 +61,7 @@ type CrowdOptions struct {
 	// network. Default 100.
 	Crowd int
 	// RSSBound is the largest growth of a node's anonymous RSS (heap and
-	// stacks; SPEC.md §6.9 bounds what the store may map) during a case
+	// stacks; SPEC.md §8.2 bounds what the store may map) during a case
 	// that passes. Default 64 MiB.
 	RSSBound int64
 	// NodeFlags are more `kadre run` flags for every node of the cluster

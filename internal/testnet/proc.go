@@ -394,7 +394,7 @@ func (n *Node) GetStatus(ctx context.Context) (*Status, error) {
 }
 
 // Endpoint makes a request to the node's local endpoint with the token of
-// its cookie file (SPEC.md §5.8).
+// its cookie file (SPEC.md §8.6).
 func (n *Node) Endpoint(ctx context.Context, method, path string) (*http.Response, error) {
 	if n.MetricsPort == 0 {
 		return nil, errors.New("no metrics port")
