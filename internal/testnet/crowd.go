@@ -326,6 +326,14 @@ func (hp *honestPair) grant(ctx context.Context) (int, error) {
 		placed = len(res.Record.Holders)
 	}
 	if err != nil {
+		if res != nil && res.Map != nil {
+			// Why the map's storers did not keep it, by reason.
+			why := map[string]int{}
+			for _, e := range res.Map.Failed {
+				why[oneWord(e)]++
+			}
+			err = fmt.Errorf("%w [storers: %s]", err, summarize(why))
+		}
 		return placed, err
 	}
 	plain := fmt.Appendf(nil, "honest file %d", n)
@@ -710,7 +718,7 @@ func (r *crowd) kfragFlush(ctx context.Context, stop time.Time) caseResult {
 	// The honest recipient's kfrags of one file are in the caches of its
 	// holders: it decrypted it a few times.
 	if _, err := r.honest.grant(ctx); err != nil {
-		return caseResult{reason: err.Error(), nodes: targets}
+		return caseResult{reason: "setup: " + err.Error(), nodes: targets}
 	}
 	r.honest.mu.Lock()
 	file, plain := r.honest.file, r.honest.plain
