@@ -306,6 +306,11 @@ func (r *crowd) settle(ctx context.Context) {
 // on their own network: the harness's 127.0.0.1.
 type honestPair struct {
 	alice, bob *client.Client
+	// granting serializes the owner's grants: two grants at once publish
+	// two map sequences at once, and the older is refused STALE_SEQUENCE
+	// by the storers that got the newer first (a client finding of issue
+	// 12, RELIABILITY.md §6).
+	granting   sync.Mutex
 	mu         sync.Mutex
 	n          int
 	file       []byte // the newest encrypted file
@@ -339,6 +344,8 @@ func (hp *honestPair) close() {
 // grant places a new 3-of-5 grant and encrypts a file under it; it
 // returns how many fragments were placed.
 func (hp *honestPair) grant(ctx context.Context) (int, error) {
+	hp.granting.Lock()
+	defer hp.granting.Unlock()
 	hp.mu.Lock()
 	hp.n++
 	n := hp.n
