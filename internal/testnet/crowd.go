@@ -89,8 +89,8 @@ type CrowdRow struct {
 	// the case; AnonGrowth and FileGrowth split it into anonymous memory
 	// (heap, stacks) and mapped files (LMDB's data.mdb).
 	RSSGrowth, AnonGrowth, FileGrowth int64
-	Pass      bool
-	Reason    string
+	Pass                              bool
+	Reason                            string
 }
 
 // crowd is one RunCrowd run: the cluster, the honest users, the rows.
@@ -310,11 +310,11 @@ type honestPair struct {
 	// two map sequences at once, and the older is refused STALE_SEQUENCE
 	// by the storers that got the newer first (a client finding of issue
 	// 12, RELIABILITY.md §6).
-	granting   sync.Mutex
-	mu         sync.Mutex
-	n          int
-	file       []byte // the newest encrypted file
-	plain      []byte
+	granting sync.Mutex
+	mu       sync.Mutex
+	n        int
+	file     []byte // the newest encrypted file
+	plain    []byte
 }
 
 func newHonestPair(ctx context.Context, dir string, boot []string) (*honestPair, error) {
