@@ -79,6 +79,11 @@ type Config struct {
 const (
 	ConnsPerIP     = 8
 	ConnsPerSubnet = 64
+	// MaxConnsInbound bounds inbound connections in all.
+	MaxConnsInbound = 512
+	// MaxRPCStreams bounds inbound RPC streams in all: with
+	// MaxStreamsPerGroup a network, it takes 16 networks to hold them.
+	MaxRPCStreams = 2048
 )
 
 var (
@@ -141,23 +146,24 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	limits.AddProtocolLimit(RPCProtocol,
-		rcmgr.BaseLimit{StreamsInbound: 4096, StreamsOutbound: 1024, Streams: 5120, Memory: 256 << 20},
+		rcmgr.BaseLimit{StreamsInbound: MaxRPCStreams, StreamsOutbound: 1024, Streams: MaxRPCStreams + 1024, Memory: 256 << 20},
 		rcmgr.BaseLimitIncrease{})
 	limits.AddProtocolPeerLimit(RPCProtocol,
 		rcmgr.BaseLimit{StreamsInbound: MaxStreamsPerPeer, StreamsOutbound: 64, Streams: MaxStreamsPerPeer + 64, Memory: 64 << 20},
 		rcmgr.BaseLimitIncrease{})
 	// Connections are what a crowd of identities exhausts first: allow
-	// at least 512 inbound, and trim idle ones well before that limit (the
+	// 512 inbound, and trim idle ones well before that limit (the
 	// connection manager's high-water mark must be below it, or it never
-	// frees a slot for a newcomer).
-	limits.SystemBaseLimit.ConnsInbound = max(limits.SystemBaseLimit.ConnsInbound, 512)
-	limits.SystemBaseLimit.Conns = max(limits.SystemBaseLimit.Conns, 1024)
+	// frees a slot for a newcomer). A fixed number, not scaled with the
+	// machine's memory: each costs the node about 50 KiB, and what a crowd
+	// can make a node hold must not depend on the machine (SPEC.md §8.3).
+	fixed := rcmgr.PartialLimitConfig{System: rcmgr.ResourceLimits{ConnsInbound: MaxConnsInbound, Conns: 2 * MaxConnsInbound}}
 	exempt4, exempt6 := connLimitExempt(!cfg.LimitLoopback)
 	rmOpts := []rcmgr.Option{rcmgr.WithLimitPerSubnet(
 		[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: ConnsPerIP}, {PrefixLength: 24, ConnCount: ConnsPerSubnet}},
 		[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: ConnsPerIP}, {PrefixLength: 48, ConnCount: ConnsPerSubnet}},
 	), rcmgr.WithNetworkPrefixLimit(exempt4, exempt6)}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), rmOpts...)
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(fixed.Build(limits.AutoScale())), rmOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create resource manager: %w", err)
 	}

@@ -267,7 +267,10 @@ func (s *Service) handle(st network.Stream) {
 	defer s.groups.leave(group)
 	kind := "unknown"
 	var resp *proto.Envelope
-	req, err := proto.ReadRequest(bufio.NewReaderSize(st, 4096))
+	// A small buffer: a crowd's silent streams each hold one until their
+	// read deadline (requests are mostly a few hundred bytes; a larger
+	// one is read in more calls).
+	req, err := proto.ReadRequest(bufio.NewReaderSize(st, 1024))
 	st.SetDeadline(start.Add(s.cfg.RequestTimeout))
 	switch {
 	case errors.Is(err, io.EOF) && req == nil:
