@@ -22,11 +22,11 @@ package dht
 // resource manager resets the excess. With the 2 s request-read deadline
 // and MaxRPCStreams inbound RPC streams per node, holding every stream of
 // a node silent would take 256 identities renewing their streams every
-// 2 s; the limit per network group (MaxStreamsPerGroup) makes it take 16
+// 2 s; the limit per network group (MaxStreamsPerGroup) makes it take 32
 // networks.
 const MaxStreamsPerPeer = 8
 
 // MaxStreamsPerGroup bounds concurrent inbound RPC streams from one
 // network group (an IPv4 /24 or IPv6 /48, SPEC.md §8.3) whatever the
 // identities: the service resets the excess as it arrives.
-const MaxStreamsPerGroup = 128
+const MaxStreamsPerGroup = 64

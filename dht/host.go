@@ -82,7 +82,7 @@ const (
 	// MaxConnsInbound bounds inbound connections in all.
 	MaxConnsInbound = 512
 	// MaxRPCStreams bounds inbound RPC streams in all: with
-	// MaxStreamsPerGroup a network, it takes 16 networks to hold them.
+	// MaxStreamsPerGroup a network, it takes 32 networks to hold them.
 	MaxRPCStreams = 2048
 )
 

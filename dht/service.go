@@ -302,6 +302,11 @@ func (s *Service) handle(st network.Stream) {
 		return
 	}
 	st.Close()
+	if code == proto.Code_CODE_UNSPECIFIED {
+		// A peer served is worth its connection: under a crowd, the
+		// connection manager trims the silent ones first.
+		s.h.h.ConnManager().TagPeer(remote, "kadre-served", 10)
+	}
 }
 
 func (s *Service) observe(kind string, code proto.Code, start time.Time) {

@@ -972,14 +972,30 @@ func (r *crowd) streamCrowd(ctx context.Context, stop time.Time) caseResult {
 	}
 	opened := len(streams)
 	mu.Unlock()
-	if h, err := NewRawHost(ctx, rekey.GenerateSecretKey(), t.AddrInfo()); err != nil {
-		newcomer = "cannot connect"
-	} else {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		resp, err := Call(cctx, h, t.ID, nodeInfoReq())
-		cancel()
-		newcomer = Outcome(resp, err)
-		h.Close()
+	// The newcomer retries, as a client does: while the crowd holds every
+	// inbound connection, it gets in when the connection manager trims
+	// (idle connections beyond 192, after 10 s).
+	first := time.Now()
+	var waited time.Duration
+	for {
+		h, err := NewRawHost(ctx, rekey.GenerateSecretKey(), t.AddrInfo())
+		if err == nil {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			resp, err := Call(cctx, h, t.ID, nodeInfoReq())
+			cancel()
+			newcomer = Outcome(resp, err)
+			h.Close()
+		} else {
+			newcomer = "cannot connect"
+		}
+		waited = time.Since(first)
+		if newcomer == "ok" || waited > 25*time.Second {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if newcomer == "ok" {
+		newcomer = fmt.Sprintf("ok after %s", waited.Round(100*time.Millisecond))
 	}
 	wg.Wait()
 	mu.Lock()
@@ -987,7 +1003,11 @@ func (r *crowd) streamCrowd(ctx context.Context, stop time.Time) caseResult {
 		s.Reset()
 	}
 	mu.Unlock()
-	pass := held <= nets*dht.MaxStreamsPerGroup && newcomer == "ok" && outcomes.get("connect failed") == 0
+	// Every identity connects when the crowd is within the node's 512
+	// inbound connections; beyond that, some cannot, which is the limit
+	// working.
+	pass := held <= nets*dht.MaxStreamsPerGroup && strings.HasPrefix(newcomer, "ok") &&
+		(outcomes.get("connect failed") == 0 || r.o.Crowd > dht.MaxConnsInbound)
 	return caseResult{nodes: []*Node{t}, pass: pass,
 		rate: fmt.Sprintf("%d identities × %d silent streams renewed every 2 s, %d networks", len(hosts), dht.MaxStreamsPerPeer, nets),
 		did: fmt.Sprintf("%d opened, %d held at once (limit %d per network), the rest reset; %s; a newcomer's node info: %s",
