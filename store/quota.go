@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/bmatsuo/lmdb-go/lmdb"
@@ -364,6 +363,3 @@ func (s *Store) chargeOnce(txn *lmdb.Txn, item byte, key, owner []byte) error {
 	}
 	return s.charge(txn, item, key, owner, nil, false)
 }
-
-// IsQuota reports whether err is a quota refusal.
-func IsQuota(err error) bool { return errors.Is(err, quota.ErrQuota) }
