@@ -9,9 +9,14 @@
 // # Security
 //
 // The local endpoint listens on the address the operator configures
-// (127.0.0.1 by default) and can retire the node: it must never be
-// reachable from other machines. Everything a remote party can make the
-// node do goes through the RPC service (package dht).
+// (127.0.0.1 by default) and can retire the node. Every request needs the
+// token of the data directory's endpoint.cookie (0600, new at every
+// start), requests from web pages (an Origin header) are refused, and
+// profiles are served only with Config.Pprof (package localapi, SPEC.md
+// §8.6); still, it should not be reachable from other machines. The
+// identity key is sealed under the storage key (SPEC.md §8.7).
+// Everything a remote party can make the node do goes through the RPC
+// service (package dht), within the quotas and limits of SPEC.md §8.
 package node
 
 import (
