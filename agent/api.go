@@ -13,7 +13,7 @@ import (
 	"github.com/kadre/kadre/internal/explain"
 )
 
-// The messages of the agent's API (SPEC.md §8.3, agent/openapi.json), which
+// The messages of the agent's API (SPEC.md §9.3, agent/openapi.json), which
 // the CLI also uses when it works alone: Local answers them with a client
 // of its own, Remote asks a running agent. Field names are the JSON keys.
 

@@ -1,6 +1,6 @@
 package agent
 
-// The agent's local-endpoint authentication (SPEC.md §8.2), kept in this
+// The agent's local-endpoint authentication (SPEC.md §9.2), kept in this
 // one file so that it can give way to the shared implementation the
 // node's local endpoint is getting: a random token in a cookie file that
 // only the user can read (mode 0600, as bitcoind's .cookie), checked on

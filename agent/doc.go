@@ -1,4 +1,4 @@
-// Package agent is kadre's user agent (`kadre agent`, SPEC.md §8): a
+// Package agent is kadre's user agent (`kadre agent`, SPEC.md §9): a
 // long-running light client that holds the user's identity, unlocked
 // once, and a warm libp2p host, and answers a local JSON/HTTP API on a
 // loopback address, so that programs in any language encrypt, grant,

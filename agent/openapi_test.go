@@ -64,7 +64,7 @@ func TestOpenAPIMatchesServer(t *testing.T) {
 	}
 	for code := range httpStatus {
 		if !strings.Contains(string(spec), "`"+code+"`") {
-			t.Errorf("problem code %s is not in SPEC.md's table (§8.4)", code)
+			t.Errorf("problem code %s is not in SPEC.md's table (§9.4)", code)
 		}
 	}
 }

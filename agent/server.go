@@ -31,7 +31,7 @@ import (
 //go:embed openapi.json
 var OpenAPI []byte
 
-// Files of a running agent in the user's home directory (SPEC.md §8.1).
+// Files of a running agent in the user's home directory (SPEC.md §9.1).
 const (
 	InfoFile = "agent.json" // where it listens and its pid, 0600
 )
@@ -39,7 +39,7 @@ const (
 // DefaultListen is the agent's default address.
 const DefaultListen = "127.0.0.1:4712"
 
-// Limits of the API (SPEC.md §8.3).
+// Limits of the API (SPEC.md §9.3).
 const (
 	// MaxJSON bounds the JSON body of a request other than the batches.
 	MaxJSON = 1 << 20
@@ -228,7 +228,7 @@ func (s *Server) router(routes map[string]*route) http.Handler {
 	})
 }
 
-// status codes of the problems (SPEC.md §8.4).
+// status codes of the problems (SPEC.md §9.4).
 var httpStatus = map[string]int{
 	"BAD_REQUEST": 400, "BAD_JSON": 400, "INVALID_PATH": 400, "INVALID_IDENTITY": 400, "BAD_THRESHOLD": 400,
 	"BAD_EXPIRY": 400, "NOT_KADRE_FILE": 400, "MALFORMED_HEADER": 400, "UNSIGNED": 400, "UNSUPPORTED_VERSION": 400,

@@ -326,7 +326,7 @@ func eclipse(tn *testNode) {
 		case *proto.Envelope_Reencrypt:
 			resp = proto.Refuse(req, policy.ErrNotGranted)
 		default:
-			resp = svc.dispatch(context.Background(), s, req)
+			resp = svc.dispatch(context.Background(), s, svc.group(s.Conn().RemotePeer()), req)
 		}
 		proto.WriteFrame(s, resp)
 	})

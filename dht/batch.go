@@ -23,14 +23,14 @@ import (
 // capsule takes one more, and the capsules the bucket cannot pay for are
 // refused RATE_LIMITED one by one, so a batch costs a peer what as many
 // single requests would.
-func (s *Service) batchReencrypt(p peer.ID, recipient policy.PublicKey, r *proto.BatchReencryptRequest) (*proto.BatchReencryptResponse, error) {
+func (s *Service) batchReencrypt(p peer.ID, from sender, r *proto.BatchReencryptRequest) (*proto.BatchReencryptResponse, error) {
 	now := s.cfg.Now()
 	owner, err := policy.ParsePublicKey(r.GetOwner())
 	if err != nil {
 		return nil, fmt.Errorf("%w: owner key: %w", proto.ErrMalformed, err)
 	}
 	ph := policy.PathHash(r.GetPathHash())
-	_, g, vkf, err := s.servable(owner, recipient, []policy.PathHash{ph}, now)
+	_, g, vkf, err := s.servable(from.group, owner, from.key, []policy.PathHash{ph}, now)
 	if err != nil {
 		return nil, err
 	}
@@ -64,9 +64,10 @@ func itemRefusal(err error) *proto.BatchItem {
 }
 
 // servable finds the deepest live grant of owner to recipient among
-// levels (its index), with its verified kfrag (cached by grant ID), and checks that it
-// serves the request; the refusals are those of SPEC.md §4.3.3.
-func (s *Service) servable(owner, recipient policy.PublicKey, hashes []policy.PathHash, now time.Time) (int, *policy.Grant, *rekey.VerifiedKeyFrag, error) {
+// levels (its index), with its verified kfrag (cached by grant ID, charged
+// to the requester's network group), and checks that it serves the
+// request; the refusals are those of SPEC.md §4.3.3.
+func (s *Service) servable(group string, owner, recipient policy.PublicKey, hashes []policy.PathHash, now time.Time) (int, *policy.Grant, *rekey.VerifiedKeyFrag, error) {
 	level, id, record, err := s.cfg.Store.Lookup(owner, recipient, hashes, now)
 	if err != nil {
 		switch {
@@ -86,7 +87,7 @@ func (s *Service) servable(owner, recipient policy.PublicKey, hashes []policy.Pa
 		if vkf, err = policy.VerifyGrantKFrag(g); err != nil {
 			return 0, nil, nil, fmt.Errorf("%w: stored kfrag: %w", proto.ErrInternal, err)
 		}
-		s.kfrags.put(id, g, vkf)
+		s.kfrags.put(id, group, g, vkf)
 	}
 	if err := policy.CheckServable(g, owner, hashes[level], recipient[:], now); err != nil {
 		return 0, nil, nil, fmt.Errorf("%w: stored grant does not serve this request: %w", proto.ErrInternal, err)

@@ -81,7 +81,7 @@ func BenchmarkBatchReencrypt(b *testing.B) {
 			b.Fatal(err)
 		}
 		svc.limiter.allow(p, time.Now())
-		resp, err := svc.batchReencrypt(p, bobID.IdentityKey, env.GetBatchReencrypt())
+		resp, err := svc.batchReencrypt(p, sender{key: bobID.IdentityKey}, env.GetBatchReencrypt())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -412,7 +412,7 @@ func oldNode(tn *testNode) {
 			proto.WriteFrame(s, proto.Refuse(req, proto.ErrUnknownType))
 			return
 		}
-		proto.WriteFrame(s, svc.dispatch(context.Background(), s, req))
+		proto.WriteFrame(s, svc.dispatch(context.Background(), s, svc.group(s.Conn().RemotePeer()), req))
 	})
 }
 

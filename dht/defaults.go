@@ -47,4 +47,7 @@ const (
 	DefaultRequestTimeout = 10 * time.Second
 	// DefaultMaxConcurrent bounds requests doing cryptography at once.
 	DefaultMaxConcurrent = 64
+	// DefaultKFragCache is how many verified kfrags a node keeps in
+	// memory (about 2 KiB each).
+	DefaultKFragCache = 4096
 )

@@ -26,6 +26,13 @@ package dht
 
 // MaxStreamsPerPeer bounds concurrent inbound RPC streams of one peer; the
 // resource manager resets the excess. With the 2 s request-read deadline
-// and 4,096 inbound RPC streams per node, holding every stream of a node
-// silent takes 512 identities renewing their streams every 2 s.
+// and MaxRPCStreams inbound RPC streams per node, holding every stream of
+// a node silent would take 256 identities renewing their streams every
+// 2 s; the limit per network group (MaxStreamsPerGroup) makes it take 32
+// networks.
 const MaxStreamsPerPeer = 8
+
+// MaxStreamsPerGroup bounds concurrent inbound RPC streams from one
+// network group (an IPv4 /24 or IPv6 /48, SPEC.md §8.3) whatever the
+// identities: the service resets the excess as it arrives.
+const MaxStreamsPerGroup = 64

@@ -41,7 +41,7 @@ func lie(tn *testNode) {
 			s.Reset()
 			return
 		}
-		resp := svc.dispatch(context.Background(), s, req)
+		resp := svc.dispatch(context.Background(), s, svc.group(s.Conn().RemotePeer()), req)
 		if r := resp.GetReencryptResponse(); r != nil {
 			r.Cfrag[300] ^= 1
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kadre/kadre/internal/quota"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/proto"
 )
@@ -16,7 +17,9 @@ import (
 // owner's signature; an older map sequence than the one kept is refused.
 // Any peer may bring a page (the owner, or a node relaying it): only the
 // owner can sign one.
-func (s *Service) putMap(b []byte) error {
+// A page this node did not keep is charged to the owner and the sender
+// (SPEC.md §8.2).
+func (s *Service) putMap(from sender, b []byte) error {
 	m, err := policy.ParseHolderMap(b)
 	if err != nil {
 		return err
@@ -24,9 +27,12 @@ func (s *Service) putMap(b []byte) error {
 	if err := m.VerifySignature(); err != nil {
 		return err
 	}
-	if err := s.cfg.Store.PutMapPage(m, b, s.cfg.Now()); err != nil {
-		if errors.Is(err, policy.ErrStaleSequence) {
+	if err := s.cfg.Store.PutMapPageAs(m, b, s.cfg.Now(), from.charge(m.Owner)); err != nil {
+		switch {
+		case errors.Is(err, policy.ErrStaleSequence):
 			return err
+		case errors.Is(err, quota.ErrQuota):
+			return quotaRefusal(err)
 		}
 		return fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}
@@ -134,20 +140,20 @@ func (s *Service) putLink(b []byte) error {
 // sender, the new link goes from the sender to this node. This node then
 // keeps the grant, the sender's tombstones of the pair and its sequence
 // mark, the map and the links, and countersigns the link.
-func (s *Service) acceptHandoff(ctx context.Context, remote policy.PublicKey, rerr error, r *proto.HandoffRequest) (*policy.HandoffLink, error) {
+func (s *Service) acceptHandoff(ctx context.Context, from sender, r *proto.HandoffRequest) (*policy.HandoffLink, error) {
 	if s.isRetiring() {
 		return nil, fmt.Errorf("%w: the node is retiring", proto.ErrUnavailable)
 	}
-	if rerr != nil {
-		return nil, fmt.Errorf("%w: %w", proto.ErrUnauthorized, rerr)
+	if from.rerr != nil {
+		return nil, fmt.Errorf("%w: %w", proto.ErrUnauthorized, from.rerr)
 	}
+	remote := from.key
 	now := s.cfg.Now()
 	g, err := policy.ParseGrant(r.GetGrant())
 	if err != nil {
 		return nil, err
 	}
-	vkf, err := policy.ValidateGrantForStore(g, now, s.cfg.MaxGrantDuration)
-	if err != nil {
+	if _, err := policy.ValidateGrantForStore(g, now, s.cfg.MaxGrantDuration); err != nil {
 		return nil, err
 	}
 	m, err := policy.ParseHolderMap(r.GetMap())
@@ -195,6 +201,10 @@ func (s *Service) acceptHandoff(ctx context.Context, remote policy.PublicKey, re
 	if err := s.newerMapDrops(ctx, m, g); err != nil {
 		return nil, err
 	}
+	// Everything is charged to the owner and the sending node (SPEC.md
+	// §8.2), and whatever may be refused for a quota comes before the
+	// grant: a refused hand-off leaves the fragment with its sender.
+	c := from.charge(g.Owner)
 	// The sender's tombstones of the pair first: a revoked grant must not
 	// come back here.
 	for _, b := range r.GetRevocations() {
@@ -205,20 +215,27 @@ func (s *Service) acceptHandoff(ctx context.Context, remote policy.PublicKey, re
 		if rv.Owner != g.Owner || rv.Recipient != g.Recipient.IdentityKey || policy.ValidateRevocation(rv) != nil {
 			return nil, fmt.Errorf("%w: a revocation of another pair, or not the owner's", proto.ErrMalformed)
 		}
-		if _, _, err := s.cfg.Store.Revoke(rv, now, now.Add(s.cfg.MaxGrantDuration)); err != nil && !errors.Is(err, policy.ErrStaleSequence) {
+		if _, _, err := s.cfg.Store.RevokeAs(rv, now, now.Add(s.cfg.MaxGrantDuration), c); err != nil && !errors.Is(err, policy.ErrStaleSequence) {
+			if errors.Is(err, quota.ErrQuota) {
+				return nil, quotaRefusal(err)
+			}
 			return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 		}
 	}
-	if err := s.keep(g, vkf, now); err != nil {
+	if err := s.cfg.Store.PutMapPageAs(m, r.GetMap(), now, c); err != nil && !errors.Is(err, policy.ErrStaleSequence) {
+		if errors.Is(err, quota.ErrQuota) {
+			return nil, quotaRefusal(err)
+		}
+		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
+	}
+	if err := s.keep(g, now, c); err != nil {
 		return nil, err
 	}
-	if err := s.cfg.Store.RaiseMark(g.Owner, g.PathHash, r.GetMark(), g.ExpiryTime()); err != nil {
+	// keep made the mark if there was none: this only raises it.
+	if err := s.cfg.Store.RaiseMarkAs(g.Owner, g.PathHash, r.GetMark(), g.ExpiryTime(), c); err != nil {
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}
 	if err := link.SignTo(s.signer); err != nil {
-		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
-	}
-	if err := s.cfg.Store.PutMapPage(m, r.GetMap(), now); err != nil && !errors.Is(err, policy.ErrStaleSequence) {
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}
 	for _, l := range append(chain, link) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -57,6 +59,55 @@ type Config struct {
 	QueryTimeout time.Duration
 	// Logger receives the host's logs. Default: discard.
 	Logger *slog.Logger
+	// LimitLoopback applies the connection limits per IP address and per
+	// subnet to loopback connections too (libp2p exempts 127/8 and ::1):
+	// for abuse tests on one machine.
+	LimitLoopback bool
+	// ReusePort dials from the listen address (SO_REUSEPORT), so that a
+	// client on a loopback testnet connects from an address of its own.
+	// Off by default (SPEC.md §5.1): only for test clients that are never
+	// dialled.
+	ReusePort bool
+}
+
+// Connection limits per IP address and subnet (SPEC.md §8.3): at most
+// ConnsPerIP connections from one public IPv4 address or IPv6 /56, and
+// ConnsPerSubnet from one public IPv4 /24 or IPv6 /48, whatever the
+// identities. Loopback and private addresses (a private deployment's own
+// network, where every node may sit in one /24) are exempt, as libp2p
+// exempts loopback; Config.LimitLoopback subjects loopback to them.
+const (
+	ConnsPerIP     = 8
+	ConnsPerSubnet = 64
+	// MaxConnsInbound bounds inbound connections in all.
+	MaxConnsInbound = 512
+	// MaxRPCStreams bounds inbound RPC streams in all: with
+	// MaxStreamsPerGroup a network, it takes 32 networks to hold them.
+	MaxRPCStreams = 2048
+)
+
+var (
+	privateV4 = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"}
+	privateV6 = []string{"fc00::/7", "fe80::/10"}
+)
+
+// connLimitExempt are the prefixes exempt from the per-IP and per-subnet
+// connection limits.
+func connLimitExempt(loopback bool) (v4, v6 []rcmgr.NetworkPrefixLimit) {
+	add := func(dst *[]rcmgr.NetworkPrefixLimit, p string) {
+		*dst = append(*dst, rcmgr.NetworkPrefixLimit{Network: netip.MustParsePrefix(p), ConnCount: math.MaxInt})
+	}
+	for _, p := range privateV4 {
+		add(&v4, p)
+	}
+	for _, p := range privateV6 {
+		add(&v6, p)
+	}
+	if loopback {
+		add(&v4, "127.0.0.0/8")
+		add(&v6, "::1/128")
+	}
+	return v4, v6
 }
 
 // Host is a libp2p host with kadre's private Kademlia DHT.
@@ -95,18 +146,24 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	limits.AddProtocolLimit(RPCProtocol,
-		rcmgr.BaseLimit{StreamsInbound: 4096, StreamsOutbound: 1024, Streams: 5120, Memory: 256 << 20},
+		rcmgr.BaseLimit{StreamsInbound: MaxRPCStreams, StreamsOutbound: 1024, Streams: MaxRPCStreams + 1024, Memory: 256 << 20},
 		rcmgr.BaseLimitIncrease{})
 	limits.AddProtocolPeerLimit(RPCProtocol,
 		rcmgr.BaseLimit{StreamsInbound: MaxStreamsPerPeer, StreamsOutbound: 64, Streams: MaxStreamsPerPeer + 64, Memory: 64 << 20},
 		rcmgr.BaseLimitIncrease{})
 	// Connections are what a crowd of identities exhausts first: allow
-	// at least 512 inbound, and trim idle ones well before that limit (the
+	// 512 inbound, and trim idle ones well before that limit (the
 	// connection manager's high-water mark must be below it, or it never
-	// frees a slot for a newcomer).
-	limits.SystemBaseLimit.ConnsInbound = max(limits.SystemBaseLimit.ConnsInbound, 512)
-	limits.SystemBaseLimit.Conns = max(limits.SystemBaseLimit.Conns, 1024)
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	// frees a slot for a newcomer). A fixed number, not scaled with the
+	// machine's memory: each costs the node about 50 KiB, and what a crowd
+	// can make a node hold must not depend on the machine (SPEC.md §8.3).
+	fixed := rcmgr.PartialLimitConfig{System: rcmgr.ResourceLimits{ConnsInbound: MaxConnsInbound, Conns: 2 * MaxConnsInbound}}
+	exempt4, exempt6 := connLimitExempt(!cfg.LimitLoopback)
+	rmOpts := []rcmgr.Option{rcmgr.WithLimitPerSubnet(
+		[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: ConnsPerIP}, {PrefixLength: 24, ConnCount: ConnsPerSubnet}},
+		[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: ConnsPerIP}, {PrefixLength: 48, ConnCount: ConnsPerSubnet}},
+	), rcmgr.WithNetworkPrefixLimit(exempt4, exempt6)}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(fixed.Build(limits.AutoScale())), rmOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create resource manager: %w", err)
 	}
@@ -114,9 +171,13 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to create connection manager: %w", err)
 	}
+	tcpOpts := []any{tcp.DisableReuseport()}
+	if cfg.ReusePort {
+		tcpOpts = nil
+	}
 	opts := []libp2p.Option{
 		libp2p.Identity(priv),
-		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
+		libp2p.Transport(tcp.NewTCPTransport, tcpOpts...),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.DisableRelay(),

@@ -2,18 +2,21 @@ package dht
 
 import (
 	"bufio"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/kadre/kadre/internal/quota"
 	"github.com/kadre/kadre/internal/version"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/proto"
@@ -25,10 +28,11 @@ import (
 // service takes it through this interface so that the programs that use
 // only the client side of this package never link it.
 type Store interface {
-	// PutGrant stores a validated grant under g.StorageKey() after the
-	// sequence and tombstone checks; errors match policy.ErrStaleSequence,
-	// policy.ErrRevoked and policy.ErrExpired.
-	PutGrant(g *policy.Grant, now time.Time) error
+	// PutGrantAs stores a validated grant under g.StorageKey() after the
+	// sequence and tombstone checks, charged to c (SPEC.md §8.2); errors
+	// match policy.ErrStaleSequence, policy.ErrRevoked, policy.ErrExpired
+	// and quota.ErrQuota.
+	PutGrantAs(g *policy.Grant, now time.Time, c *quota.Charge) error
 	// Grant returns the record held for key, or an error matching
 	// policy.ErrNotGranted.
 	Grant(key policy.StorageKey) ([]byte, error)
@@ -37,9 +41,10 @@ type Store interface {
 	// that had anything and err matches policy.ErrRevoked or
 	// policy.ErrExpired, or policy.ErrNotGranted.
 	Lookup(owner, recipient policy.PublicKey, levels []policy.PathHash, now time.Time) (level int, id policy.RecordID, record []byte, err error)
-	// Revoke applies a validated revocation; held says whether a fragment
-	// was deleted, deleted names it.
-	Revoke(r *policy.Revocation, now, keepUntil time.Time) (deleted policy.RecordID, held bool, err error)
+	// RevokeAs applies a validated revocation charged to c; held says
+	// whether a fragment was deleted, deleted names it. Only a revocation
+	// of a grant not held may fail with quota.ErrQuota.
+	RevokeAs(r *policy.Revocation, now, keepUntil time.Time, c *quota.Charge) (deleted policy.RecordID, held bool, err error)
 	// DeleteGrant drops the grant held for key if it is still id (a
 	// fragment handed off), keeping the sequence mark.
 	DeleteGrant(key policy.StorageKey, id policy.RecordID) error
@@ -47,17 +52,18 @@ type Store interface {
 	ForEachGrant(fn func(record []byte) error) error
 	// Counts returns the number of grants and tombstones stored.
 	Counts() (grants, tombstones uint64, err error)
-	// RaiseMark raises the sequence mark of (owner, path hash) to seq;
-	// Mark reads it (0 if none).
-	RaiseMark(owner policy.PublicKey, ph policy.PathHash, seq uint64, keepUntil time.Time) error
+	// RaiseMarkAs raises the sequence mark of (owner, path hash) to seq,
+	// a new mark charged to c; Mark reads it (0 if none).
+	RaiseMarkAs(owner policy.PublicKey, ph policy.PathHash, seq uint64, keepUntil time.Time, c *quota.Charge) error
 	Mark(owner policy.PublicKey, ph policy.PathHash) (uint64, error)
 	// Revocations returns the revocations kept with the tombstones of
 	// owner's grants to recipient.
 	Revocations(owner, recipient policy.PublicKey) ([][]byte, error)
 
-	// PutMapPage keeps a verified holder map page (raw: its bytes); an
-	// older map sequence fails matching policy.ErrStaleSequence.
-	PutMapPage(page *policy.HolderMap, raw []byte, now time.Time) error
+	// PutMapPageAs keeps a verified holder map page (raw: its bytes),
+	// charged to c; an older map sequence fails matching
+	// policy.ErrStaleSequence.
+	PutMapPageAs(page *policy.HolderMap, raw []byte, now time.Time, c *quota.Charge) error
 	// MapPage returns page i of owner's map kept under point p, nil if
 	// none.
 	MapPage(p policy.Point, owner policy.PublicKey, i int) ([]byte, error)
@@ -68,6 +74,10 @@ type Store interface {
 	Links(p policy.Point, owner policy.PublicKey) ([][]byte, error)
 	// PutLink keeps a verified hand-off link with its pair's map.
 	PutLink(l *policy.HandoffLink) error
+
+	// Free is how many more units of kind writes of owner's records
+	// charged to c may still add (node info's free slots).
+	Free(kind quota.Kind, owner policy.PublicKey, c *quota.Charge) (uint64, error)
 }
 
 // ServiceConfig configures a node's RPC service.
@@ -107,6 +117,16 @@ type ServiceConfig struct {
 	// Handoff chooses the nodes a retiring node hands its fragments to, as
 	// placement does (PlaceOptions: diversity, admission list).
 	Handoff PlaceOptions
+	// Groups is the network-group rule of quotas, of the stream limit per
+	// group and of the kfrag cache's shares (SPEC.md §8.2, §8.3, §8.4). Default
+	// DefaultDiversity (IPv4 /24, IPv6 /48), whatever Handoff's.
+	Groups Diversity
+	// MaxStreamsPerGroup bounds concurrent inbound RPC streams from one
+	// network group. Default MaxStreamsPerGroup.
+	MaxStreamsPerGroup int
+	// KFragCache is how many verified kfrags the node keeps in memory.
+	// Default DefaultKFragCache.
+	KFragCache int
 }
 
 // Service answers kadre's RPCs on a host: store a grant, re-encrypt, revoke,
@@ -118,6 +138,7 @@ type Service struct {
 	nodeKey  policy.PublicKey
 	log      *slog.Logger
 	limiter  *peerLimiter
+	groups   *groupStreams
 	slots    chan struct{}
 	kfrags   *kfragCache
 	wg       sync.WaitGroup
@@ -162,6 +183,13 @@ func NewService(h *Host, cfg ServiceConfig) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Groups = cfg.Groups.orDefault()
+	if cfg.MaxStreamsPerGroup == 0 {
+		cfg.MaxStreamsPerGroup = MaxStreamsPerGroup
+	}
+	if cfg.KFragCache == 0 {
+		cfg.KFragCache = DefaultKFragCache
+	}
 	s := &Service{
 		h:       h,
 		cfg:     cfg,
@@ -169,8 +197,9 @@ func NewService(h *Host, cfg ServiceConfig) (*Service, error) {
 		nodeKey: policy.PublicKeyOf(cfg.Identity.PublicKey()),
 		log:     cfg.Logger,
 		limiter: newPeerLimiter(cfg.PeerRate, cfg.PeerBurst),
+		groups:  &groupStreams{max: cfg.MaxStreamsPerGroup, n: map[string]int{}},
 		slots:   make(chan struct{}, cfg.MaxConcurrent),
-		kfrags:  newKFragCache(4096),
+		kfrags:  newKFragCache(cfg.KFragCache),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if id, err := PeerIDOf(s.nodeKey); err != nil || id != h.ID() {
@@ -228,9 +257,21 @@ func (s *Service) handle(st network.Stream) {
 	defer cancel()
 
 	remote := st.Conn().RemotePeer()
+	// A crowd of identities on one network holds at most
+	// MaxStreamsPerGroup streams: the excess is reset before it is read.
+	group := s.group(remote)
+	if !s.groups.enter(group) {
+		st.Reset()
+		s.observe("unknown", proto.Code_RATE_LIMITED, start)
+		return
+	}
+	defer s.groups.leave(group)
 	kind := "unknown"
 	var resp *proto.Envelope
-	req, err := proto.ReadRequest(bufio.NewReaderSize(st, 4096))
+	// A small buffer: a crowd's silent streams each hold one until their
+	// read deadline (requests are mostly a few hundred bytes; a larger
+	// one is read in more calls).
+	req, err := proto.ReadRequest(bufio.NewReaderSize(st, 1024))
 	st.SetDeadline(start.Add(s.cfg.RequestTimeout))
 	switch {
 	case errors.Is(err, io.EOF) && req == nil:
@@ -249,7 +290,7 @@ func (s *Service) handle(st network.Stream) {
 		resp = proto.Refuse(req, proto.ErrRateLimited)
 	default:
 		kind = requestKind(req)
-		resp = s.dispatch(ctx, st, req)
+		resp = s.dispatch(ctx, st, group, req)
 	}
 	code := proto.Code_CODE_UNSPECIFIED
 	if e := resp.GetError(); e != nil {
@@ -262,6 +303,11 @@ func (s *Service) handle(st network.Stream) {
 		return
 	}
 	st.Close()
+	if code == proto.Code_CODE_UNSPECIFIED {
+		// A peer served is worth its connection: under a crowd, the
+		// connection manager trims the silent ones first.
+		s.h.h.ConnManager().TagPeer(remote, "kadre-served", 10)
+	}
 }
 
 func (s *Service) observe(kind string, code proto.Code, start time.Time) {
@@ -308,7 +354,33 @@ func (s *Service) acquire(ctx context.Context) error {
 
 func (s *Service) release() { <-s.slots }
 
-func (s *Service) dispatch(ctx context.Context, st network.Stream, req *proto.Envelope) *proto.Envelope {
+// sender is who sent a request: its Noise-authenticated key (rerr when it
+// is not secp256k1) and its network group.
+type sender struct {
+	key   policy.PublicKey
+	rerr  error
+	group string
+}
+
+// charge is what a write of owner's record asked by the sender is charged
+// to besides the owner (SPEC.md §8.2).
+func (f sender) charge(owner policy.PublicKey) *quota.Charge {
+	c := &quota.Charge{Group: f.group}
+	if f.rerr == nil && f.key != owner {
+		c.Peer = f.key
+	}
+	return c
+}
+
+// group is the network group of a peer under the service's rule.
+func (s *Service) group(p peer.ID) string {
+	if g := s.h.Group(p, s.cfg.Groups); g != "" {
+		return g
+	}
+	return "peer:" + p.String()
+}
+
+func (s *Service) dispatch(ctx context.Context, st network.Stream, group string, req *proto.Envelope) *proto.Envelope {
 	if err := s.acquire(ctx); err != nil {
 		return proto.Refuse(req, err)
 	}
@@ -316,45 +388,46 @@ func (s *Service) dispatch(ctx context.Context, st network.Stream, req *proto.En
 	// Every peer is a secp256k1 key (Noise authenticated it): the owner of
 	// a grant it stores, the recipient it asks for, the node it hands off.
 	remote, rerr := remoteKey(st.Conn().RemotePublicKey())
+	from := sender{key: remote, rerr: rerr, group: group}
 	var body any
 	var err error
 	switch b := req.GetBody().(type) {
 	case *proto.Envelope_StoreGrant:
 		var rc *policy.Receipt
-		if rc, err = s.storeGrant(remote, rerr, b.StoreGrant.GetGrant()); err == nil {
+		if rc, err = s.storeGrant(from, b.StoreGrant.GetGrant()); err == nil {
 			body = &proto.Envelope_StoreGrantResponse{StoreGrantResponse: &proto.StoreGrantResponse{Receipt: rc.Bytes()}}
 		}
 	case *proto.Envelope_Handoff:
 		var l *policy.HandoffLink
-		if l, err = s.acceptHandoff(ctx, remote, rerr, b.Handoff); err == nil {
+		if l, err = s.acceptHandoff(ctx, from, b.Handoff); err == nil {
 			body = &proto.Envelope_HandoffResponse{HandoffResponse: &proto.HandoffResponse{Link: l.Bytes()}}
 		}
 	case *proto.Envelope_Reencrypt:
 		var r *proto.ReencryptResponse
 		if rerr != nil {
 			err = fmt.Errorf("%w: %w", policy.ErrNotRecipient, rerr)
-		} else if r, err = s.reencrypt(remote, b.Reencrypt); err == nil {
+		} else if r, err = s.reencrypt(from, b.Reencrypt); err == nil {
 			body = &proto.Envelope_ReencryptResponse{ReencryptResponse: r}
 		}
 	case *proto.Envelope_BatchReencrypt:
 		var r *proto.BatchReencryptResponse
 		if rerr != nil {
 			err = fmt.Errorf("%w: %w", policy.ErrNotRecipient, rerr)
-		} else if r, err = s.batchReencrypt(st.Conn().RemotePeer(), remote, b.BatchReencrypt); err == nil {
+		} else if r, err = s.batchReencrypt(st.Conn().RemotePeer(), from, b.BatchReencrypt); err == nil {
 			body = &proto.Envelope_BatchReencryptResponse{BatchReencryptResponse: r}
 		}
 	case *proto.Envelope_Revoke:
 		var rc *policy.Receipt
-		if rc, err = s.revoke(b.Revoke.GetRevocation()); err == nil {
+		if rc, err = s.revoke(from, b.Revoke.GetRevocation()); err == nil {
 			body = &proto.Envelope_RevokeResponse{RevokeResponse: &proto.RevokeResponse{Receipt: rc.Bytes()}}
 		}
 	case *proto.Envelope_NodeInfo:
 		var ni *policy.NodeInfo
-		if ni, err = s.nodeInfo(); err == nil {
+		if ni, err = s.nodeInfo(from); err == nil {
 			body = &proto.Envelope_NodeInfoResponse{NodeInfoResponse: &proto.NodeInfoResponse{NodeInfo: ni.Bytes()}}
 		}
 	case *proto.Envelope_PutMap:
-		if err = s.putMap(b.PutMap.GetPage()); err == nil {
+		if err = s.putMap(from, b.PutMap.GetPage()); err == nil {
 			body = &proto.Envelope_PutMapResponse{PutMapResponse: &proto.PutMapResponse{}}
 		}
 	case *proto.Envelope_GetMap:
@@ -403,7 +476,7 @@ func remoteKey(k crypto.PubKey) (policy.PublicKey, error) {
 // this node's maximum, kfrag) and stores it atomically with the sequence
 // and tombstone checks. Storing the same grant again is idempotent;
 // another fragment of a grant this node already holds is refused.
-func (s *Service) storeGrant(remote policy.PublicKey, rerr error, b []byte) (*policy.Receipt, error) {
+func (s *Service) storeGrant(from sender, b []byte) (*policy.Receipt, error) {
 	if s.isRetiring() {
 		return nil, fmt.Errorf("%w: the node is retiring", proto.ErrUnavailable)
 	}
@@ -414,14 +487,13 @@ func (s *Service) storeGrant(remote policy.PublicKey, rerr error, b []byte) (*po
 	}
 	// Only the owner places fragments (or a holder hands one off, with a
 	// proof): nobody can copy an owner-signed grant onto nodes of theirs.
-	if rerr != nil || remote != g.Owner {
+	if from.rerr != nil || from.key != g.Owner {
 		return nil, fmt.Errorf("%w: only the grant's owner may store it", proto.ErrUnauthorized)
 	}
-	vkf, err := policy.ValidateGrantForStore(g, now, s.cfg.MaxGrantDuration)
-	if err != nil {
+	if _, err := policy.ValidateGrantForStore(g, now, s.cfg.MaxGrantDuration); err != nil {
 		return nil, err
 	}
-	if err := s.keep(g, vkf, now); err != nil {
+	if err := s.keep(g, now, from.charge(g.Owner)); err != nil {
 		return nil, err
 	}
 	rc := &policy.Receipt{Kind: policy.ReceiptStored, Node: s.nodeKey, Owner: g.Owner, PathHash: g.PathHash,
@@ -432,10 +504,12 @@ func (s *Service) storeGrant(remote policy.PublicKey, rerr error, b []byte) (*po
 	return rc, nil
 }
 
-// keep stores a validated grant: capacity, then the store's sequence and
-// tombstone rules; the same grant again is a success, another fragment of
-// a grant held here is ALREADY_HELD.
-func (s *Service) keep(g *policy.Grant, vkf *rekey.VerifiedKeyFrag, now time.Time) error {
+// keep stores a validated grant charged to c: capacity, then the store's
+// quotas, sequence and tombstone rules; the same grant again is a success,
+// another fragment of a grant held here is ALREADY_HELD. The verified kfrag
+// is not cached here: only re-encryptions fill the cache, so a flood of
+// grants cannot flush it.
+func (s *Service) keep(g *policy.Grant, now time.Time, c *quota.Charge) error {
 	grants, _, err := s.cfg.Store.Counts()
 	if err != nil {
 		return fmt.Errorf("%w: %w", proto.ErrInternal, err)
@@ -443,8 +517,10 @@ func (s *Service) keep(g *policy.Grant, vkf *rekey.VerifiedKeyFrag, now time.Tim
 	if grants >= s.cfg.Capacity {
 		return fmt.Errorf("%w: %d of %d slots used", proto.ErrCapacity, grants, s.cfg.Capacity)
 	}
-	if err := s.cfg.Store.PutGrant(g, now); err != nil {
+	if err := s.cfg.Store.PutGrantAs(g, now, c); err != nil {
 		switch {
+		case errors.Is(err, quota.ErrQuota):
+			return quotaRefusal(err)
 		case errors.Is(err, policy.ErrStaleSequence):
 			if held, herr := s.heldGrant(g.StorageKey()); herr == nil && held.Sequence == g.Sequence {
 				if held.ID() != g.ID() {
@@ -459,8 +535,20 @@ func (s *Service) keep(g *policy.Grant, vkf *rekey.VerifiedKeyFrag, now time.Tim
 			return fmt.Errorf("%w: %w", proto.ErrInternal, err)
 		}
 	}
-	s.kfrags.put(g.ID(), g, vkf)
 	return nil
+}
+
+// quotaRefusal maps a store quota refusal to its wire code: the node's own
+// total of grants is CAPACITY, every other limit QUOTA.
+func quotaRefusal(err error) error {
+	var qe *quota.Error
+	if errors.As(err, &qe) && qe.Kind == quota.Grants && qe.Account == "node" {
+		return fmt.Errorf("%w: %w", proto.ErrCapacity, qe)
+	}
+	if qe != nil {
+		return fmt.Errorf("%w: %w", proto.ErrQuota, qe)
+	}
+	return fmt.Errorf("%w: %w", proto.ErrQuota, err)
 }
 
 // heldGrant parses the grant the store holds for key.
@@ -474,7 +562,8 @@ func (s *Service) heldGrant(key policy.StorageKey) (*policy.Grant, error) {
 
 // reencrypt serves the deepest level with a live grant for the
 // authenticated requester.
-func (s *Service) reencrypt(recipient policy.PublicKey, r *proto.ReencryptRequest) (*proto.ReencryptResponse, error) {
+func (s *Service) reencrypt(from sender, r *proto.ReencryptRequest) (*proto.ReencryptResponse, error) {
+	recipient := from.key
 	now := s.cfg.Now()
 	owner, err := policy.ParsePublicKey(r.GetOwner())
 	if err != nil {
@@ -485,7 +574,7 @@ func (s *Service) reencrypt(recipient policy.PublicKey, r *proto.ReencryptReques
 	for i, l := range levels {
 		hashes[i] = policy.PathHash(l.GetPathHash())
 	}
-	level, g, vkf, err := s.servable(owner, recipient, hashes, now)
+	level, g, vkf, err := s.servable(from.group, owner, recipient, hashes, now)
 	if err != nil {
 		return nil, err
 	}
@@ -501,7 +590,10 @@ func (s *Service) reencrypt(recipient policy.PublicKey, r *proto.ReencryptReques
 }
 
 // revoke applies an owner-signed revocation and answers with a receipt.
-func (s *Service) revoke(b []byte) (*policy.Receipt, error) {
+// A revocation of a grant this node does not hold leaves a tombstone
+// charged to the sender (SPEC.md §8.2): it may be refused QUOTA; one that
+// deletes a held grant never is.
+func (s *Service) revoke(from sender, b []byte) (*policy.Receipt, error) {
 	now := s.cfg.Now()
 	r, err := policy.ParseRevocation(b)
 	if err != nil {
@@ -512,10 +604,13 @@ func (s *Service) revoke(b []byte) (*policy.Receipt, error) {
 	}
 	// A grant this revocation ends was accepted with at most this node's
 	// maximum duration: keep the tombstone that long.
-	deleted, held, err := s.cfg.Store.Revoke(r, now, now.Add(s.cfg.MaxGrantDuration))
+	deleted, held, err := s.cfg.Store.RevokeAs(r, now, now.Add(s.cfg.MaxGrantDuration), from.charge(r.Owner))
 	if err != nil {
-		if errors.Is(err, policy.ErrStaleSequence) {
+		switch {
+		case errors.Is(err, policy.ErrStaleSequence):
 			return nil, err
+		case errors.Is(err, quota.ErrQuota):
+			return nil, quotaRefusal(err)
 		}
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
 	}
@@ -532,8 +627,10 @@ func (s *Service) revoke(b []byte) (*policy.Receipt, error) {
 	return rc, nil
 }
 
-// nodeInfo signs the node's current advertisement.
-func (s *Service) nodeInfo() (*policy.NodeInfo, error) {
+// nodeInfo signs the node's current advertisement for the requester: its
+// free slots are the grants the requester, as an owner storing from its
+// network group, may still store here (SPEC.md §8.2).
+func (s *Service) nodeInfo(from sender) (*policy.NodeInfo, error) {
 	grants, _, err := s.cfg.Store.Counts()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
@@ -541,6 +638,13 @@ func (s *Service) nodeInfo() (*policy.NodeInfo, error) {
 	free := uint64(0)
 	if grants < s.cfg.Capacity && !s.isRetiring() {
 		free = s.cfg.Capacity - grants
+		if from.rerr == nil {
+			q, err := s.cfg.Store.Free(quota.Grants, from.key, &quota.Charge{Group: from.group})
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", proto.ErrInternal, err)
+			}
+			free = min(free, q)
+		}
 	}
 	ni := &policy.NodeInfo{
 		Node:             s.nodeKey,
@@ -634,42 +738,132 @@ func (l *peerLimiter) allow(p peer.ID, now time.Time) bool {
 // that a node parses and verifies a stored grant once rather than on every
 // request. Grant IDs commit to the kfrag (through its hash in the signed
 // body), so an ID names one grant and one kfrag.
+//
+// Only re-encryptions fill it, and each entry belongs to the network group
+// of the recipient that asked: a group holds at most a quarter of the
+// cache, evicting its own least recently used entry beyond that, and when
+// the cache is full the entry evicted is the least recently used of the
+// group that holds the most. A stranger can therefore evict only its own
+// entries, and k groups flooding it leave every other group at least
+// max/(k+1) entries of its working set (SPEC.md §8.4).
 type kfragCache struct {
-	mu  sync.Mutex
-	max int
-	m   map[policy.RecordID]cachedGrant
+	mu     sync.Mutex
+	max    int
+	share  int
+	m      map[policy.RecordID]*list.Element
+	groups map[string]*list.List
+	hits   atomic.Uint64
+	misses atomic.Uint64
 }
 
 type cachedGrant struct {
+	id    policy.RecordID
+	group string
 	grant *policy.Grant
 	kfrag *rekey.VerifiedKeyFrag
 }
 
-func newKFragCache(max int) *kfragCache {
-	return &kfragCache{max: max, m: map[policy.RecordID]cachedGrant{}}
+func newKFragCache(n int) *kfragCache {
+	return &kfragCache{max: n, share: max(n/4, 1), m: map[policy.RecordID]*list.Element{}, groups: map[string]*list.List{}}
 }
 
-func (c *kfragCache) get(id [32]byte) (*policy.Grant, *rekey.VerifiedKeyFrag) {
+func (c *kfragCache) get(id policy.RecordID) (*policy.Grant, *rekey.VerifiedKeyFrag) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.m[id]
-	return e.grant, e.kfrag
-}
-
-func (c *kfragCache) put(id [32]byte, g *policy.Grant, v *rekey.VerifiedKeyFrag) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		for k := range c.m { // evict an arbitrary entry
-			delete(c.m, k)
-			break
-		}
+	e, ok := c.m[id]
+	if !ok {
+		c.misses.Add(1)
+		return nil, nil
 	}
-	c.m[id] = cachedGrant{grant: g, kfrag: v}
+	c.hits.Add(1)
+	cg := e.Value.(*cachedGrant)
+	c.groups[cg.group].MoveToFront(e)
+	return cg.grant, cg.kfrag
 }
 
-func (c *kfragCache) drop(id [32]byte) {
+func (c *kfragCache) put(id policy.RecordID, group string, g *policy.Grant, v *rekey.VerifiedKeyFrag) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.m, id)
+	if _, ok := c.m[id]; ok {
+		return
+	}
+	l := c.groups[group]
+	if l == nil {
+		l = list.New()
+		c.groups[group] = l
+	}
+	switch {
+	case l.Len() >= c.share:
+		c.evict(l)
+	case len(c.m) >= c.max:
+		var big *list.List
+		for _, gl := range c.groups {
+			if big == nil || gl.Len() > big.Len() {
+				big = gl
+			}
+		}
+		c.evict(big)
+	}
+	c.m[id] = l.PushFront(&cachedGrant{id: id, group: group, grant: g, kfrag: v})
+}
+
+// evict drops the least recently used entry of l (c.mu held).
+func (c *kfragCache) evict(l *list.List) {
+	e := l.Back()
+	if e == nil {
+		return
+	}
+	c.remove(e)
+}
+
+func (c *kfragCache) remove(e *list.Element) {
+	cg := e.Value.(*cachedGrant)
+	l := c.groups[cg.group]
+	l.Remove(e)
+	delete(c.m, cg.id)
+	if l.Len() == 0 {
+		delete(c.groups, cg.group)
+	}
+}
+
+func (c *kfragCache) drop(id policy.RecordID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[id]; ok {
+		c.remove(e)
+	}
+}
+
+// KFragCacheStats returns the kfrag cache's hits and misses so far and the
+// entries it holds.
+func (s *Service) KFragCacheStats() (hits, misses uint64, entries int) {
+	s.kfrags.mu.Lock()
+	entries = len(s.kfrags.m)
+	s.kfrags.mu.Unlock()
+	return s.kfrags.hits.Load(), s.kfrags.misses.Load(), entries
+}
+
+// groupStreams counts the RPC streams in flight per network group.
+type groupStreams struct {
+	mu  sync.Mutex
+	max int
+	n   map[string]int
+}
+
+func (g *groupStreams) enter(group string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n[group] >= g.max {
+		return false
+	}
+	g.n[group]++
+	return true
+}
+
+func (g *groupStreams) leave(group string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n[group]--; g.n[group] <= 0 {
+		delete(g.n, group)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kadre/kadre/internal/fsx"
 	"github.com/kadre/kadre/internal/seal"
 	"github.com/kadre/kadre/rekey"
 	"github.com/kadre/kadre/store"
@@ -45,18 +43,24 @@ type BackupStats = store.ExportStats
 // opened with key (nil: its key file), so Backup fails with store.ErrLocked
 // while the node runs.
 func Backup(dataDir string, key store.KeySource, passphrase []byte, w io.Writer) (BackupStats, error) {
-	id, err := readKey(filepath.Join(dataDir, IdentityFile))
-	if err != nil {
-		return BackupStats{}, err
-	}
 	if key == nil {
 		key = store.KeyFile("")
 	}
-	st, err := store.Open(filepath.Join(dataDir, StoreDir), store.Options{Key: key})
+	ck := &capturedKey{src: key}
+	st, err := store.Open(filepath.Join(dataDir, StoreDir), store.Options{Key: ck})
 	if err != nil {
 		return BackupStats{}, err
 	}
 	defer st.Close()
+	sealKey, err := ck.identitySealKey()
+	if err != nil {
+		return BackupStats{}, err
+	}
+	id, _, err := readIdentity(filepath.Join(dataDir, IdentityFile), sealKey)
+	clear(sealKey[:])
+	if err != nil {
+		return BackupStats{}, err
+	}
 	salt, err := seal.NewSalt()
 	if err != nil {
 		return BackupStats{}, err
@@ -119,10 +123,25 @@ func Restore(dataDir string, key store.KeySource, passphrase []byte, r io.Reader
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return BackupStats{}, err
 	}
+	if key == nil {
+		key = store.KeyFile("")
+	}
+	// The store first: the identity is sealed under its key.
+	ck := &capturedKey{src: key}
+	st, err := store.Open(filepath.Join(dataDir, StoreDir), store.Options{Key: ck})
+	if err != nil {
+		return BackupStats{}, err
+	}
+	defer st.Close()
+	sealKey, err := ck.identitySealKey()
+	if err != nil {
+		return BackupStats{}, err
+	}
+	defer clear(sealKey[:])
 	idPath := filepath.Join(dataDir, IdentityFile)
-	switch held, err := readKey(idPath); {
+	switch held, _, err := readIdentity(idPath, sealKey); {
 	case errors.Is(err, fs.ErrNotExist):
-		if err := fsx.CreateFile(idPath, []byte(hex.EncodeToString(id.Bytes())+"\n"), 0o600); err != nil {
+		if err := writeIdentity(idPath, id, sealKey); err != nil {
 			return BackupStats{}, err
 		}
 	case err != nil:
@@ -130,14 +149,6 @@ func Restore(dataDir string, key store.KeySource, passphrase []byte, r io.Reader
 	case !held.Equal(id):
 		return BackupStats{}, fmt.Errorf("node: %s holds another node's identity; restore into an empty data directory", dataDir)
 	}
-	if key == nil {
-		key = store.KeyFile("")
-	}
-	st, err := store.Open(filepath.Join(dataDir, StoreDir), store.Options{Key: key})
-	if err != nil {
-		return BackupStats{}, err
-	}
-	defer st.Close()
 	stats, err := st.Import(br, storeKey, now)
 	if errors.Is(err, store.ErrBadExport) {
 		return stats, fmt.Errorf("%w: %w", ErrBadBackup, err)
@@ -171,21 +182,4 @@ func backupKeys(passphrase []byte, p seal.Params, salt, header []byte) (idKey, s
 	}
 	storeKey, err = derive("kadre/backup/v1 store")
 	return idKey, storeKey, err
-}
-
-// readKey reads a node identity key file (hex).
-func readKey(path string) (*rekey.SecretKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := hex.DecodeString(string(bytes.TrimSpace(b)))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s is not hex: %w", ErrIdentityKey, path, err)
-	}
-	sk, err := rekey.ParseSecretKey(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrIdentityKey, path, err)
-	}
-	return sk, nil
 }

@@ -11,6 +11,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/kadre/kadre/dht"
+	"github.com/kadre/kadre/internal/quota"
 )
 
 // Config is the configuration of a node (`kadre run`). Each field is set, in
@@ -36,6 +37,39 @@ type Config struct {
 	// Capacity is the number of grants the node keeps at most. Env
 	// KADRE_CAPACITY, flag -capacity. Default 1000000.
 	Capacity uint64 `json:"capacity"`
+	// Quotas is "on" (the limits of SPEC.md §8.2 on what one owner, peer
+	// or network group may keep here, derived from Capacity, OwnerQuota and
+	// GroupQuota) or "off" (Capacity only: for a private deployment whose
+	// owners share one network and are all trusted). Env KADRE_QUOTAS,
+	// flag -quotas. Default "on".
+	Quotas string `json:"quotas"`
+	// OwnerQuota is how many grants one owner (or one relaying peer) may
+	// keep here; 0 means 1 % of Capacity. Env KADRE_OWNER_QUOTA, flag
+	// -owner-quota. Default 0.
+	OwnerQuota uint64 `json:"owner_quota"`
+	// GroupQuota is how many grants the owners of one network group (IPv4
+	// /24, IPv6 /48) may keep here together; 0 means 2 % of Capacity. Env
+	// KADRE_GROUP_QUOTA, flag -group-quota. Default 0.
+	GroupQuota uint64 `json:"group_quota"`
+	// CounterFile is the store's rollback counter (SPEC.md §8.8); keep it
+	// on another medium than the data directory to detect a rollback of
+	// the whole directory. Env KADRE_COUNTER_FILE, flag -counter-file.
+	// Default "" (the store directory's "generation").
+	CounterFile string `json:"counter_file"`
+	// AcceptRollback starts the node on a store older than its rollback
+	// counter (a copy restored on purpose); revocations made after the
+	// copy are lost. Env KADRE_ACCEPT_ROLLBACK, flag -accept-rollback.
+	// Default false.
+	AcceptRollback bool `json:"accept_rollback"`
+	// KFragCache is how many verified kfrags the node keeps in memory
+	// (about 2 KiB each; shared fairly between network groups, SPEC.md
+	// §5.3). Env KADRE_KFRAG_CACHE, flag -kfrag-cache. Default 4096.
+	KFragCache int `json:"kfrag_cache"`
+	// LimitLoopback applies the per-IP and per-subnet connection limits to
+	// loopback connections too (libp2p exempts them): for abuse tests on
+	// one machine. Env KADRE_LIMIT_LOOPBACK, flag -limit-loopback. Default
+	// false.
+	LimitLoopback bool `json:"limit_loopback"`
 	// StorageKey says where the key that encrypts the store comes from:
 	// "file" (a 0600 key file in the data directory, created on first
 	// start), "passphrase" (argon2id of the passphrase in
@@ -43,10 +77,15 @@ type Config struct {
 	// KADRE_STORAGE_KEY). Env KADRE_STORAGE_KEY_SOURCE, flag -storage-key.
 	// Default "file".
 	StorageKey string `json:"storage_key"`
-	// MetricsAddr is the local address of the Prometheus (/metrics) and
-	// JSON status (/status) endpoints; "" disables them. Env
+	// MetricsAddr is the local address of the node's endpoint: Prometheus
+	// metrics (/metrics), JSON status (/status) and retirement (POST
+	// /retire), each only with the token of the data directory's
+	// endpoint.cookie (SPEC.md §8.6); "" disables it. Env
 	// KADRE_METRICS_ADDR, flag -metrics-addr. Default 127.0.0.1:4711.
 	MetricsAddr string `json:"metrics_addr"`
+	// Pprof serves Go's profiles at /debug/pprof/ on the local endpoint
+	// (behind its token). Env KADRE_PPROF, flag -pprof. Default false.
+	Pprof bool `json:"pprof"`
 	// PruneInterval is how often expired grants are removed. Env
 	// KADRE_PRUNE_INTERVAL, flag -prune-interval. Default 10m.
 	PruneInterval Duration `json:"prune_interval"`
@@ -90,6 +129,8 @@ func DefaultConfig() Config {
 		Listen:            []string{"/ip4/0.0.0.0/tcp/4710"},
 		MaxGrantDuration:  Duration(dht.DefaultMaxGrantDuration),
 		Capacity:          dht.DefaultCapacity,
+		Quotas:            "on",
+		KFragCache:        dht.DefaultKFragCache,
 		StorageKey:        "file",
 		MetricsAddr:       "127.0.0.1:4711",
 		PruneInterval:     Duration(10 * time.Minute),
@@ -125,6 +166,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Capacity == 0 {
 		errs = append(errs, errors.New("capacity is 0"))
+	}
+	switch c.Quotas {
+	case "on", "off":
+	default:
+		errs = append(errs, fmt.Errorf("quotas %q is not on or off", c.Quotas))
+	}
+	if c.KFragCache <= 0 {
+		errs = append(errs, errors.New("kfrag_cache must be positive"))
+	}
+	if c.OwnerQuota > c.Capacity || c.GroupQuota > c.Capacity {
+		errs = append(errs, errors.New("owner_quota and group_quota must not exceed capacity"))
 	}
 	switch c.StorageKey {
 	case "file", "passphrase", "env":
@@ -231,4 +283,14 @@ func ParseDiversity(s string) (dht.Diversity, error) {
 func (c *Config) diversity() dht.Diversity {
 	d, _ := ParseDiversity(c.Diversity)
 	return d
+}
+
+// Limits are the store's quotas under this configuration (SPEC.md §8.2).
+func (c *Config) Limits() quota.Limits {
+	if c.Quotas == "off" {
+		var l quota.Limits
+		l[quota.Grants].All = c.Capacity
+		return l
+	}
+	return quota.Defaults(c.Capacity, c.OwnerQuota, c.GroupQuota)
 }

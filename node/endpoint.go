@@ -3,28 +3,31 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
-	"net/http/pprof"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kadre/kadre/dht"
+	"github.com/kadre/kadre/internal/localapi"
 )
 
 // endpoint is the node's local HTTP endpoint: /metrics, /status, POST
-// /retire and /debug/pprof.
+// /retire and, when enabled, /debug/pprof; every request needs the token of
+// the data directory's cookie file (package localapi, SPEC.md §8.6).
 type endpoint struct {
-	srv  *http.Server
-	addr string
+	srv    *localapi.Server
+	addr   string
+	cookie string
+	token  string
 }
 
 func serve(n *Node, addr string) (*endpoint, error) {
-	ln, err := net.Listen("tcp", addr)
+	cookie := filepath.Join(n.cfg.DataDir, CookieFile)
+	tok, err := localapi.NewCookie(cookie)
 	if err != nil {
-		return nil, fmt.Errorf("failed to listen on %s: %w", addr, err)
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
@@ -32,19 +35,20 @@ func serve(n *Node, addr string) (*endpoint, error) {
 		writeJSON(w, http.StatusOK, n.Status())
 	})
 	mux.HandleFunc("POST /retire", n.serveRetire)
-	// Profiles for operators, on the local address only.
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	e := &endpoint{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, addr: ln.Addr().String()}
-	go e.srv.Serve(ln)
-	n.log.Info("local endpoint", "addr", e.addr)
+	srv, err := localapi.Listen(addr, mux, localapi.Options{Token: tok, Pprof: n.cfg.Pprof})
+	if err != nil {
+		localapi.RemoveCookie(cookie, tok)
+		return nil, err
+	}
+	e := &endpoint{srv: srv, addr: srv.Addr(), cookie: cookie, token: tok}
+	n.log.Info("local endpoint", "addr", e.addr, "cookie", cookie, "pprof", n.cfg.Pprof)
 	return e, nil
 }
 
 func (e *endpoint) close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return e.srv.Shutdown(ctx)
+	err := e.srv.Close()
+	localapi.RemoveCookie(e.cookie, e.token)
+	return err
 }
 
 // RetireResult is the answer of POST /retire: what the hand-off did with

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/proto"
 )
 
@@ -48,7 +49,21 @@ func newMetrics(n *Node) *metrics {
 			func() float64 { return float64(n.host.ConnectedPeers()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kadre_routing_table_peers", Help: "Peers in the DHT routing table."},
 			func() float64 { return float64(n.host.RoutingTableSize()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kadre_kfrag_cache_hits_total", Help: "Re-encryptions that found their verified kfrag in memory."},
+			func() float64 { h, _, _ := n.svc.KFragCacheStats(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kadre_kfrag_cache_misses_total", Help: "Re-encryptions that verified their kfrag again."},
+			func() float64 { _, m, _ := n.svc.KFragCacheStats(); return float64(m) }),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	for k, name := range stateNames {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kadre_state_units", Help: "State kept for others (SPEC.md §8.2), by kind.",
+			ConstLabels: prometheus.Labels{"kind": name}}, func() float64 {
+			u, err := n.store.UsageOf(policy.PublicKey{}, nil)
+			if err != nil {
+				return -1
+			}
+			return float64(u.Node[k])
+		}))
+	}
 	return m
 }
 

@@ -9,17 +9,22 @@
 // # Security
 //
 // The local endpoint listens on the address the operator configures
-// (127.0.0.1 by default) and can retire the node: it must never be
-// reachable from other machines. Everything a remote party can make the
-// node do goes through the RPC service (package dht).
+// (127.0.0.1 by default) and can retire the node. Every request needs the
+// token of the data directory's endpoint.cookie (0600, new at every
+// start), requests from web pages (an Origin header) are refused, and
+// profiles are served only with Config.Pprof (package localapi, SPEC.md
+// §8.6); still, it should not be reachable from other machines. The
+// identity key is sealed under the storage key (SPEC.md §8.7).
+// Everything a remote party can make the node do goes through the RPC
+// service (package dht), within the quotas and limits of SPEC.md §8.
 package node
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -27,10 +32,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kadre/kadre/dht"
 	"github.com/kadre/kadre/internal/fsx"
+	"github.com/kadre/kadre/internal/quota"
 	"github.com/kadre/kadre/internal/version"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/rekey"
@@ -39,9 +46,12 @@ import (
 
 // Files in a node's data directory (SPEC.md §5.5).
 const (
-	IdentityFile = "identity.key" // the node's secp256k1 key, hex, 0600
+	IdentityFile = "identity.key" // the node's secp256k1 key, sealed under the storage key, 0600
 	StoreDir     = "store"        // LMDB environment and storage key file
-	InfoFile     = "node.json"    // peer ID and addresses, for scripts
+	InfoFile     = "node.json"    // peer ID, addresses and local endpoint, for scripts
+	// CookieFile holds the local endpoint's token while the node runs
+	// (0600, new at every start; SPEC.md §8.6).
+	CookieFile = "endpoint.cookie"
 )
 
 // Options are what Start needs besides the configuration.
@@ -106,10 +116,18 @@ func Start(ctx context.Context, cfg Config, opt Options) (_ *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create data directory: %w", err)
 	}
-	if n.id, err = loadOrCreateKey(filepath.Join(cfg.DataDir, IdentityFile)); err != nil {
+	key := &capturedKey{src: opt.StorageKey}
+	n.store, err = store.Open(filepath.Join(cfg.DataDir, StoreDir), store.Options{Key: key, Logger: n.log.With("component", "store"),
+		Limits: cfg.Limits(), CounterFile: cfg.CounterFile, AcceptRollback: cfg.AcceptRollback})
+	if err != nil {
 		return nil, err
 	}
-	n.store, err = store.Open(filepath.Join(cfg.DataDir, StoreDir), store.Options{Key: opt.StorageKey, Logger: n.log.With("component", "store")})
+	idKey, err := key.identitySealKey()
+	if err != nil {
+		return nil, err
+	}
+	n.id, err = loadOrCreateIdentity(filepath.Join(cfg.DataDir, IdentityFile), idKey, n.log)
+	clear(idKey[:])
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +142,7 @@ func Start(ctx context.Context, cfg Config, opt Options) (_ *Node, err error) {
 		Server:        true,
 		RefreshPeriod: time.Duration(cfg.RefreshInterval),
 		Logger:        n.log.With("component", "dht"),
+		LimitLoopback: cfg.LimitLoopback,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrListen, err)
@@ -139,6 +158,7 @@ func Start(ctx context.Context, cfg Config, opt Options) (_ *Node, err error) {
 		Logger:           n.log.With("component", "rpc"),
 		Observe:          n.metrics.observe,
 		Handoff:          dht.PlaceOptions{Diversity: cfg.diversity(), Admission: opt.Admission},
+		KFragCache:       cfg.KFragCache,
 	})
 	if err != nil {
 		return nil, err
@@ -147,13 +167,13 @@ func Start(ctx context.Context, cfg Config, opt Options) (_ *Node, err error) {
 		// The node still serves; the routing table fills when peers find it.
 		n.log.Warn("bootstrap failed", "err", err)
 	}
-	if err := n.writeInfo(); err != nil {
-		return nil, err
-	}
 	if cfg.MetricsAddr != "" {
 		if n.http, err = serve(n, cfg.MetricsAddr); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrEndpoint, err)
 		}
+	}
+	if err := n.writeInfo(); err != nil {
+		return nil, err
 	}
 	var bg context.Context
 	bg, n.cancel = context.WithCancel(context.Background())
@@ -303,12 +323,40 @@ type Status struct {
 	Capacity         uint64   `json:"capacity"`
 	MaxGrantDuration string   `json:"max_grant_duration"`
 	UptimeSeconds    int64    `json:"uptime_seconds"`
+	// State is what the node keeps for others against its limits
+	// (SPEC.md §8.2), by kind: grants, history, maps.
+	State map[string]StateUsage `json:"state"`
+	// KFragCache is the verified-kfrag cache: entries, hits, misses.
+	KFragCache struct {
+		Entries int    `json:"entries"`
+		Hits    uint64 `json:"hits"`
+		Misses  uint64 `json:"misses"`
+	} `json:"kfrag_cache"`
 }
+
+// StateUsage is one kind of state: units kept, and the limits in all, per
+// owner (and per peer), per network group, and the reserve.
+type StateUsage struct {
+	Used    uint64 `json:"used"`
+	Limit   uint64 `json:"limit,omitempty"`
+	Owner   uint64 `json:"owner_limit,omitempty"`
+	Group   uint64 `json:"group_limit,omitempty"`
+	Reserve uint64 `json:"reserve,omitempty"`
+}
+
+var stateNames = [...]string{quota.Grants: "grants", quota.History: "history", quota.Maps: "maps"}
 
 // Status describes the node now.
 func (n *Node) Status() Status {
 	grants, tombs, _ := n.store.Counts()
-	return Status{
+	usage, _ := n.store.UsageOf(policy.PublicKey{}, nil)
+	limits := n.cfg.Limits()
+	state := map[string]StateUsage{}
+	for k, name := range stateNames {
+		l := limits[k]
+		state[name] = StateUsage{Used: usage.Node[k], Limit: l.All, Owner: l.Owner, Group: l.Group, Reserve: l.Reserve}
+	}
+	st := Status{
 		Version:          version.Version,
 		PeerID:           n.host.ID().String(),
 		PublicKey:        n.PublicKey().String(),
@@ -320,41 +368,47 @@ func (n *Node) Status() Status {
 		Capacity:         n.cfg.Capacity,
 		MaxGrantDuration: n.cfg.MaxGrantDuration.String(),
 		UptimeSeconds:    int64(time.Since(n.started).Seconds()),
+		State:            state,
 	}
+	st.KFragCache.Hits, st.KFragCache.Misses, st.KFragCache.Entries = n.svc.KFragCacheStats()
+	return st
 }
 
-// writeInfo records the node's peer ID and addresses for scripts.
+// Info is the content of node.json.
+type Info struct {
+	PeerID string   `json:"peer_id"`
+	Addrs  []string `json:"addrs"`
+	// Endpoint is the local endpoint's address, "" if none; its token is
+	// in CookieFile.
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// ReadInfo reads the node.json of a data directory.
+func ReadInfo(dataDir string) (*Info, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, InfoFile))
+	if err != nil {
+		return nil, err
+	}
+	var info Info
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, fmt.Errorf("node: %s: %w", InfoFile, err)
+	}
+	return &info, nil
+}
+
+// writeInfo records the node's peer ID, addresses and endpoint for scripts.
 func (n *Node) writeInfo() error {
-	info := struct {
-		PeerID string   `json:"peer_id"`
-		Addrs  []string `json:"addrs"`
-	}{PeerID: n.host.ID().String(), Addrs: n.Addrs()}
+	info := Info{PeerID: n.host.ID().String(), Addrs: n.Addrs(), Endpoint: n.EndpointAddr()}
 	b, _ := json.MarshalIndent(info, "", "  ")
 	return fsx.WriteFile(filepath.Join(n.cfg.DataDir, InfoFile), append(b, '\n'), 0o644)
-}
-
-// loadOrCreateKey reads a hex secp256k1 key file, creating it (0600) with a
-// fresh key on first start.
-func loadOrCreateKey(path string) (*rekey.SecretKey, error) {
-	sk, err := readKey(path)
-	if errors.Is(err, os.ErrNotExist) {
-		sk = rekey.GenerateSecretKey()
-		if err := fsx.CreateFile(path, []byte(hex.EncodeToString(sk.Bytes())+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("failed to write identity key: %w", err)
-		}
-		return sk, nil
-	}
-	if err != nil && !errors.Is(err, ErrIdentityKey) {
-		return nil, fmt.Errorf("failed to read identity key: %w", err)
-	}
-	return sk, err
 }
 
 // Errors of Start that an operator fixes in the configuration or the data
 // directory.
 var (
-	// ErrIdentityKey means the node's identity key file is damaged.
-	ErrIdentityKey = errors.New("node: the identity key file is damaged")
+	// ErrIdentityKey means the node's identity key file is damaged or
+	// does not open with the storage key.
+	ErrIdentityKey = errors.New("node: the identity key file is damaged or sealed under another storage key")
 	// ErrListen means the host could not listen on a configured address.
 	ErrListen = errors.New("node: cannot listen on the configured addresses")
 	// ErrEndpoint means the local endpoint could not listen.
@@ -371,13 +425,35 @@ type Identity struct {
 }
 
 // ReadIdentity reads a node's identity from its data directory without
-// starting it.
+// starting it. The identity key is sealed under the storage key
+// (SPEC.md §8.7): it is opened with the data directory's key file; a node
+// whose storage key comes from a passphrase is known by the peer ID it
+// wrote to node.json when it last started.
 func ReadIdentity(dataDir string) (*Identity, error) {
-	sk, err := readKey(filepath.Join(dataDir, IdentityFile))
-	if err != nil {
+	path := filepath.Join(dataDir, IdentityFile)
+	if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
-	pk := policy.PublicKeyOf(sk.PublicKey())
+	sk, err := readIdentityWithKeyFile(dataDir)
+	var pk policy.PublicKey
+	switch {
+	case err == nil:
+		pk = policy.PublicKeyOf(sk.PublicKey())
+	case errors.Is(err, fs.ErrNotExist):
+		info, ierr := ReadInfo(dataDir)
+		if ierr != nil {
+			return nil, fmt.Errorf("%w: %s is sealed under a storage key this directory has no key file for, and the node never started here (%s): %w", ErrIdentityKey, path, InfoFile, ierr)
+		}
+		id, ierr := peer.Decode(info.PeerID)
+		if ierr == nil {
+			pk, ierr = dht.PublicKeyOf(id)
+		}
+		if ierr != nil {
+			return nil, fmt.Errorf("node: %s: peer ID: %w", InfoFile, ierr)
+		}
+	default:
+		return nil, err
+	}
 	id, err := dht.PeerIDOf(pk)
 	if err != nil {
 		return nil, err
@@ -393,4 +469,21 @@ func ReadIdentity(dataDir string) (*Identity, error) {
 		}
 	}
 	return out, nil
+}
+
+// readIdentityWithKeyFile opens the identity key of dataDir with the
+// storage key in its store's key file.
+func readIdentityWithKeyFile(dataDir string) (*rekey.SecretKey, error) {
+	k, err := store.KeyFile("").StorageKey(filepath.Join(dataDir, StoreDir), false)
+	if err != nil {
+		return nil, err
+	}
+	sealKey, err := identitySealKey(k)
+	clear(k[:])
+	if err != nil {
+		return nil, err
+	}
+	defer clear(sealKey[:])
+	sk, _, err := readIdentity(filepath.Join(dataDir, IdentityFile), sealKey)
+	return sk, err
 }

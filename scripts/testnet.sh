@@ -36,6 +36,12 @@ metrics_port() { echo $((PORT + 100 + $1)); }
 pid_of() { cat "$DIR/node$1/pid" 2>/dev/null || true; }
 alive() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 ip_of() { echo "127.$(($1 / 254)).$(($1 % 254 + 1)).1"; }
+# node_status i: node i's /status, with the token of its endpoint.cookie.
+node_status() {
+  local c="$DIR/node$1/data/endpoint.cookie"
+  [ -r "$c" ] || return 1
+  curl -fs -H "Authorization: Bearer $(cat "$c")" "http://127.0.0.1:$(metrics_port "$1")/status"
+}
 addr_of() { echo "/ip4/$(ip_of "$1")/tcp/$(p2p_port "$1")/p2p/$(cat "$DIR/node$1/peer")"; }
 
 start_node() {
@@ -52,7 +58,7 @@ start_node() {
   echo $! >"$d/pid"
   # The peer ID is known once the node wrote node.json.
   for _ in $(seq 100); do
-    if [ -s "$d/data/node.json" ] && curl -fs "http://127.0.0.1:$(metrics_port "$i")/status" >/dev/null 2>&1; then
+    if [ -s "$d/data/node.json" ] && node_status "$i" >/dev/null 2>&1; then
       sed -n 's/.*"peer_id": "\(.*\)".*/\1/p' "$d/data/node.json" >"$d/peer"
       return 0
     fi
@@ -68,7 +74,7 @@ wait_converged() {
     local ok=1
     for i in $(seq 0 $((n - 1))); do
       alive "$i" || continue
-      rt=$(curl -fs "http://127.0.0.1:$(metrics_port "$i")/status" | sed -n 's/.*"routing_table":\([0-9]*\).*/\1/p')
+      rt=$(node_status "$i" | sed -n 's/.*"routing_table":\([0-9]*\).*/\1/p')
       [ "${rt:-0}" -ge "$want" ] || ok=0
     done
     [ $ok = 1 ] && return 0
@@ -103,7 +109,7 @@ status() {
   [ "$n" -gt 0 ] || die "no testnet in $DIR (scripts/testnet.sh up)"
   for i in $(seq 0 $((n - 1))); do
     if alive "$i"; then
-      printf 'node %d: %s\n' "$i" "$(curl -fs "http://127.0.0.1:$(metrics_port "$i")/status" || echo unreachable)"
+      printf 'node %d: %s\n' "$i" "$(node_status "$i" || echo unreachable)"
     else
       printf 'node %d: stopped\n' "$i"
     fi

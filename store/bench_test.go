@@ -91,7 +91,7 @@ func buildBenchStore(b *testing.B, n int) (*Store, []benchKey) {
 		err := s.update(func(txn *lmdb.Txn) error {
 			for i := range keys {
 				k := makeKeys(&keys[i].owner, &keys[i].recipient, &keys[i].ph)
-				if err := s.putGrantTxn(txn, k, &sgs[i], sealed[i], t0); err != nil {
+				if err := s.putGrantTxn(txn, k, &sgs[i], sealed[i], t0, nil); err != nil {
 					return err
 				}
 			}

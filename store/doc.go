@@ -36,6 +36,17 @@
 // only after every grant the store has seen for their (owner, path hash) has
 // expired and Options.Retention (or Revocation.KeepUntil) has passed.
 //
+// # Quotas
+//
+// PutGrantAs, RevokeAs, PutMapPageAs and RaiseMarkAs charge what they
+// create (a grant, a tombstone, a mark, a map page) to the record's owner,
+// the sending peer, the sender's network group and the node, and refuse a
+// write that would take an account over Options.Limits with a
+// *quota.Error, inside the write transaction (SPEC.md §8.2). Deleting an
+// item releases exactly what it was charged. The plain methods (PutGrant,
+// Revoke, …) are local writes: charged to the owner and the node, never
+// refused.
+//
 // # Security
 //
 // Every value is sealed with XChaCha20-Poly1305 under the node's 32-byte
@@ -52,5 +63,8 @@
 // the disk is not trusted. A wrong storage key is detected with a sealed
 // verifier before anything is written (ErrWrongKey). Each commit is fsynced
 // before the call returns, so an acknowledged write survives kill -9 and
-// power loss; an flock on store.lock keeps a second process out.
+// power loss; an flock on store.lock keeps a second process out. A
+// generation counter kept in the store and, outside the LMDB file, in the
+// counter file detects an older data.mdb put back (ErrRollback, SPEC.md
+// §8.8); older values put back inside the current file are not detected.
 package store

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bmatsuo/lmdb-go/lmdb"
 
+	"github.com/kadre/kadre/internal/quota"
 	"github.com/kadre/kadre/policy"
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -385,15 +386,15 @@ func (s *Store) applyBatch(batch []record, now time.Time, total *ExportStats) er
 			case kindGrant:
 				g := grantFrom(rec.key, rec.grant)
 				if err = s.checkGrant(&g, now); err == nil {
-					err = s.putGrantTxn(txn, rec.keys, &rec.grant, sealed[i], now)
+					err = s.putGrantTxn(txn, rec.keys, &rec.grant, sealed[i], now, nil)
 				}
 				st.Grants++
 			case kindTomb:
 				_, err = s.revokeTxn(txn, rec.keys, storedTomb{seq: rec.tomb.seq, revokedAt: rec.tomb.revokedAt, record: rec.tomb.record},
-					now.Add(s.opts.Retention).Unix())
+					now.Add(s.opts.Retention).Unix(), nil)
 				st.Tombstones++
 			case kindMark:
-				err = s.raiseMark(txn, rec.key, rec.mark)
+				err = s.raiseMark(txn, rec.key, rec.mark, nil)
 				st.Seqs++
 			case kindMap:
 				err = s.importMap(txn, rec.key, &rec.hmap)
@@ -424,15 +425,21 @@ func isRuleError(err error) bool {
 		errors.Is(err, ErrInvalid)
 }
 
-// raiseMark merges an imported mark: the sequence number and retention
-// only rise. Tombstones are re-created by their own records.
-func (s *Store) raiseMark(txn *lmdb.Txn, mk []byte, in storedMark) error {
+// raiseMark merges a mark (imported, or brought by a hand-off and charged
+// to c): the sequence number and retention only rise. Tombstones are
+// re-created by their own records.
+func (s *Store) raiseMark(txn *lmdb.Txn, mk []byte, in storedMark, c *quota.Charge) error {
 	m, found, err := s.getMark(txn, mk)
 	if err != nil {
 		return err
 	}
 	if found && m.seq >= in.seq && m.keepUntil >= in.keepUntil {
 		return ErrStale
+	}
+	if !found {
+		if err := s.charge(txn, itemMark, mk, mk[:OwnerSize], c, true); err != nil {
+			return err
+		}
 	}
 	return s.putMark(txn, mk, m, found, max(in.seq, m.seq), in.keepUntil)
 }
@@ -447,15 +454,15 @@ func (s *Store) importMap(txn *lmdb.Txn, pk []byte, in *mapValue) error {
 	if found && old.seq >= in.seq {
 		return ErrStale
 	}
-	for _, p := range in.points {
-		k := pointKey(p, policy.PublicKey(pk[:OwnerSize]))
-		if err := txn.Put(s.points, k, s.seal.seal(dbPoints, k, pk), 0); err != nil {
-			return err
-		}
-	}
 	var oldp *mapValue
 	if found {
 		oldp = &old
+	}
+	if err := s.replacePoints(txn, pk, oldp, in.points); err != nil {
+		return err
+	}
+	if err := s.rechargePages(txn, pk, oldp, in, nil); err != nil {
+		return err
 	}
 	return s.putMap(txn, pk, in, oldp)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bmatsuo/lmdb-go/lmdb"
 
+	"github.com/kadre/kadre/internal/quota"
 	"github.com/kadre/kadre/policy"
 )
 
@@ -103,15 +104,22 @@ func (s *Store) checkGrant(g *entry, now time.Time) error {
 //
 // The caller (the policy layer) must have verified the owner's signature on
 // the record: the store trusts the fields it is given.
-func (s *Store) putGrant(g entry, now time.Time) error {
+func (s *Store) putGrant(g entry, now time.Time) error { return s.putGrantAs(g, now, nil) }
+
+// putGrantAs is putGrant charged to c (nil: a local write; SPEC.md §8.2).
+func (s *Store) putGrantAs(g entry, now time.Time, c *quota.Charge) error {
 	if err := s.checkGrant(&g, now); err != nil {
 		return fmt.Errorf("failed to put grant: %w", err)
 	}
 	k := makeKeys(&g.Owner, &g.Recipient, &g.PathHash)
 	sg := storedGrant{seq: g.Seq, expires: g.Expires.Unix(), id: g.ID, record: g.Record}
 	sealed := s.seal.seal(dbGrants, k.g(), sg.encode())
-	err := s.update(func(txn *lmdb.Txn) error {
-		return s.putGrantTxn(txn, k, &sg, sealed, now)
+	err := s.write(func(txn *lmdb.Txn) (bool, error) {
+		// Only a grant that replaces one must reach the rollback counter
+		// at once (SPEC.md §8.8): losing a new one to a rollback
+		// brings nothing back.
+		_, gerr := txn.Get(s.grants, k.g())
+		return gerr == nil, s.putGrantTxn(txn, k, &sg, sealed, now, c)
 	})
 	if err != nil {
 		return fmt.Errorf("failed to put grant: %w", err)
@@ -119,7 +127,10 @@ func (s *Store) putGrant(g entry, now time.Time) error {
 	return nil
 }
 
-func (s *Store) putGrantTxn(txn *lmdb.Txn, k *entryKeys, sg *storedGrant, sealed []byte, now time.Time) error {
+// putGrantTxn writes a grant charged to c (nil: a local write, SPEC.md
+// §8.2): a new grant and a new mark are charged and may be refused; a newer
+// grant replacing one keeps its charge.
+func (s *Store) putGrantTxn(txn *lmdb.Txn, k *entryKeys, sg *storedGrant, sealed []byte, now time.Time, c *quota.Charge) error {
 	gk, mk := k.g(), k.m()
 	mark, hasMark, err := s.getMark(txn, mk)
 	if err != nil {
@@ -142,8 +153,16 @@ func (s *Store) putGrantTxn(txn *lmdb.Txn, k *entryKeys, sg *storedGrant, sealed
 		}
 		return ErrStale
 	}
+	owner := gk[:OwnerSize]
 	if hasOld {
 		if err := delIfExists(txn, s.deadlines, deadlineKey(deadlineGrant, old.expires, gk)); err != nil {
+			return err
+		}
+	} else if err := s.charge(txn, itemGrant, gk, owner, c, true); err != nil {
+		return err
+	}
+	if !hasMark {
+		if err := s.charge(txn, itemMark, mk, owner, c, true); err != nil {
 			return err
 		}
 	}
@@ -154,6 +173,9 @@ func (s *Store) putGrantTxn(txn *lmdb.Txn, k *entryKeys, sg *storedGrant, sealed
 		return err
 	}
 	if err := delIfExists(txn, s.tombs, k.t()); err != nil {
+		return err
+	}
+	if err := s.uncharge(txn, itemTomb, k.t()); err != nil {
 		return err
 	}
 	keep := max(sg.expires, now.Add(s.opts.Retention).Unix())
@@ -254,7 +276,10 @@ func (s *Store) getTomb(txn *lmdb.Txn, gk []byte) (storedTomb, bool, error) {
 // returns its tombstone again, so a retried request gets its receipt. A
 // revocation for which no grant is stored is still recorded: it refuses the
 // grant if it arrives later.
-func (s *Store) revoke(r revocation) (tombstone, error) {
+func (s *Store) revoke(r revocation) (tombstone, error) { return s.revokeAs(r, nil) }
+
+// revokeAs is revoke charged to c (nil: a local write; SPEC.md §8.2).
+func (s *Store) revokeAs(r revocation, c *quota.Charge) (tombstone, error) {
 	if r.Seq == 0 {
 		return tombstone{}, fmt.Errorf("failed to revoke grant: %w: sequence number 0", ErrInvalid)
 	}
@@ -268,7 +293,7 @@ func (s *Store) revoke(r revocation) (tombstone, error) {
 	err := s.update(func(txn *lmdb.Txn) error {
 		var err error
 		out, err = s.revokeTxn(txn, k, storedTomb{seq: r.Seq, revokedAt: r.At.Unix(), record: r.Record},
-			max(r.At.Add(s.opts.Retention).Unix(), r.KeepUntil.Unix()))
+			max(r.At.Add(s.opts.Retention).Unix(), r.KeepUntil.Unix()), c)
 		return err
 	})
 	if err != nil {
@@ -278,8 +303,10 @@ func (s *Store) revoke(r revocation) (tombstone, error) {
 }
 
 // revokeTxn applies t (whose deleted fields it fills in) at gk and returns
-// the tombstone as stored.
-func (s *Store) revokeTxn(txn *lmdb.Txn, k *entryKeys, t storedTomb, keep int64) (storedTomb, error) {
+// the tombstone as stored. The tombstone and a new mark are charged to c
+// (nil: a local write); they may be refused only when no grant is held
+// (revoked-not-held): a revocation that deletes a grant always applies.
+func (s *Store) revokeTxn(txn *lmdb.Txn, k *entryKeys, t storedTomb, keep int64, c *quota.Charge) (storedTomb, error) {
 	gk, tk, mk := k.g(), k.t(), k.m()
 	mark, hasMark, err := s.getMark(txn, mk)
 	if err != nil {
@@ -299,6 +326,19 @@ func (s *Store) revokeTxn(txn *lmdb.Txn, k *entryKeys, t storedTomb, keep int64)
 	if err != nil {
 		return t, err
 	}
+	owner := gk[:OwnerSize]
+	if _, hadTomb, err := s.getTomb(txn, tk); err != nil {
+		return t, err
+	} else if !hadTomb {
+		if err := s.charge(txn, itemTomb, tk, owner, c, !hasGrant); err != nil {
+			return t, err
+		}
+	}
+	if !hasMark {
+		if err := s.charge(txn, itemMark, mk, owner, c, !hasGrant); err != nil {
+			return t, err
+		}
+	}
 	if hasGrant {
 		t.deleted, t.deletedSeq, t.deletedID = true, g.seq, g.id
 		keep = max(keep, g.expires)
@@ -306,6 +346,9 @@ func (s *Store) revokeTxn(txn *lmdb.Txn, k *entryKeys, t storedTomb, keep int64)
 			return t, err
 		}
 		if err := delIfExists(txn, s.deadlines, deadlineKey(deadlineGrant, g.expires, gk)); err != nil {
+			return t, err
+		}
+		if err := s.uncharge(txn, itemGrant, gk); err != nil {
 			return t, err
 		}
 	}
@@ -552,11 +595,11 @@ func (s *Store) Prune(now time.Time) (PruneStats, error) {
 		for {
 			var st PruneStats
 			var n int
-			err := s.update(func(txn *lmdb.Txn) error {
+			err := s.write(func(txn *lmdb.Txn) (bool, error) {
 				st = PruneStats{}
 				var err error
 				n, err = s.pruneTxn(txn, kind, now, &st)
-				return err
+				return false, err
 			})
 			if err != nil {
 				return total, fmt.Errorf("failed to prune: %w", err)
@@ -629,6 +672,9 @@ func (s *Store) pruneGrant(txn *lmdb.Txn, gk []byte, at int64, now time.Time, st
 		return err
 	}
 	st.Grants++
+	if err := s.uncharge(txn, itemGrant, gk); err != nil {
+		return err
+	}
 	return txn.Del(s.grants, gk, nil)
 }
 
@@ -663,8 +709,14 @@ func (s *Store) pruneMark(txn *lmdb.Txn, mk []byte, now time.Time, st *PruneStat
 		if err := txn.Del(s.tombs, tk, nil); err != nil {
 			return err
 		}
+		if err := s.uncharge(txn, itemTomb, tk); err != nil {
+			return err
+		}
 		st.Tombstones++
 	}
 	st.Seqs++
+	if err := s.uncharge(txn, itemMark, mk); err != nil {
+		return err
+	}
 	return txn.Del(s.seqs, mk, nil)
 }

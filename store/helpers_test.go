@@ -105,7 +105,7 @@ func rawUpdate(t testing.TB, dir, db string, fn func(txn *lmdb.Txn, dbi lmdb.DBI
 		t.Fatal(err)
 	}
 	defer env.Close()
-	if err := env.SetMaxDBs(8); err != nil {
+	if err := env.SetMaxDBs(12); err != nil {
 		t.Fatal(err)
 	}
 	if err := env.Open(dir, 0, 0o600); err != nil {
@@ -138,7 +138,7 @@ func bulkPut(t testing.TB, s *Store, gs []entry, now time.Time) {
 			g := &gs[i]
 			k := makeKeys(&g.Owner, &g.Recipient, &g.PathHash)
 			sg := storedGrant{seq: g.Seq, expires: g.Expires.Unix(), id: g.ID, record: g.Record}
-			if err := s.putGrantTxn(txn, k, &sg, s.seal.seal(dbGrants, k.g(), sg.encode()), now); err != nil {
+			if err := s.putGrantTxn(txn, k, &sg, s.seal.seal(dbGrants, k.g(), sg.encode()), now, nil); err != nil {
 				return err
 			}
 		}

@@ -81,6 +81,9 @@ func (s *Store) deleteGrant(owner *[OwnerSize]byte, recipient *[RecipientSize]by
 		if err := txn.Del(s.grants, k.g(), nil); err != nil {
 			return err
 		}
+		if err := s.uncharge(txn, itemGrant, k.g()); err != nil {
+			return err
+		}
 		return delIfExists(txn, s.deadlines, deadlineKey(deadlineGrant, g.expires, k.g()))
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bmatsuo/lmdb-go/lmdb"
 
+	"github.com/kadre/kadre/internal/quota"
 	"github.com/kadre/kadre/policy"
 )
 
@@ -29,7 +30,7 @@ const (
 	// longest chain a hand-off proves (proto.MaxChain): one holder's links
 	// never push out another fragment's.
 	MaxFragmentLinks = 8
-	pairLen  = OwnerSize + RecipientSize
+	pairLen          = OwnerSize + RecipientSize
 )
 
 // ErrNotFound means the store keeps no map of the pair a link is for.
@@ -149,6 +150,14 @@ func (s *Store) putMap(txn *lmdb.Txn, pk []byte, m *mapValue, old *mapValue) err
 // sequence for every change). The map is kept until its last grant
 // expires, and at least retention after now.
 func (s *Store) PutMapPage(page *policy.HolderMap, raw []byte, now time.Time) error {
+	return s.PutMapPageAs(page, raw, now, nil)
+}
+
+// PutMapPageAs is PutMapPage charged to c (SPEC.md §8.2): a page this
+// store did not keep is one unit of holder-map pages, refused over a limit;
+// the pages of an older sequence are released when a newer one replaces
+// them.
+func (s *Store) PutMapPageAs(page *policy.HolderMap, raw []byte, now time.Time, c *quota.Charge) error {
 	pk := pairKey(page.Owner, page.Recipient)
 	keep := now.Add(s.opts.Retention).Unix()
 	for _, e := range page.Entries {
@@ -160,9 +169,19 @@ func (s *Store) PutMapPage(page *policy.HolderMap, raw []byte, now time.Time) er
 			return err
 		}
 		m := old
+		var oldp *mapValue
+		if found {
+			oldp = &old
+		}
 		switch {
 		case !found || page.Sequence > old.seq:
 			m = mapValue{seq: page.Sequence, points: page.Points, pages: make([][]byte, page.Pages), links: old.links}
+			if err := s.rechargePages(txn, pk, oldp, &m, c); err != nil {
+				return err
+			}
+			if err := s.replacePoints(txn, pk, oldp, page.Points); err != nil {
+				return err
+			}
 		case page.Sequence < old.seq:
 			return ErrStale
 		case len(old.pages) != int(page.Pages) || old.points != page.Points:
@@ -173,22 +192,65 @@ func (s *Store) PutMapPage(page *policy.HolderMap, raw []byte, now time.Time) er
 			}
 			return ErrStale
 		}
+		if err := s.charge(txn, itemPage, pageKey(pk, int(page.Page)), page.Owner[:], c, true); err != nil {
+			return err
+		}
 		m.pages[page.Page] = raw
 		m.keepUntil = max(keep, old.keepUntil)
-		for _, p := range page.Points {
-			k := pointKey(p, page.Owner)
-			if err := txn.Put(s.points, k, s.seal.seal(dbPoints, k, pk), 0); err != nil {
-				return err
-			}
-		}
-		var oldp *mapValue
-		if found {
-			oldp = &old
-		}
 		return s.putMap(txn, pk, &m, oldp)
 	})
 	if err != nil {
 		return fmt.Errorf("failed to put holder map: %w", err)
+	}
+	return nil
+}
+
+// rechargePages releases the pages of old (a map being replaced) and
+// charges those of m already present (an import brings them all).
+func (s *Store) rechargePages(txn *lmdb.Txn, pk []byte, old, m *mapValue, c *quota.Charge) error {
+	if old != nil {
+		for i, p := range old.pages {
+			if p != nil {
+				if err := s.uncharge(txn, itemPage, pageKey(pk, i)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for i, p := range m.pages {
+		if p != nil {
+			if err := s.charge(txn, itemPage, pageKey(pk, i), pk[:OwnerSize], c, true); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// replacePoints points the rendezvous points of a pair's map at it, and
+// drops the points of the map it replaces that it no longer has (the owner
+// signs the points; a page of a newer sequence may name others).
+func (s *Store) replacePoints(txn *lmdb.Txn, pk []byte, old *mapValue, points [policy.MapPoints]policy.Point) error {
+	owner := policy.PublicKey(pk[:OwnerSize])
+	if old != nil {
+		for _, p := range old.points {
+			if slices.Contains(points[:], p) {
+				continue
+			}
+			if at, err := s.pairAt(txn, p, owner); err != nil {
+				return err
+			} else if bytes.Equal(at, pk) {
+				if err := txn.Del(s.points, pointKey(p, owner), nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, p := range points {
+		k := pointKey(p, owner)
+		if err := txn.Put(s.points, k, s.seal.seal(dbPoints, k, pk), 0); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -319,8 +381,19 @@ func (s *Store) pruneMap(txn *lmdb.Txn, pk []byte, now time.Time, st *PruneStats
 		return err
 	}
 	for _, p := range m.points {
-		if err := delIfExists(txn, s.points, pointKey(p, policy.PublicKey(pk[:OwnerSize]))); err != nil {
+		if at, err := s.pairAt(txn, p, policy.PublicKey(pk[:OwnerSize])); err != nil {
 			return err
+		} else if bytes.Equal(at, pk) {
+			if err := delIfExists(txn, s.points, pointKey(p, policy.PublicKey(pk[:OwnerSize]))); err != nil {
+				return err
+			}
+		}
+	}
+	for i, p := range m.pages {
+		if p != nil {
+			if err := s.uncharge(txn, itemPage, pageKey(pk, i)); err != nil {
+				return err
+			}
 		}
 	}
 	st.Maps++
@@ -366,9 +439,15 @@ func (s *Store) Revocations(owner, recipient policy.PublicKey) ([][]byte, error)
 // until keepUntil at least (a hand-off brings the former holder's mark).
 // It never lowers a mark.
 func (s *Store) RaiseMark(owner policy.PublicKey, ph policy.PathHash, seq uint64, keepUntil time.Time) error {
+	return s.RaiseMarkAs(owner, ph, seq, keepUntil, nil)
+}
+
+// RaiseMarkAs is RaiseMark charged to c: a new mark is one unit of
+// history (SPEC.md §8.2).
+func (s *Store) RaiseMarkAs(owner policy.PublicKey, ph policy.PathHash, seq uint64, keepUntil time.Time, c *quota.Charge) error {
 	mk := append(append(make([]byte, 0, markKeyLen), owner[:]...), ph[:]...)
 	err := s.update(func(txn *lmdb.Txn) error {
-		err := s.raiseMark(txn, mk, storedMark{seq: seq, keepUntil: keepUntil.Unix()})
+		err := s.raiseMark(txn, mk, storedMark{seq: seq, keepUntil: keepUntil.Unix()}, c)
 		if errors.Is(err, ErrStale) {
 			return nil
 		}

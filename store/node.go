@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/kadre/kadre/internal/quota"
 	"github.com/kadre/kadre/policy"
 )
 
@@ -21,6 +22,14 @@ import (
 // storing the grant already held is a no-op.
 func (s *Store) PutGrant(g *policy.Grant, now time.Time) error {
 	return s.putGrant(entryOf(g), now)
+}
+
+// PutGrantAs is PutGrant for a write a remote party asked for, charged to
+// c (SPEC.md §8.2): a new grant, and the sequence mark a new (owner, path
+// hash) needs, are refused with a *quota.Error when an account of the
+// owner, c's peer, c's network group or the node is full.
+func (s *Store) PutGrantAs(g *policy.Grant, now time.Time, c *quota.Charge) error {
+	return s.putGrantAs(entryOf(g), now, c)
 }
 
 // Grant returns the stored grant record (policy.Grant.Bytes) for key, live
@@ -63,10 +72,17 @@ func (s *Store) Lookup(owner, recipient policy.PublicKey, levels []policy.PathHa
 // names it. Repeating the stored revocation returns the same answer; an
 // older one fails with ErrStale.
 func (s *Store) Revoke(r *policy.Revocation, now, keepUntil time.Time) (deleted policy.RecordID, held bool, err error) {
-	t, err := s.revoke(revocation{
+	return s.RevokeAs(r, now, keepUntil, nil)
+}
+
+// RevokeAs is Revoke charged to c (SPEC.md §8.2): the tombstone and a new
+// mark are units of history; they are refused over a limit only when no
+// grant is held (revoked-not-held), never when the revocation deletes one.
+func (s *Store) RevokeAs(r *policy.Revocation, now, keepUntil time.Time, c *quota.Charge) (deleted policy.RecordID, held bool, err error) {
+	t, err := s.revokeAs(revocation{
 		Owner: r.Owner, Recipient: r.Recipient, PathHash: r.PathHash,
 		Seq: r.Sequence, At: now, KeepUntil: keepUntil, Record: r.Bytes(),
-	})
+	}, c)
 	if err != nil {
 		return policy.RecordID{}, false, err
 	}

@@ -16,10 +16,11 @@ import (
 	"github.com/bmatsuo/lmdb-go/lmdb"
 
 	"github.com/kadre/kadre/internal/fsx"
+	"github.com/kadre/kadre/internal/quota"
 )
 
 // SchemaVersion is the on-disk schema this package writes (SPEC.md §6.6).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Named LMDB databases. The names are part of every value's associated
 // data, so they are part of the format.
@@ -31,6 +32,8 @@ const (
 	dbDeadlines = "deadlines"
 	dbMaps      = "maps"
 	dbPoints    = "points"
+	dbUsage     = "usage"
+	dbCharges   = "charges"
 )
 
 // Keys in the meta database.
@@ -71,6 +74,20 @@ type Options struct {
 	// least. They are also always kept until every grant the store has seen
 	// for that (owner, path hash) has expired. Default 365 days.
 	Retention time.Duration
+
+	// Limits bound what writes charged to a remote sender may keep
+	// (SPEC.md §8.2). Default quota.Off: no limit.
+	Limits quota.Limits
+
+	// CounterFile is the rollback counter, kept outside the LMDB file
+	// (SPEC.md §8.8); put it on another medium than the store to detect
+	// a rollback of the whole directory. Default CounterFileName in the
+	// store directory.
+	CounterFile string
+
+	// AcceptRollback opens a store older than its counter file (a copy
+	// restored on purpose), logs it and resets the counter.
+	AcceptRollback bool
 }
 
 // Store is an open fragment store. All methods are safe for concurrent use.
@@ -89,7 +106,9 @@ type Store struct {
 	lock    *os.File
 	mapSize int64
 
-	meta, grants, tombs, seqs, deadlines, maps, points lmdb.DBI
+	meta, grants, tombs, seqs, deadlines, maps, points, usage, charges lmdb.DBI
+
+	counter *counter
 
 	// readers bounds concurrent read transactions below LMDB's reader
 	// table size, so a burst of lookups waits instead of failing with
@@ -124,6 +143,9 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 	if opts.Retention <= 0 {
 		opts.Retention = defaultRetention
 	}
+	if opts.CounterFile == "" {
+		opts.CounterFile = filepath.Join(dir, CounterFileName)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create data directory: %w", err)
 	}
@@ -155,7 +177,7 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 	if s.env, err = lmdb.NewEnv(); err != nil {
 		return nil, fmt.Errorf("failed to create lmdb environment: %w", err)
 	}
-	if err := s.env.SetMaxDBs(8); err != nil {
+	if err := s.env.SetMaxDBs(12); err != nil {
 		return nil, fmt.Errorf("failed to configure lmdb: %w", err)
 	}
 	if err := s.env.SetMaxReaders(maxReaders); err != nil {
@@ -179,11 +201,18 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 	}
 	s.mapSize = info.MapSize
 
-	initialized, err := s.verifyKey()
+	initialized, gen, hasGen, err := s.verifyKey()
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkRollback(opts.CounterFile, initialized, gen, hasGen); err != nil {
+		return nil, err
+	}
+	if s.counter, err = openCounter(opts.CounterFile); err != nil {
+		return nil, err
+	}
 	if err := s.openDBs(initialized); err != nil {
+		s.counter.close()
 		return nil, err
 	}
 	if !initialized {
@@ -198,8 +227,9 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 }
 
 // verifyKey opens the sealed verifier in a read transaction, so a wrong key
-// is reported before any write. It reports whether the store is initialized.
-func (s *Store) verifyKey() (initialized bool, err error) {
+// is reported before any write. It reports whether the store is
+// initialized, and its generation.
+func (s *Store) verifyKey() (initialized bool, gen uint64, hasGen bool, err error) {
 	err = s.env.View(func(txn *lmdb.Txn) error {
 		meta, err := txn.OpenDBI(dbMeta, 0)
 		if lmdb.IsNotFound(err) {
@@ -220,9 +250,10 @@ func (s *Store) verifyKey() (initialized bool, err error) {
 			return ErrWrongKey
 		}
 		initialized = true
-		return nil
+		gen, hasGen, err = s.generation(txn, meta)
+		return err
 	})
-	return initialized, err
+	return initialized, gen, hasGen, err
 }
 
 // openDBs opens (creating if needed) the named databases, initializes a new
@@ -234,7 +265,7 @@ func (s *Store) openDBs(initialized bool) error {
 			name string
 			dbi  *lmdb.DBI
 		}{{dbMeta, &s.meta}, {dbGrants, &s.grants}, {dbTombs, &s.tombs}, {dbSeqs, &s.seqs}, {dbDeadlines, &s.deadlines},
-			{dbMaps, &s.maps}, {dbPoints, &s.points}} {
+			{dbMaps, &s.maps}, {dbPoints, &s.points}, {dbUsage, &s.usage}, {dbCharges, &s.charges}} {
 			if *d.dbi, err = txn.OpenDBI(d.name, lmdb.Create); err != nil {
 				return fmt.Errorf("failed to open %s database: %w", d.name, err)
 			}
@@ -295,6 +326,14 @@ func (s *Store) migrate(txn *lmdb.Txn, from uint64) error {
 		// openDBs) and tombstone values that keep their revocation;
 		// version 1 tombstones stay readable as they are.
 		fallthrough
+	case 2:
+		// Version 3 added the usage and charges databases (quotas) and
+		// the generation (rollback detection): what the store holds is
+		// charged to its owners and the node.
+		if err := s.chargeExisting(txn); err != nil {
+			return err
+		}
+		fallthrough
 	case SchemaVersion:
 		if from != SchemaVersion {
 			return s.putSchema(txn, SchemaVersion)
@@ -314,7 +353,11 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	cerr := s.counter.flush()
 	err := s.env.Close()
+	if cerr = errors.Join(cerr, s.counter.close()); err == nil && cerr != nil {
+		err = cerr
+	}
 	if lerr := s.lock.Close(); err == nil && lerr != nil {
 		err = fmt.Errorf("failed to release lock: %w", lerr)
 	}
@@ -344,6 +387,25 @@ func (s *Store) view(fn func(*lmdb.Txn) error) error {
 // it is full. fn may therefore run more than once and must not have effects
 // outside the transaction.
 func (s *Store) update(fn func(*lmdb.Txn) error) error {
+	return s.write(func(txn *lmdb.Txn) (bool, error) { return true, fn(txn) })
+}
+
+// write is update for a transaction that says whether the counter file
+// must cover it before it returns (SPEC.md §8.8): a write that removes
+// or supersedes state (a revocation, a newer grant or map, a deletion)
+// must, so that a rollback cannot undo it unseen; a write that only adds
+// (a new grant) may wait for the next one that must, or for Close.
+func (s *Store) write(fn func(*lmdb.Txn) (sync bool, err error)) error {
+	var gen uint64
+	var sync bool
+	withGen := func(txn *lmdb.Txn) error {
+		var err error
+		if sync, err = fn(txn); err != nil {
+			return err
+		}
+		gen, err = s.bumpGeneration(txn)
+		return err
+	}
 	for {
 		s.mu.RLock()
 		if s.closed {
@@ -351,7 +413,12 @@ func (s *Store) update(fn func(*lmdb.Txn) error) error {
 			return ErrClosed
 		}
 		size := s.mapSize
-		err := s.env.Update(fn)
+		err := s.env.Update(withGen)
+		if err == nil {
+			// Before the write returns, the counter outside the LMDB file
+			// covers it (SPEC.md §8.8).
+			err = s.counter.committed(gen, sync)
+		}
 		s.mu.RUnlock()
 		if !isMapFull(err) {
 			return err

@@ -10,7 +10,7 @@ import (
 	"github.com/kadre/kadre/agent"
 )
 
-// cmdAgent runs the user agent (SPEC.md §8): `kadre agent` in the
+// cmdAgent runs the user agent (SPEC.md §9): `kadre agent` in the
 // foreground, `kadre agent stop` to stop the one serving the home.
 func cmdAgent(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "stop" {

@@ -58,6 +58,13 @@ func bindConfig(c *node.Config, fs *flag.FlagSet) *nodeFlags {
 			return err
 		}
 	}
+	intv := func(p *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			*p = n
+			return err
+		}
+	}
 	boolean := func(p *bool) func(string) error {
 		return func(v string) error {
 			b, err := strconv.ParseBool(v)
@@ -73,19 +80,32 @@ func bindConfig(c *node.Config, fs *flag.FlagSet) *nodeFlags {
 		}
 		fs.Func(name, usage, set)
 	}
+	// Boolean settings are flags without a value (-pprof), or -pprof=false.
+	addBool := func(name, usage string, set func(string) error) {
+		nf.setters[name] = set
+		fs.BoolFunc(name, usage, set)
+	}
 	add("data-dir", "data directory (env KADRE_DATA_DIR)", str(&c.DataDir))
 	add("listen", "comma-separated listen multiaddrs (env KADRE_LISTEN)", list(&c.Listen))
 	add("bootstrap", "comma-separated bootstrap multiaddrs with /p2p/ (env KADRE_BOOTSTRAP)", list(&c.Bootstrap))
 	add("max-grant-duration", "longest grant accepted, e.g. 90d (env KADRE_MAX_GRANT_DURATION)", dur(&c.MaxGrantDuration))
 	add("capacity", "grants kept at most (env KADRE_CAPACITY)", u64(&c.Capacity))
+	add("quotas", "on or off: limits per owner, peer and network group on what the node keeps (env KADRE_QUOTAS)", str(&c.Quotas))
+	add("owner-quota", "grants one owner may keep here, 0: 1% of capacity (env KADRE_OWNER_QUOTA)", u64(&c.OwnerQuota))
+	add("group-quota", "grants one network group (/24, /48) may keep here, 0: 2% of capacity (env KADRE_GROUP_QUOTA)", u64(&c.GroupQuota))
+	add("counter-file", "the store's rollback counter, best on another medium (env KADRE_COUNTER_FILE)", str(&c.CounterFile))
+	addBool("accept-rollback", "start on a store older than its rollback counter (env KADRE_ACCEPT_ROLLBACK)", boolean(&c.AcceptRollback))
+	add("kfrag-cache", "verified kfrags kept in memory (env KADRE_KFRAG_CACHE)", intv(&c.KFragCache))
+	addBool("limit-loopback", "apply the per-IP and per-subnet connection limits to loopback too, for tests (env KADRE_LIMIT_LOOPBACK)", boolean(&c.LimitLoopback))
 	add("storage-key", "storage key source: file, passphrase or env (env KADRE_STORAGE_KEY_SOURCE)", str(&c.StorageKey))
-	add("metrics-addr", "local address of /metrics and /status, empty to disable (env KADRE_METRICS_ADDR)", str(&c.MetricsAddr))
+	add("metrics-addr", "local address of /metrics, /status and /retire (token in <data-dir>/endpoint.cookie), empty to disable (env KADRE_METRICS_ADDR)", str(&c.MetricsAddr))
+	addBool("pprof", "serve Go profiles at /debug/pprof/ on the local endpoint (env KADRE_PPROF)", boolean(&c.Pprof))
 	add("prune-interval", "expiry pruning period (env KADRE_PRUNE_INTERVAL)", dur(&c.PruneInterval))
 	add("diversity", "network groups of hand-off targets: \"v4,v6\" prefix lengths or \"off\" (env KADRE_DIVERSITY)", str(&c.Diversity))
 	add("republish-interval", "holder-map republishing period (env KADRE_REPUBLISH_INTERVAL)", dur(&c.RepublishInterval))
 	add("refresh-interval", "DHT routing-table refresh period (env KADRE_REFRESH_INTERVAL)", dur(&c.RefreshInterval))
 	add("peer-rate", "requests per second per peer (env KADRE_PEER_RATE)", f64(&c.PeerRate))
-	add("handoff-on-shutdown", "pass fragments to other nodes before stopping (env KADRE_HANDOFF_ON_SHUTDOWN)", boolean(&c.HandoffOnShutdown))
+	addBool("handoff-on-shutdown", "pass fragments to other nodes before stopping (env KADRE_HANDOFF_ON_SHUTDOWN)", boolean(&c.HandoffOnShutdown))
 	add("shutdown-timeout", "bound on a graceful shutdown (env KADRE_SHUTDOWN_TIMEOUT)", dur(&c.ShutdownTimeout))
 	add("log-level", "debug, info, warn or error (env KADRE_LOG_LEVEL)", str(&c.LogLevel))
 	add("log-format", "text or json (env KADRE_LOG_FORMAT)", str(&c.LogFormat))

@@ -311,11 +311,36 @@ func TestCLIRetire(t *testing.T) {
 	// The local endpoints of a holder: JSON status and Prometheus metrics.
 	holder := c.node(g.Holders[0].Peer)
 	var st node.Status
-	getJSON(t, "http://"+holder.MetricsAddr()+"/status", &st)
+	getJSON(t, holder, "/status", &st)
 	if st.PeerID != holder.ID.String() || st.Grants != 1 || st.RoutingTable < 5 {
 		t.Fatalf("status: %+v", st)
 	}
-	metrics := get(t, "http://"+holder.MetricsAddr()+"/metrics")
+	// `kadre status -node` finds the endpoint and its token through the
+	// data directory (node.json, endpoint.cookie).
+	if err := json.Unmarshal([]byte(c.must(bob, "status", "-node", "-data-dir", holder.Dir, "-json")), &st); err != nil || st.PeerID != holder.ID.String() {
+		t.Fatalf("status -node: %+v, %v", st, err)
+	}
+	// Without the token, or from a web page, the endpoint refuses.
+	for _, r := range []struct {
+		method, path, origin string
+		want                 int
+	}{{"GET", "/status", "", 401}, {"GET", "/metrics", "", 401}, {"POST", "/retire", "", 401},
+		{"POST", "/retire", "https://example.com", 403}, {"GET", "/debug/pprof/", "", 401}} {
+		req, _ := http.NewRequest(r.method, "http://"+holder.MetricsAddr()+r.path, strings.NewReader("x"))
+		req.Header.Set("Content-Type", "text/plain")
+		if r.origin != "" {
+			req.Header.Set("Origin", r.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != r.want {
+			t.Fatalf("%s %s without token (origin %q): %s, want %d", r.method, r.path, r.origin, resp.Status, r.want)
+		}
+	}
+	metrics := get(t, holder, "/metrics")
 	for _, want := range []string{`kadre_requests_total{outcome="ok",type="store_grant"} 1`, "kadre_grants 1", "kadre_request_duration_seconds_bucket"} {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("metrics lack %q:\n%s", want, metrics)
@@ -323,7 +348,7 @@ func TestCLIRetire(t *testing.T) {
 	}
 	for _, h := range g.Holders[:2] {
 		n := c.node(h.Peer)
-		out := c.must(bob, "retire", "-metrics-addr", n.MetricsAddr())
+		out := c.must(bob, "retire", "-data-dir", n.Dir)
 		if !strings.Contains(out, "retiring: 1 fragment handed off") || !strings.Contains(out, "0 kept") {
 			t.Fatalf("retire: %q", out)
 		}
@@ -355,23 +380,24 @@ func TestCLIRetire(t *testing.T) {
 	}
 }
 
-func get(t *testing.T, url string) string {
+// get reads path from n's local endpoint with the token of its cookie.
+func get(t *testing.T, n *testnet.Node, path string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := n.Endpoint(context.Background(), "GET", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s %v", url, resp.Status, err)
+		t.Fatalf("GET %s: %s %v", path, resp.Status, err)
 	}
 	return string(b)
 }
 
-func getJSON(t *testing.T, url string, v any) {
+func getJSON(t *testing.T, n *testnet.Node, path string, v any) {
 	t.Helper()
-	if err := json.Unmarshal([]byte(get(t, url)), v); err != nil {
+	if err := json.Unmarshal([]byte(get(t, n, path)), v); err != nil {
 		t.Fatal(err)
 	}
 }

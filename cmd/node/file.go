@@ -257,7 +257,7 @@ func parseRange(s string) (int64, int64, error) {
 }
 
 // keyJSON is `kadre decrypt -key-only`'s output (SPEC.md §7.6): the file's
-// keys and layout, and how the key was obtained (SPEC.md §8.5).
+// keys and layout, and how the key was obtained (SPEC.md §9.5).
 type keyJSON = agent.KeyInfo
 
 // describeWriter says who wrote a file, as checked.

@@ -72,10 +72,14 @@ func startHint(err error, cfg *node.Config) error {
 	switch {
 	case errors.Is(err, store.ErrLocked):
 		return withHint(err, "another kadre node uses %s; stop it or choose another -data-dir", cfg.DataDir)
+	case errors.Is(err, store.ErrRollback):
+		return withHint(err, "someone may have put an older copy of the store back (it would serve grants revoked since); if you restored it on purpose, start once with -accept-rollback, and have owners revoke again what they revoked after the copy")
 	case errors.Is(err, store.ErrWrongKey):
 		return withHint(err, "the storage key does not open this data directory; use the key (file, passphrase or KADRE_STORAGE_KEY) it was created with")
+	case errors.Is(err, node.ErrIdentityMode):
+		return withHint(err, "chmod 600 %s/%s; if others could read it, retire this node and start a new one", cfg.DataDir, node.IdentityFile)
 	case errors.Is(err, node.ErrIdentityKey):
-		return withHint(err, "restore the file from a backup, or move it away to start as a new node")
+		return withHint(err, "the identity is sealed under the storage key it was created with: use that key, restore the file from a backup, or move it away to start as a new node")
 	case errors.Is(err, node.ErrEndpoint):
 		return withHint(err, "check -metrics-addr, or set it to \"\" to disable the endpoint")
 	case errors.Is(err, node.ErrListen):

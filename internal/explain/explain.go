@@ -1,6 +1,6 @@
 // Package explain is how kadre explains an error to people and programs,
 // in one place for the CLI and the agent's API: a stable code (the names
-// of SPEC.md §8.4), the error's text, and what to do next. The CLI prints
+// of SPEC.md §9.4), the error's text, and what to do next. The CLI prints
 // "kadre: error: <message>" and "kadre: hint: <hint>", or the Problem as
 // JSON with -json; the agent answers with the Problem as JSON. The library
 // packages return sentinels; codes and hints are added here, at the edge.

@@ -654,9 +654,11 @@ func (a *abuser) sybils(ctx context.Context, measure func(time.Time, map[string]
 	addrs := a.hosts["bob"].Libp2p().Peerstore().Addrs(a.target)
 	// Connect every identity first, then open all streams at once, so
 	// that they are held together (the node resets a silent stream after
-	// its request deadline).
+	// its request deadline). They connect from a network of their own
+	// (127.0.65.0/24): the node also bounds the streams of one network
+	// (dht.MaxStreamsPerGroup), and bob's is another.
 	for range a.o.SybilPeers {
-		h, err := NewRawHost(ctx, rekey.GenerateSecretKey(), peer.AddrInfo{ID: a.target, Addrs: addrs})
+		h, err := NewRawHostFrom(ctx, rekey.GenerateSecretKey(), "127.0.65.1", peer.AddrInfo{ID: a.target, Addrs: addrs})
 		if err != nil {
 			outcomes["connect failed"]++
 			continue

@@ -77,3 +77,25 @@ func TestAbuseQuick(t *testing.T) {
 		t.Fatal("the node died")
 	}
 }
+
+// TestCrowdQuick runs issue 12's cases (free identities, many networks,
+// the local endpoint, the disk) against five node processes, with 3 s
+// floods, while an honest owner places 3-of-5 grants and a recipient
+// decrypts.
+func TestCrowdQuick(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rows, err := RunCrowd(ctx, CrowdOptions{Bin: kadreBin, Dir: t.TempDir(), Duration: 3 * time.Second, NodeFlags: QuickCrowdFlags,
+		Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) < 8 {
+		t.Fatalf("only %d cases ran", len(rows))
+	}
+	for _, r := range rows {
+		if !r.Pass {
+			t.Errorf("%s: %s (%s | %s)", r.Case, r.Reason, r.Rate, r.NodeDid)
+		}
+	}
+}

@@ -84,6 +84,39 @@ func NewRawHost(ctx context.Context, id *rekey.SecretKey, p peer.AddrInfo) (host
 	return h, nil
 }
 
+// NewRawHostFrom is NewRawHost dialling from ip (a loopback address of its
+// own: SO_REUSEPORT binds the dial to the listen address), connected to
+// every one of ps: an attacker on a network of its own.
+func NewRawHostFrom(ctx context.Context, id *rekey.SecretKey, ip string, ps ...peer.AddrInfo) (host.Host, error) {
+	k, err := crypto.UnmarshalSecp256k1PrivateKey(id.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(k),
+		libp2p.ListenAddrStrings("/ip4/"+ip+"/tcp/0"),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+		libp2p.ResourceManager(&network.NullResourceManager{}),
+	)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := h.Connect(cctx, p)
+		cancel()
+		if err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
 // File is what a kadre file header carries for one recipient: for every
 // prefix of the path, a capsule wrapping the data key to that prefix's key.
 type File struct {

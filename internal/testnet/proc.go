@@ -27,6 +27,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/kadre/kadre/internal/localapi"
 )
 
 // ModuleRoot returns the directory of kadre's go.mod.
@@ -314,6 +316,27 @@ func RSS(pid int) (int64, error) {
 	return 0, errors.New("no VmRSS")
 }
 
+// RSSParts returns the process's anonymous and file-backed resident memory
+// (RssAnon, RssFile: the heap and stacks, and mapped files such as LMDB's
+// data.mdb, which the kernel may drop).
+func RSSParts(pid int) (anon, file int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		for name, dst := range map[string]*int64{"RssAnon:": &anon, "RssFile:": &file} {
+			if v, ok := strings.CutPrefix(line, name); ok {
+				if fs := strings.Fields(v); len(fs) >= 1 {
+					kb, _ := strconv.ParseInt(fs[0], 10, 64)
+					*dst = kb << 10
+				}
+			}
+		}
+	}
+	return anon, file, nil
+}
+
 // CPUTime returns the user+system CPU time the process used so far.
 func CPUTime(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -358,8 +381,7 @@ func (n *Node) GetStatus(ctx context.Context) (*Status, error) {
 	if n.MetricsPort == 0 {
 		return nil, errors.New("no metrics port")
 	}
-	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://127.0.0.1:%d/status", n.MetricsPort), nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := n.Endpoint(ctx, "GET", "/status")
 	if err != nil {
 		return nil, err
 	}
@@ -371,14 +393,30 @@ func (n *Node) GetStatus(ctx context.Context) (*Status, error) {
 	return &st, nil
 }
 
+// Endpoint makes a request to the node's local endpoint with the token of
+// its cookie file (SPEC.md §8.6).
+func (n *Node) Endpoint(ctx context.Context, method, path string) (*http.Response, error) {
+	if n.MetricsPort == 0 {
+		return nil, errors.New("no metrics port")
+	}
+	tok, err := localapi.ReadCookie(filepath.Join(n.Dir, "endpoint.cookie"))
+	if err != nil {
+		return nil, err
+	}
+	req, err := localapi.NewRequest(ctx, method, fmt.Sprintf("http://127.0.0.1:%d%s", n.MetricsPort, path), tok, nil)
+	if err != nil {
+		return nil, err
+	}
+	return http.DefaultClient.Do(req)
+}
+
 // Metric reads one unlabelled sample (e.g. go_goroutines) from the node's
 // /metrics.
 func (n *Node) Metric(ctx context.Context, name string) (float64, error) {
 	if n.MetricsPort == 0 {
 		return 0, errors.New("no metrics port")
 	}
-	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://127.0.0.1:%d/metrics", n.MetricsPort), nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := n.Endpoint(ctx, "GET", "/metrics")
 	if err != nil {
 		return 0, err
 	}
