@@ -380,7 +380,7 @@ func TestCLIRetireKept(t *testing.T) {
 	c.must(alice, "grant", "-to", bobID, "-path", "/all", "-m", "2", "-n", "3")
 	// Every node holds a fragment: a retiring one has nobody to hand to.
 	n := c.Nodes[1]
-	r := c.kadre(bob, "retire", "-metrics-addr", n.MetricsAddr())
+	r := c.kadre(bob, "retire", "-data-dir", n.Dir)
 	if r.code != 1 || !strings.Contains(r.stdout, "0 fragments handed off") || !strings.Contains(r.stdout, "1 kept") ||
 		!strings.Contains(r.stderr, "kadre: error: 1 fragment could not be handed off") || !strings.Contains(r.stderr, "kadre: hint:") {
 		t.Fatalf("retire: %+v", r)
