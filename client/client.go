@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kadre/kadre/dht"
@@ -47,6 +48,10 @@ type Options struct {
 	// certified writer is checked against the owner's revoked writers; an
 	// older one is fetched first. Default MapMaxAge; negative: always.
 	MapMaxAge time.Duration
+	// Host, if set, is the libp2p host the client runs on instead of
+	// starting one (dht.Config.Host: the simulator's mock network). The
+	// client closes it with Close.
+	Host host.Host
 }
 
 // Errors of the client's network operations.
@@ -144,7 +149,7 @@ func (c *Client) Host(ctx context.Context) (*dht.Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: bootstrap address: %w", ErrNoBootstrap, err)
 	}
-	h, err := dht.New(ctx, dht.Config{Identity: c.keys.Identity(), Bootstrap: infos, QueryTimeout: c.opt.QueryTimeout, Logger: c.opt.Logger})
+	h, err := dht.New(ctx, dht.Config{Identity: c.keys.Identity(), Bootstrap: infos, QueryTimeout: c.opt.QueryTimeout, Logger: c.opt.Logger, Host: c.opt.Host})
 	if err != nil {
 		return nil, err
 	}

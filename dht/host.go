@@ -68,6 +68,11 @@ type Config struct {
 	// Off by default (SPEC.md §5.1): only for test clients that are never
 	// dialled.
 	ReusePort bool
+	// Host, if set, is an already-constructed libp2p host to run on instead
+	// of starting one (the simulator, internal/sim, runs kadre on hosts of
+	// go-libp2p's mock network). Its peer ID must be Identity's;
+	// ListenAddrs is ignored, and Close closes it.
+	Host host.Host
 }
 
 // Connection limits per IP address and subnet (SPEC.md §8.3): at most
@@ -143,6 +148,12 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Host != nil {
+		if id, err := peer.IDFromPrivateKey(priv); err != nil || id != cfg.Host.ID() {
+			return nil, errors.New("dht: the given host's peer ID is not the identity's")
+		}
+		return startDHT(ctx, cfg.Host, cfg)
+	}
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	limits.AddProtocolLimit(RPCProtocol,
@@ -198,6 +209,11 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to start libp2p host: %w", err)
 	}
+	return startDHT(ctx, h, cfg)
+}
+
+// startDHT starts kadre's DHT on a running libp2p host.
+func startDHT(ctx context.Context, h host.Host, cfg Config) (*Host, error) {
 	mode := kaddht.ModeClient
 	if cfg.Server {
 		mode = kaddht.ModeServer

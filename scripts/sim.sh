@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The simulator (issue 15): kadre's real code on 100, 300 or 1,000
+# in-process nodes over go-libp2p's mock network at 50 ms RTT (±20 %, plus
+# per-message jitter), with churn, faulty nodes and sybils. Prints the
+# tables of BENCHMARKS.md §6. Flags after the size go to scripts/sim (-h).
+#   scripts/sim.sh 100                 # all phases at 100 nodes (~15 min)
+#   scripts/sim.sh 300                 # the same at 300 nodes
+#   scripts/sim.sh 1000                # 1,000 nodes, 100,000 grants (see BENCHMARKS.md for its cost)
+#   scripts/sim.sh 100 -phases steady  # one phase
+# The quick variant (100 nodes, under a minute) is a test:
+#   go test -run TestQuickSimulation ./internal/sim/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size=${1:-100}
+shift || true
+case "$size" in
+100)  args=(-nodes 100 -grants 100 -decrypts 200 -background 10000 -idle 2m -phases steady,churn,faults,sybil) ;;
+300)  args=(-nodes 300 -grants 100 -decrypts 200 -background 30000 -idle 2m -phases steady,churn,faults,sybil) ;;
+1000) args=(-nodes 1000 -grants 100 -decrypts 200 -background 100000 -idle 11m -refresh 10m -capture-trials 300 -phases steady,sybil,churn) ;;
+*)    args=(-nodes "$size") ;;
+esac
+exec go run ./scripts/sim "${args[@]}" "$@"
