@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kadre/kadre/dht"
@@ -66,23 +68,12 @@ func (c *Client) DecryptKeys(ctx context.Context, headers []*kfile.Header, opt D
 
 // parallel runs fn(0..n-1) on GOMAXPROCS goroutines.
 func parallel(n int, fn func(int)) {
-	workers := min(n, runtime.GOMAXPROCS(0))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				fn(i)
-			}
-		}()
-	}
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i := range n {
-		next <- i
+		g.Go(func() error { fn(i); return nil })
 	}
-	close(next)
-	wg.Wait()
+	g.Wait()
 }
 
 // batchFile is one file of a recipient's batch.

@@ -2,7 +2,7 @@
 # The simulator (issue 15): kadre's real code on 100, 300 or 1,000
 # in-process nodes over go-libp2p's mock network at 50 ms RTT (±20 %, plus
 # per-message jitter), with churn, faulty nodes and sybils. Prints the
-# tables of BENCHMARKS.md §6. Flags after the size go to scripts/sim (-h).
+# tables of BENCHMARKS.md §7. Flags after the size go to scripts/sim (-h).
 #   scripts/sim.sh 100                 # all phases at 100 nodes (~15 min)
 #   scripts/sim.sh 300                 # the same at 300 nodes
 #   scripts/sim.sh 1000                # 1,000 nodes, 100,000 grants (see BENCHMARKS.md for its cost)

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/kadre/kadre/agent"
 	"github.com/kadre/kadre/internal/explain"
 	"github.com/kadre/kadre/internal/fsx"
@@ -257,22 +259,12 @@ func (s *backends) close() {
 
 // workers runs fn(0..n-1) on k goroutines.
 func workers(n, k int, fn func(int)) {
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(n, k) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				fn(i)
-			}
-		}()
-	}
+	var g errgroup.Group
+	g.SetLimit(max(k, 1))
 	for i := range n {
-		next <- i
+		g.Go(func() error { fn(i); return nil })
 	}
-	close(next)
-	wg.Wait()
+	g.Wait()
 }
 
 // commit commits a chunk's outputs and records each file's outcome.

@@ -7,7 +7,7 @@
 // with hand-off), faulty nodes (dead, slow, lying), and sybils that try to
 // capture grants and to eclipse discovery.
 //
-// What is simulated and what is not is in BENCHMARKS.md ("Simulation").
+// What is simulated and what is not is in BENCHMARKS.md §7.
 package sim
 
 import (

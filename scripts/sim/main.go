@@ -1,7 +1,7 @@
 // Command sim runs kadre's simulator (internal/sim, issue 15): hundreds or
 // thousands of nodes running kadre's real code in this process, on
 // go-libp2p's mock network with per-link latency, and prints the figures
-// of BENCHMARKS.md ("Simulation") as Markdown, and as JSON with -json.
+// of BENCHMARKS.md §7 as Markdown, and as JSON with -json.
 //
 //	go run ./scripts/sim -nodes 100                              # steady state
 //	go run ./scripts/sim -nodes 100 -phases steady,churn,faults,sybil
