@@ -13,6 +13,12 @@ const (
 	DefaultQueryTimeout = 5 * time.Second
 	// DefaultCallTimeout bounds an RPC whose context has no deadline.
 	DefaultCallTimeout = 10 * time.Second
+	// DefaultDialTimeout bounds dialing a peer this host has no
+	// connection to, in lookups and RPCs alike: a machine that vanished
+	// (its dials get no answer at all) costs that long, not the whole
+	// per-node or query budget. A handshake is 3–4 round trips, well
+	// under a second on any real link.
+	DefaultDialTimeout = 3 * time.Second
 	// DefaultPerNodeTimeout bounds what one node is given to answer
 	// during placement, collection, revocation and hand-off.
 	DefaultPerNodeTimeout = 5 * time.Second

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	stdnet "net"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/proto"
@@ -185,4 +188,47 @@ func TestReplicasDoNotBlock(t *testing.T) {
 		net.nodeOf(h).stop()
 	}
 	decrypt(t, net.client(bob), bob, owner.key(), encryptFor(t, ownerKeys, bobID, "/r/g"))
+}
+
+// A peer whose machine takes connections and never completes a handshake
+// (or never answers at all) costs a call DefaultDialTimeout, not the
+// call's whole deadline: the call fails unreachable while its context is
+// still alive. The deadline is shorter than the swarm's own dial timeout
+// for a local address (5 s), so without DefaultDialTimeout the context
+// would end first.
+func TestDialTimeout(t *testing.T) {
+	net := newTestNet(t, 1)
+	h := net.client(newKeyring(t))
+	l, err := stdnet.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, silent
+		}
+	}()
+	id, err := PeerIDOf(policy.IdentityOf(newKeyring(t)).IdentityKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := ma.NewMultiaddr(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", l.Addr().(*stdnet.TCPAddr).Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Libp2p().Peerstore().AddAddr(id, addr, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultDialTimeout+1500*time.Millisecond)
+	defer cancel()
+	_, err = h.NodeInfo(ctx, id)
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("a silent machine: %v, want unreachable", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the dial lasted the whole deadline: %v", err)
+	}
 }

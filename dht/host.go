@@ -321,7 +321,9 @@ func (h *Host) ConnectedPeers() int { return len(h.h.Network().Peers()) }
 // them, and those are no longer connected after its follow-up phase.
 // Callers still confirm each peer with an RPC under a deadline.
 func (h *Host) ClosestPeers(ctx context.Context, key []byte, k int) ([]peer.ID, error) {
-	qctx, cancel := context.WithTimeout(ctx, h.cfg.QueryTimeout)
+	// A vanished peer among those the lookup dials costs DefaultDialTimeout,
+	// not the whole query.
+	qctx, cancel := context.WithTimeout(network.WithDialPeerTimeout(ctx, DefaultDialTimeout), h.cfg.QueryTimeout)
 	defer cancel()
 	ps, err := h.kad.GetClosestPeers(qctx, string(key))
 	if err != nil && !(errors.Is(err, context.DeadlineExceeded) && len(ps) > 0) {

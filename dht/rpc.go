@@ -32,7 +32,7 @@ func (h *Host) call(ctx context.Context, p peer.ID, req *proto.Envelope) (*proto
 	// A node that restarted is in the swarm's dial backoff for up to
 	// minutes after a failed dial; every call has a deadline of its own,
 	// so dial it anyway.
-	dctx := network.WithForceDirectDial(ctx, "kadre rpc")
+	dctx := network.WithDialPeerTimeout(network.WithForceDirectDial(ctx, "kadre rpc"), DefaultDialTimeout)
 	s, err := h.h.NewStream(dctx, p, RPCProtocol)
 	if errors.Is(err, swarm.ErrNoAddresses) {
 		// The peerstore forgot the peer's addresses (they expire after a

@@ -287,7 +287,9 @@ func (n *Net) prepare(ctx context.Context, from *Endpoint, to peer.ID) (newConn 
 		if dst.refuse.Load() {
 			return false, errRefused
 		}
-		t := time.NewTimer(n.cfg.DialTimeout)
+		// As the swarm: the dial gives up after the context's dial
+		// timeout (network.WithDialPeerTimeout) if that is shorter.
+		t := time.NewTimer(min(n.cfg.DialTimeout, network.GetDialPeerTimeout(ctx)))
 		defer t.Stop()
 		select {
 		case <-ctx.Done():
