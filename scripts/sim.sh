@@ -5,7 +5,7 @@
 # tables of BENCHMARKS.md §7. Flags after the size go to scripts/sim (-h).
 #   scripts/sim.sh 100                 # all phases at 100 nodes (~15 min)
 #   scripts/sim.sh 300                 # the same at 300 nodes
-#   scripts/sim.sh 1000                # 1,000 nodes, 100,000 grants (see BENCHMARKS.md for its cost)
+#   scripts/sim.sh 1000                # 1,000 nodes, 50,000 grants (~16 GiB; -background 100000 needs more than 24 GiB)
 #   scripts/sim.sh 100 -phases steady  # one phase
 # The quick variant (100 nodes, under a minute) is a test:
 #   go test -run TestQuickSimulation ./internal/sim/
@@ -16,7 +16,7 @@ shift || true
 case "$size" in
 100)  args=(-nodes 100 -grants 100 -decrypts 200 -background 10000 -idle 2m -phases steady,churn,faults,sybil) ;;
 300)  args=(-nodes 300 -grants 100 -decrypts 200 -background 30000 -idle 2m -phases steady,churn,faults,sybil) ;;
-1000) args=(-nodes 1000 -grants 100 -decrypts 200 -background 100000 -idle 11m -refresh 10m -capture-trials 300 -phases steady,sybil,churn) ;;
+1000) args=(-nodes 1000 -grants 100 -decrypts 200 -background 50000 -idle 4m -refresh 3m -capture-trials 300 -max-rss-gib 20 -gogc 150 -phases steady,sybil,churn) ;;
 *)    args=(-nodes "$size") ;;
 esac
 exec go run ./scripts/sim "${args[@]}" "$@"
