@@ -3,7 +3,7 @@
 # in-process nodes over go-libp2p's mock network at 50 ms RTT (±20 %, plus
 # per-message jitter), with churn, faulty nodes and sybils. Prints the
 # tables of BENCHMARKS.md §7. Flags after the size go to scripts/sim (-h).
-#   scripts/sim.sh 100                 # all phases at 100 nodes (~15 min)
+#   scripts/sim.sh 100                 # all phases at 100 nodes (~30 min: churn and faults wait on vanished nodes)
 #   scripts/sim.sh 300                 # the same at 300 nodes
 #   scripts/sim.sh 1000                # 1,000 nodes, 50,000 grants (~16 GiB; -background 100000 needs more than 24 GiB)
 #   scripts/sim.sh 100 -phases steady  # one phase
