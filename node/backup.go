@@ -43,19 +43,11 @@ type BackupStats = store.ExportStats
 // opened with key (nil: its key file), so Backup fails with store.ErrLocked
 // while the node runs.
 func Backup(dataDir string, key store.KeySource, passphrase []byte, w io.Writer) (BackupStats, error) {
-	if key == nil {
-		key = store.KeyFile("")
-	}
-	ck := &capturedKey{src: key}
-	st, err := store.Open(filepath.Join(dataDir, StoreDir), store.Options{Key: ck})
+	st, sealKey, err := openStore(dataDir, store.Options{Key: key})
 	if err != nil {
 		return BackupStats{}, err
 	}
 	defer st.Close()
-	sealKey, err := ck.identitySealKey()
-	if err != nil {
-		return BackupStats{}, err
-	}
 	id, _, err := readIdentity(filepath.Join(dataDir, IdentityFile), sealKey)
 	clear(sealKey[:])
 	if err != nil {
@@ -123,20 +115,12 @@ func Restore(dataDir string, key store.KeySource, passphrase []byte, r io.Reader
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return BackupStats{}, err
 	}
-	if key == nil {
-		key = store.KeyFile("")
-	}
 	// The store first: the identity is sealed under its key.
-	ck := &capturedKey{src: key}
-	st, err := store.Open(filepath.Join(dataDir, StoreDir), store.Options{Key: ck})
+	st, sealKey, err := openStore(dataDir, store.Options{Key: key})
 	if err != nil {
 		return BackupStats{}, err
 	}
 	defer st.Close()
-	sealKey, err := ck.identitySealKey()
-	if err != nil {
-		return BackupStats{}, err
-	}
 	defer clear(sealKey[:])
 	idPath := filepath.Join(dataDir, IdentityFile)
 	switch held, _, err := readIdentity(idPath, sealKey); {

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/kadre/kadre/internal/fsx"
@@ -52,6 +53,27 @@ func (c *capturedKey) StorageKey(dir string, create bool) (*[store.KeySize]byte,
 	c.key = new([store.KeySize]byte)
 	*c.key = *k
 	return k, nil
+}
+
+// openStore opens the store of dataDir with opt, its key source (nil:
+// the store's key file) captured, and returns it with the identity's
+// sealing key derived from the same storage key.
+func openStore(dataDir string, opt store.Options) (*store.Store, *[seal.KeySize]byte, error) {
+	if opt.Key == nil {
+		opt.Key = store.KeyFile("")
+	}
+	ck := &capturedKey{src: opt.Key}
+	opt.Key = ck
+	st, err := store.Open(filepath.Join(dataDir, StoreDir), opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	sealKey, err := ck.identitySealKey()
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, sealKey, nil
 }
 
 // identitySealKey derives the identity's sealing key from the storage key

@@ -38,6 +38,7 @@ import (
 	"github.com/kadre/kadre/dht"
 	"github.com/kadre/kadre/internal/fsx"
 	"github.com/kadre/kadre/internal/quota"
+	"github.com/kadre/kadre/internal/seal"
 	"github.com/kadre/kadre/internal/version"
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/rekey"
@@ -116,13 +117,9 @@ func Start(ctx context.Context, cfg Config, opt Options) (_ *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create data directory: %w", err)
 	}
-	key := &capturedKey{src: opt.StorageKey}
-	n.store, err = store.Open(filepath.Join(cfg.DataDir, StoreDir), store.Options{Key: key, Logger: n.log.With("component", "store"),
+	var idKey *[seal.KeySize]byte
+	n.store, idKey, err = openStore(cfg.DataDir, store.Options{Key: opt.StorageKey, Logger: n.log.With("component", "store"),
 		Limits: cfg.Limits(), CounterFile: cfg.CounterFile, AcceptRollback: cfg.AcceptRollback})
-	if err != nil {
-		return nil, err
-	}
-	idKey, err := key.identitySealKey()
 	if err != nil {
 		return nil, err
 	}

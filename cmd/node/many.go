@@ -288,7 +288,7 @@ func (r *batchRun) commit(batch *fsx.Batch, idx []int) {
 }
 
 // claimOutputs refuses outputs that exist (without -force) or that two
-// inputs would share.
+// inputs would share, and counts every file failed so far as finished.
 func (r *batchRun) claimOutputs(force bool) {
 	seen := map[string]string{}
 	for i := range r.results {
@@ -303,6 +303,11 @@ func (r *batchRun) claimOutputs(force bool) {
 		seen[res.Output] = res.Input
 		if _, err := os.Lstat(res.Output); err == nil && !force {
 			res.fail(withHint(fmt.Errorf("%s exists", res.Output), "pass -force to replace existing outputs"))
+		}
+	}
+	for i := range r.results {
+		if r.results[i].Error != nil {
+			r.finished(true)
 		}
 	}
 }
@@ -325,11 +330,6 @@ func encryptMany(ctx context.Context, e *env, u *userFlags, args []string, prefi
 		res.Path, res.Output = p.String(), outputFor(j, outDir, filepath.Base(j.input)+".kadre")
 	}
 	r.claimOutputs(force)
-	for i := range r.results {
-		if r.results[i].Error != nil {
-			r.finished(true)
-		}
-	}
 	bs := &backends{u: u, e: e}
 	defer bs.close()
 	for start := 0; start < len(jobs); start += chunkFiles {
@@ -391,11 +391,6 @@ func decryptMany(ctx context.Context, e *env, u *userFlags, args []string, opt a
 		res.Output = outputFor(j, outDir, name)
 	}
 	r.claimOutputs(force)
-	for i := range r.results {
-		if r.results[i].Error != nil {
-			r.finished(true)
-		}
-	}
 	bs := &backends{u: u, e: e}
 	defer bs.close()
 	for start := 0; start < len(jobs); start += chunkFiles {

@@ -11,6 +11,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -718,10 +719,6 @@ func publicPoints(owner, recipient *User) [][]byte {
 // others (the attacker's tool of dht/attack_test.go).
 func grind(point []byte, others []peer.ID) *rekey.SecretKey {
 	kp := sha256.Sum256(point)
-	bound := [32]byte{}
-	for i := range bound {
-		bound[i] = 0xff
-	}
 	dist := func(p peer.ID) [32]byte {
 		h := sha256.Sum256([]byte(p))
 		for i := range h {
@@ -729,15 +726,12 @@ func grind(point []byte, others []peer.ID) *rekey.SecretKey {
 		}
 		return h
 	}
-	less := func(a, b [32]byte) bool {
-		for i := range a {
-			if a[i] != b[i] {
-				return a[i] < b[i]
-			}
-		}
-		return false
+	less := func(a, b [32]byte) bool { return bytes.Compare(a[:], b[:]) < 0 }
+	var far, zero [32]byte
+	for i := range far {
+		far[i] = 0xff
 	}
-	var zero [32]byte
+	bound := far
 	for _, p := range others {
 		// A point that is a node's own DHT position cannot be beaten
 		// there: the node itself is at distance 0.
@@ -748,10 +742,7 @@ func grind(point []byte, others []peer.ID) *rekey.SecretKey {
 	// About len(others) tries are expected; the cap keeps a point no
 	// identity can beat from stalling a run: the closest found is used.
 	var best *rekey.SecretKey
-	bestDist := [32]byte{}
-	for i := range bestDist {
-		bestDist[i] = 0xff
-	}
+	bestDist := far
 	for range 1000 * (len(others) + 1) {
 		sk := rekey.GenerateSecretKey()
 		id, err := dht.PeerIDOf(policy.PublicKeyOf(sk.PublicKey()))
