@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"lukechampine.com/blake3"
-
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/rekey"
 )
@@ -116,10 +114,9 @@ func newSigning(h *Header, writer policy.PublicKey, signer *rekey.Signer) *signi
 	return &signing{writer: writer, signer: signer, headerHash: sha256.Sum256(h.raw)}
 }
 
-// message is the signed message of group g with encrypted chunks cts.
-// BLAKE3 is computed over the whole group at once: its tree mode is
-// fastest on long inputs.
-func (sg *signing) message(g uint64, final bool, cts []byte) []byte {
+// message is the signed message of group g, whose encrypted chunks hash
+// to digest (groupHash).
+func (sg *signing) message(g uint64, final bool, digest [32]byte) []byte {
 	m := sg.msg[:0]
 	m = append(m, sg.headerHash[:]...)
 	m = binary.BigEndian.AppendUint64(m, g)
@@ -128,20 +125,19 @@ func (sg *signing) message(g uint64, final bool, cts []byte) []byte {
 	} else {
 		m = append(m, 0)
 	}
-	d := blake3.Sum256(cts)
-	return append(m, d[:]...)
+	return append(m, digest[:]...)
 }
 
 // sign signs group g.
-func (sg *signing) sign(g uint64, final bool, cts []byte) (policy.Signature, error) {
-	return policy.Sign(sg.signer, LabelGroupSignature, sg.message(g, final, cts))
+func (sg *signing) sign(g uint64, final bool, digest [32]byte) (policy.Signature, error) {
+	return policy.Sign(sg.signer, LabelGroupSignature, sg.message(g, final, digest))
 }
 
 // verify checks the signature of group g.
-func (sg *signing) verify(g uint64, final bool, cts, sig []byte) error {
+func (sg *signing) verify(g uint64, final bool, digest [32]byte, sig []byte) error {
 	var s policy.Signature
 	copy(s[:], sig)
-	return policy.Verify(sg.writer, LabelGroupSignature, sg.message(g, final, cts), s)
+	return policy.Verify(sg.writer, LabelGroupSignature, sg.message(g, final, digest), s)
 }
 
 // badGroup explains a group whose signature does not verify: a chunk that

@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	mrand "math/rand/v2"
 	"testing"
 
 	"golang.org/x/crypto/chacha20poly1305"
+	"lukechampine.com/blake3"
 
 	"github.com/kadre/kadre/policy"
 	"github.com/kadre/kadre/rekey"
@@ -196,6 +198,27 @@ func TestForgedWriters(t *testing.T) {
 		}
 		if _, err := NewReader(bytes.NewReader(nil), parsed, key); !errors.Is(err, c.want) {
 			t.Fatalf("%s: NewReader: %v, want %v", c.name, err, c.want)
+		}
+	}
+}
+
+// TestGroupHash checks groupHash against blake3.Sum256 at every shape of
+// the tree it builds: empty, within one chunk, one batch of 16 chunks and
+// its edges, many batches with and without a partial last one, the size
+// of a full group's chunks and of a final group's.
+func TestGroupHash(t *testing.T) {
+	sizes := []int{0, 1, 63, 64, 65, 1023, 1024, 1025, 2048, 3000, batch - 1, batch, batch + 1,
+		2*batch - 1, 2 * batch, 2*batch + 1, 3 * batch, 3*batch + 5, 5*batch + 1024, 7*batch - 1,
+		GroupChunks * EncryptedChunkSize, GroupChunks*EncryptedChunkSize - 1, 3*EncryptedChunkSize + 17, 128 * batch, 129*batch + 3}
+	r := mrand.New(mrand.NewPCG(7, 7))
+	for range 40 {
+		sizes = append(sizes, r.IntN(70*batch))
+	}
+	buf := make([]byte, 129*batch+3)
+	rand.Read(buf)
+	for _, n := range sizes {
+		if got, want := groupHash(buf[:n]), blake3.Sum256(buf[:n]); got != want {
+			t.Fatalf("%d bytes: groupHash %x, BLAKE3 %x", n, got, want)
 		}
 	}
 }

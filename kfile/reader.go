@@ -244,8 +244,11 @@ func (r *Reader) readGroup(buf *[]byte, index, first uint64, ahead bool, aheadBy
 		ct[0] = aheadByte
 		start = 1
 	}
-	n, err := io.ReadFull(r.r, ct[start:])
-	n += start
+	var gh *groupHasher
+	if r.sg != nil {
+		gh = new(groupHasher)
+	}
+	n, err := readHashing(r.r, ct, start, gh, int(r.sh.sigSize))
 	switch {
 	case err == nil:
 		res.g.ahead, res.g.aheadByte = true, ct[full]
@@ -282,14 +285,38 @@ func (r *Reader) readGroup(buf *[]byte, index, first uint64, ahead bool, aheadBy
 		return fail(fmt.Errorf("%w: empty final chunk after %d full chunks", ErrCorrupt, first+uint64(before)))
 	}
 	if r.sg != nil {
-		res.err = r.checkGroup(&res.g, ct[:q], ct[q:n])
+		res.err = r.checkGroup(&res.g, gh, ct[:q], ct[q:n])
 	}
 	return res
 }
 
+// readPiece is how much readHashing reads at once: well below the size
+// from which Go's memmove bypasses the cache (1 MiB on amd64), so that
+// the hash, then the cipher, read each piece from cache.
+const readPiece = EncryptedChunkSize
+
+// readHashing fills ct[n:] from r piece by piece, hashing with gh (if not
+// nil) every batch that is surely a group's chunk: sig+1 bytes before the
+// end of what was read may be the signature and the next group's first
+// byte. It returns the bytes in ct and, like io.ReadFull, nil only if ct
+// is full.
+func readHashing(r io.Reader, ct []byte, n int, gh *groupHasher, sig int) (int, error) {
+	for n < len(ct) {
+		k, err := io.ReadFull(r, ct[n:min(n+readPiece, len(ct))])
+		n += k
+		if gh != nil {
+			gh.update(ct[:max(0, n-sig-1)])
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // checkGroup opens the sealed signature of group g and verifies it over
 // the group's encrypted chunks (on the group reader's goroutine).
-func (r *Reader) checkGroup(g *group, chunks, sealed []byte) error {
+func (r *Reader) checkGroup(g *group, gh *groupHasher, chunks, sealed []byte) error {
 	var buf [GroupSigSize]byte
 	sig, ok := r.bs.openSig(buf[:0], sealed, g.index, g.final)
 	if !ok {
@@ -306,7 +333,7 @@ func (r *Reader) checkGroup(g *group, chunks, sealed []byte) error {
 		}
 		return fmt.Errorf("%w: the signature of group %d", ErrCorrupt, g.index)
 	}
-	if err := r.sg.verify(g.index, g.final, chunks, sig); err != nil {
+	if err := r.sg.verify(g.index, g.final, gh.sum(chunks), sig); err != nil {
 		return badGroup(r.bs, r.sg, g.index, chunks, g.first, g.n, g.last, g.final, r.scratch)
 	}
 	return nil

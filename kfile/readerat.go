@@ -168,7 +168,7 @@ func (r *ReaderAt) loadGroup(g int64) error {
 			}
 			return fmt.Errorf("%w: the signature of group %d", ErrCorrupt, g)
 		}
-		if err := r.sg.verify(uint64(g), final, ct[:n], sig); err != nil {
+		if err := r.sg.verify(uint64(g), final, groupHash(ct[:n]), sig); err != nil {
 			return badGroup(r.s, r.sg, uint64(g), ct[:n], uint64(first), uint64(last-first+1), int(r.chunkSize(last)), final, r.pt)
 		}
 	}

@@ -224,7 +224,7 @@ func (w *Writer) writeGroup(final bool) error {
 	w.grp = (*w.cur)[:0]
 	w.pending = make(chan groupWritten, 1)
 	job := func() groupWritten {
-		sig, err := w.sg.sign(g, final, grp)
+		sig, err := w.sg.sign(g, final, groupHash(grp))
 		if err == nil {
 			grp, err = w.sigs.sealSig(grp, sig[:], g, final)
 		}
