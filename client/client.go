@@ -77,9 +77,16 @@ type Client struct {
 	host   *dht.Host
 	closed bool
 	maps   map[policy.PublicKey]*holderMap // the recipient's cache, by owner
+	status *NetworkStatus                  // the last Status, for checkDuration
+	seen   time.Time                       // when status was taken
 
 	ledger *ledger
 }
+
+// statusMaxAge is how old a Status may be for a grant's check of what
+// nodes keep: what they advertise changes slowly, and a node that refuses
+// after all is skipped by the placement.
+const statusMaxAge = time.Minute
 
 // Open loads the user's identity. It does not touch the network: the host
 // starts with the first operation that needs it.
@@ -224,7 +231,23 @@ func (c *Client) Status(ctx context.Context) (*NetworkStatus, error) {
 	}
 	wg.Wait()
 	sort.Slice(out, func(i, j int) bool { return out[i].Peer < out[j].Peer })
-	return &NetworkStatus{Identity: c.me.String(), Peer: h.ID().String(), Nodes: out}, nil
+	st := &NetworkStatus{Identity: c.me.String(), Peer: h.ID().String(), Nodes: out}
+	c.mu.Lock()
+	c.status, c.seen = st, time.Now()
+	c.mu.Unlock()
+	return st, nil
+}
+
+// recentStatus returns the last Status if it is younger than maxAge, else
+// a new one.
+func (c *Client) recentStatus(ctx context.Context, maxAge time.Duration) (*NetworkStatus, error) {
+	c.mu.Lock()
+	st, seen := c.status, c.seen
+	c.mu.Unlock()
+	if st != nil && time.Since(seen) < maxAge {
+		return st, nil
+	}
+	return c.Status(ctx)
 }
 
 func nodeStatus(ctx context.Context, h *dht.Host, p peer.ID) NodeStatus {

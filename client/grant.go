@@ -106,10 +106,11 @@ func (c *Client) Grant(ctx context.Context, req GrantRequest) (*GrantResult, err
 	if err != nil {
 		return nil, err
 	}
-	if err := c.checkDuration(ctx, req); err != nil {
-		return nil, err
-	}
-	return c.grant(ctx, req, doc.epoch(req.Prefix.String()))
+	// Whether nodes would keep the grant is asked while the placement
+	// draws its sample; no fragment is sent before the answer.
+	check := make(chan error, 1)
+	go func() { check <- c.checkDuration(ctx, req) }()
+	return c.grant(ctx, req, doc.epoch(req.Prefix.String()), func() error { return <-check })
 }
 
 // CheckThreshold says precisely what is wrong with an m-of-n split, if
@@ -127,10 +128,11 @@ func CheckThreshold(m, n int) error {
 }
 
 // checkDuration refuses a grant that fewer than m of the reachable nodes
-// this client sees would keep (their node info: maximum duration, free
-// slots). With no reachable node it says nothing: placement will.
+// this client sees would keep (their node info, at most a minute old:
+// maximum duration, free slots). With no reachable node it says nothing:
+// placement will.
 func (c *Client) checkDuration(ctx context.Context, req GrantRequest) error {
-	st, err := c.Status(ctx)
+	st, err := c.recentStatus(ctx, statusMaxAge)
 	if err != nil {
 		return err
 	}
@@ -155,12 +157,22 @@ func (c *Client) checkDuration(ctx context.Context, req GrantRequest) error {
 	return nil
 }
 
-// grant places a grant at one epoch and publishes the pair's map.
-func (c *Client) grant(ctx context.Context, req GrantRequest, epoch uint32) (*GrantResult, error) {
+// grant places a grant at one epoch and publishes the pair's map. The
+// map's lookups (the storers of its points, the map stored there now) run
+// while the fragments are placed. gate, if not nil, is called before any
+// fragment is sent, and its error ends the grant.
+func (c *Client) grant(ctx context.Context, req GrantRequest, epoch uint32, gate func() error) (*GrantResult, error) {
 	h, err := c.Host(ctx)
 	if err != nil {
 		return nil, err
 	}
+	pair, err := policy.OwnerPairKey(c.keys, req.To.IdentityKey)
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	prep := c.prepareMap(pctx, h, pair)
 	now := time.Now()
 	expiry := req.Expires.Truncate(time.Second)
 	var seq uint64
@@ -177,8 +189,16 @@ func (c *Client) grant(ctx context.Context, req GrantRequest, epoch uint32) (*Gr
 	if err != nil {
 		return nil, err
 	}
-	pl, placeErr := h.Place(ctx, grants, c.opt.Placement)
+	opt := c.opt.Placement
+	var gateErr error
+	if gate != nil {
+		opt.Gate = func() error { gateErr = gate(); return gateErr }
+	}
+	pl, placeErr := h.Place(ctx, grants, opt)
 	if pl == nil {
+		if gateErr != nil {
+			return nil, gateErr
+		}
 		return nil, fmt.Errorf("client: failed to place the grant: %w", placeErr)
 	}
 	g0 := grants[0]
@@ -209,7 +229,7 @@ func (c *Client) grant(ctx context.Context, req GrantRequest, epoch uint32) (*Gr
 	}); err != nil {
 		return res, fmt.Errorf("client: the grant was placed but not recorded: %w", err)
 	}
-	if res.Map, err = c.publishMap(ctx, req.To, holders, nil); err != nil {
+	if res.Map, err = c.publishMap(ctx, req.To, holders, nil, prep); err != nil {
 		return res, fmt.Errorf("client: the grant was placed but its holder map was not stored: %w", err)
 	}
 	if placeErr != nil {
@@ -354,7 +374,7 @@ func (c *Client) Revoke(ctx context.Context, to policy.Identity, prefix policy.P
 	}); err != nil {
 		return res, fmt.Errorf("client: failed to record the revocation: %w", err)
 	}
-	if _, err := c.publishMap(ctx, to, nil, hashes); err != nil {
+	if _, err := c.publishMap(ctx, to, nil, hashes, nil); err != nil {
 		return res, fmt.Errorf("client: the grant was revoked but the holder map was not republished: %w", err)
 	}
 	if !wasLive {
@@ -391,23 +411,40 @@ func (c *Client) rotate(ctx context.Context, revoked policy.Identity, prefix pol
 	if err != nil {
 		return fmt.Errorf("client: the grant was revoked but its key epoch was not rotated: %w", err)
 	}
+	// The re-grants run together, a few at a time: each waits mostly on
+	// the network.
 	res.RegrantFailed = map[string]error{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, regrantParallel)
 	for r, g := range latest {
 		id, err := policy.ParseIdentity(r)
 		if err != nil {
 			res.RegrantFailed[r] = err
 			continue
 		}
-		gr, err := c.grant(ctx, GrantRequest{To: id, Prefix: prefix, M: g.Threshold, N: g.Shares, Expires: g.Expires}, res.Epoch)
-		if gr != nil && gr.Record != nil {
-			res.Regranted = append(res.Regranted, gr)
-		}
-		if err != nil {
-			res.RegrantFailed[r] = err
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			gr, err := c.grant(ctx, GrantRequest{To: id, Prefix: prefix, M: g.Threshold, N: g.Shares, Expires: g.Expires}, res.Epoch, nil)
+			mu.Lock()
+			defer mu.Unlock()
+			if gr != nil && gr.Record != nil {
+				res.Regranted = append(res.Regranted, gr)
+			}
+			if err != nil {
+				res.RegrantFailed[r] = err
+			}
+		}()
 	}
+	wg.Wait()
 	return nil
 }
+
+// regrantParallel bounds the re-grants a revocation runs at once.
+const regrantParallel = 8
 
 // recorded returns the ledger's grant to recipient with path hash ph.
 func (c *Client) recorded(doc *ledgerDoc, to policy.Identity, ph policy.PathHash) *GrantRecord {

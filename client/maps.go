@@ -73,13 +73,43 @@ func (c *Client) fetchMap(ctx context.Context, pair *policy.PairKey) (*holderMap
 	return &holderMap{ref: dht.RefOf(pair), seq: fm.Sequence, pages: fm.Pages, links: fm.Links, fetched: time.Now()}, nil
 }
 
+// mapPrep is what publishing a pair's map needs from the network before
+// the map is signed: the nodes nearest its rendezvous points and the map
+// stored there now. A grant starts it before placing, so that its lookups
+// run while the fragments are placed.
+type mapPrep struct {
+	done chan struct{}
+	near *dht.Storers
+	net  *holderMap // nil if the network has none
+	err  error
+}
+
+// prepareMap starts looking up the storers of the pair's points and the
+// map they keep.
+func (c *Client) prepareMap(ctx context.Context, h *dht.Host, pair *policy.PairKey) *mapPrep {
+	p := &mapPrep{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.near = h.MapStorers(ctx, pair.Points(), dht.DefaultMapStorers)
+		fm, err := h.FetchMap(ctx, dht.RefOf(pair), dht.MapOptions{Near: p.near})
+		switch {
+		case err == nil:
+			p.net = &holderMap{ref: dht.RefOf(pair), seq: fm.Sequence, pages: fm.Pages, links: fm.Links, fetched: time.Now()}
+		case !errors.Is(err, dht.ErrNoMap):
+			p.err = err
+		}
+	}()
+	return p
+}
+
 // publishMap signs and stores the owner's map of grants to recipient:
 // every live grant the ledger records, with the entries of the network's
 // newest map that the ledger does not know (another device of the owner's)
 // and has not revoked, under a sequence above both. extra are nodes that
 // get the pages too (the holders of a new grant). It records the sequence
-// in the ledger.
-func (c *Client) publishMap(ctx context.Context, recipient policy.Identity, extra []peer.ID, revoked map[policy.PathHash]bool) (*dht.Publication, error) {
+// in the ledger. prep is the pair's prepareMap, started earlier; nil
+// starts one now.
+func (c *Client) publishMap(ctx context.Context, recipient policy.Identity, extra []peer.ID, revoked map[policy.PathHash]bool, prep *mapPrep) (*dht.Publication, error) {
 	h, err := c.Host(ctx)
 	if err != nil {
 		return nil, err
@@ -88,10 +118,14 @@ func (c *Client) publishMap(ctx context.Context, recipient policy.Identity, extr
 	if err != nil {
 		return nil, err
 	}
-	net, ferr := c.fetchMap(ctx, pair)
-	if ferr != nil && !errors.Is(ferr, dht.ErrNoMap) {
-		return nil, ferr
+	if prep == nil {
+		prep = c.prepareMap(ctx, h, pair)
 	}
+	<-prep.done
+	if prep.err != nil {
+		return nil, prep.err
+	}
+	net := prep.net
 	now := time.Now()
 	var pages []*policy.HolderMap
 	var links []*policy.HandoffLink
@@ -174,26 +208,22 @@ func (c *Client) publishMap(ctx context.Context, recipient policy.Identity, extr
 	if err != nil {
 		return nil, err
 	}
-	pub, err := h.PublishMap(ctx, pages, extra, dht.MapOptions{})
+	pub, err := h.PublishMap(ctx, pages, extra, dht.MapOptions{Near: prep.near})
 	if err != nil {
 		return pub, err
 	}
 	// New storers near the points keep the links too.
-	c.spreadLinks(ctx, h, pair, links)
+	spreadLinks(ctx, h, prep.near, links)
 	return pub, nil
 }
 
 // spreadLinks gives known hand-off links to the storers of the pair's map.
-func (c *Client) spreadLinks(ctx context.Context, h *dht.Host, pair *policy.PairKey, links []*policy.HandoffLink) {
+func spreadLinks(ctx context.Context, h *dht.Host, near *dht.Storers, links []*policy.HandoffLink) {
 	if len(links) == 0 {
 		return
 	}
 	var wg sync.WaitGroup
-	for _, point := range pair.Points() {
-		storers, err := h.ClosestPeers(ctx, point[:], dht.DefaultMapStorers)
-		if err != nil {
-			continue
-		}
+	for _, storers := range near {
 		for _, p := range storers {
 			wg.Add(1)
 			go func() {

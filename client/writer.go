@@ -117,7 +117,7 @@ func (c *Client) RevokeWriter(ctx context.Context, writer policy.Identity) (*Rev
 			res.Failed[r] = err
 			continue
 		}
-		if _, err := c.publishMap(ctx, id, nil, nil); err != nil {
+		if _, err := c.publishMap(ctx, id, nil, nil, nil); err != nil {
 			res.Failed[r] = err
 			continue
 		}

@@ -25,6 +25,41 @@ type MapOptions struct {
 	// answered with a valid page 0 (a newer map may be on slower nodes).
 	// Default 200 ms.
 	Grace time.Duration
+	// Near, if set, holds the nodes closest to each rendezvous point, as
+	// MapStorers found them: PublishMap and FetchMap use them instead of
+	// looking the points up again.
+	Near *Storers
+}
+
+// Storers are the nodes closest to each of a pair's rendezvous points, in
+// the order of the points; a point whose lookup failed has none.
+type Storers [policy.MapPoints][]peer.ID
+
+// MapStorers looks up the n nodes closest to each point, the points in
+// parallel. A client that will fetch and then publish a map (a grant)
+// looks them up once, while it does other work.
+func (h *Host) MapStorers(ctx context.Context, points [policy.MapPoints]policy.Point, n int) *Storers {
+	var near Storers
+	var wg sync.WaitGroup
+	for j, point := range points {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ps, err := h.ClosestPeers(ctx, point[:], n); err == nil {
+				near[j] = ps
+			}
+		}()
+	}
+	wg.Wait()
+	return &near
+}
+
+// storersOf returns the nodes closest to point j: opt.Near's, or a lookup.
+func (h *Host) storersOf(ctx context.Context, opt *MapOptions, j int, point policy.Point) ([]peer.ID, error) {
+	if opt.Near != nil {
+		return opt.Near[j], nil
+	}
+	return h.ClosestPeers(ctx, point[:], opt.Storers)
 }
 
 func (o *MapOptions) defaults() {
@@ -84,7 +119,7 @@ func (h *Host) PublishMap(ctx context.Context, pages []*policy.HolderMap, extra 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			storers, err := h.ClosestPeers(ctx, point[:], opt.Storers)
+			storers, err := h.storersOf(ctx, &opt, j, point)
 			if err != nil {
 				return
 			}
@@ -186,11 +221,11 @@ func (h *Host) FetchMap(ctx context.Context, pair MapRef, opt MapOptions) (*Fetc
 	var wg sync.WaitGroup
 	asked := map[peer.ID]policy.Point{}
 	var mu sync.Mutex
-	for _, point := range pair.Points {
+	for j, point := range pair.Points {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			storers, err := h.ClosestPeers(cctx, point[:], opt.Storers)
+			storers, err := h.storersOf(cctx, &opt, j, point)
 			if err != nil {
 				return
 			}
@@ -269,14 +304,24 @@ collect:
 		}
 	}
 	fm.Pages = pages
+	// The links from up to three of them at once: one that hides links
+	// it holds cannot hide the others'.
+	linkSets := make([][]*policy.HandoffLink, min(len(best), 3))
+	var lwg sync.WaitGroup
+	for i, a := range best[:len(linkSets)] {
+		lwg.Add(1)
+		go func() {
+			defer lwg.Done()
+			nctx, ncancel := context.WithTimeout(ctx, opt.PerNodeTimeout)
+			defer ncancel()
+			if links, err := h.GetLinks(nctx, a.p, pair.Owner, a.point); err == nil {
+				linkSets[i] = links
+			}
+		}()
+	}
+	lwg.Wait()
 	seen := map[policy.RecordID]bool{}
-	for _, a := range best[:min(len(best), 3)] {
-		nctx, ncancel := context.WithTimeout(ctx, opt.PerNodeTimeout)
-		links, err := h.GetLinks(nctx, a.p, pair.Owner, a.point)
-		ncancel()
-		if err != nil {
-			continue
-		}
+	for _, links := range linkSets {
 		for _, l := range links {
 			if l.Owner == pair.Owner && l.Recipient == pair.Recipient && !seen[l.ID()] {
 				seen[l.ID()] = true

@@ -40,6 +40,11 @@ type PlaceOptions struct {
 	// Rand is the randomness of the sample and the shuffle. Default
 	// crypto/rand: placement must be unpredictable (SPEC.md §5.2).
 	Rand io.Reader
+	// Gate, if set, is called once the first sample is drawn and before
+	// any fragment is sent; its error ends the placement with nothing
+	// placed. A client checks meanwhile that nodes would keep the grant,
+	// so that the check and the sample's lookups take one wait, not two.
+	Gate func() error
 }
 
 // Placement says where the fragments of one grant went.
@@ -210,6 +215,11 @@ func (h *Host) Place(ctx context.Context, grants []*policy.Grant, opt PlaceOptio
 	}
 	if err := c.draw(ctx); err != nil {
 		return nil, err
+	}
+	if opt.Gate != nil {
+		if err := opt.Gate(); err != nil {
+			return nil, err
+		}
 	}
 
 	pending := make([]int, len(grants))

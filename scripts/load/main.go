@@ -655,16 +655,86 @@ func testnetLoad(ctx context.Context, o options, dir string) error {
 		}
 		samples = append(samples, sample{owner, f.Bytes()})
 	}
-	fmt.Printf("\ngrant 3-of-5 (client.Grant: sample, place 5 fragments, publish the holder map; %d samples, sequential, one warm client per owner):\n", o.samples)
-	fmt.Printf("  %s, failures %d %v\n", grant.Summary(), o.samples-len(grant), grantErrs)
+	// One long-lived owner granting to a new recipient each time: its
+	// host is connected to the network already, as the host of the
+	// measurement before the trust model was (one host, 200 placements).
+	alice, err := open("alice")
+	if err != nil {
+		return err
+	}
+	defer alice.Close()
+	if _, err := alice.Host(ctx); err != nil {
+		return err
+	}
+	var warmGrant testnet.Lat
+	warmErrs := map[string]int{}
+	for i := 0; i < o.samples && ctx.Err() == nil; i++ {
+		seed := make([]byte, 32)
+		rand.Read(seed)
+		k, err := rekey.NewKeyring(seed)
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		_, err = alice.Grant(ctx, client.GrantRequest{To: policy.IdentityOf(k), Prefix: policy.MustNormalizePath("/docs"), M: 3, N: 5,
+			Expires: time.Now().Add(24 * time.Hour)})
+		if err != nil {
+			warmErrs[err.Error()]++
+			continue
+		}
+		warmGrant = append(warmGrant, time.Since(t0))
+	}
+	// What a grant waits for, one part at a time, from the warm owner's
+	// host: the node-info check, the sample, the storers of a pair's
+	// points and the fetch of a map that is not there.
+	ah, err := alice.Host(ctx)
+	if err != nil {
+		return err
+	}
+	var pStatus, pSample, pStorers, pFetch testnet.Lat
+	for i := 0; i < o.samples/4 && ctx.Err() == nil; i++ {
+		t0 := time.Now()
+		if _, err := alice.Status(ctx); err == nil {
+			pStatus = append(pStatus, time.Since(t0))
+		}
+		t0 = time.Now()
+		if _, err := ah.Sample(ctx, 0, nil); err == nil {
+			pSample = append(pSample, time.Since(t0))
+		}
+		seed := make([]byte, 32)
+		rand.Read(seed)
+		k, err := rekey.NewKeyring(seed)
+		if err != nil {
+			return err
+		}
+		pair, err := policy.OwnerPairKey(alice.Keyring(), policy.IdentityOf(k).IdentityKey)
+		if err != nil {
+			return err
+		}
+		t0 = time.Now()
+		near := ah.MapStorers(ctx, pair.Points(), dht.DefaultMapStorers)
+		pStorers = append(pStorers, time.Since(t0))
+		t0 = time.Now()
+		ah.FetchMap(ctx, dht.RefOf(pair), dht.MapOptions{Near: near})
+		pFetch = append(pFetch, time.Since(t0))
+	}
 
-	var cold, warm, closest testnet.Lat
+	fmt.Printf("\ngrant 3-of-5 (client.Grant: sample, place 5 fragments, publish the holder map; %d samples each, sequential):\n", o.samples)
+	fmt.Printf("  one warm owner, a new recipient each time      %s, failures %d %v\n", warmGrant.Summary(), o.samples-len(warmGrant), warmErrs)
+	fmt.Printf("  a new owner (new client, new host) each time   %s, failures %d %v\n", grant.Summary(), o.samples-len(grant), grantErrs)
+	fmt.Printf("  its parts, one at a time (warm owner):\n")
+	fmt.Printf("    node info of the routing table (Status)      %s\n", pStatus.Summary())
+	fmt.Printf("    sample (4 random-target lookups at once)     %s\n", pSample.Summary())
+	fmt.Printf("    storers of a pair's 3 points (3 lookups)     %s\n", pStorers.Summary())
+	fmt.Printf("    fetch of a map none has, storers known       %s\n", pFetch.Summary())
+
+	var cold, coldHost, warm, closest testnet.Lat
 	keyErrs := map[string]int{}
 	for _, sm := range samples {
 		if ctx.Err() != nil {
 			break
 		}
-		// Cold: a recipient client with no cached map (no home).
+		// A new recipient client (new host, no cached map, no home).
 		ck, err := client.Open(client.Options{Keyring: bob.Keyring(), Bootstrap: boot})
 		if err != nil {
 			return err
@@ -677,12 +747,20 @@ func testnetLoad(ctx context.Context, o options, dir string) error {
 		d := time.Since(t0)
 		ck.Close()
 		if err != nil {
+			keyErrs["new client: "+err.Error()]++
+			continue
+		}
+		coldHost = append(coldHost, d)
+		// Bob's long-lived client: the first file of each owner fetches
+		// the owner's map (cold), the second uses the cached one (warm).
+		t0 = time.Now()
+		_, err = bob.DecryptKey(ctx, bytes.NewReader(sm.file), client.DecryptOptions{})
+		d = time.Since(t0)
+		if err != nil {
 			keyErrs["cold: "+err.Error()]++
 			continue
 		}
 		cold = append(cold, d)
-		// Warm: bob's long-lived client, map cached after its first use.
-		bob.DecryptKey(ctx, bytes.NewReader(sm.file), client.DecryptOptions{})
 		t0 = time.Now()
 		_, err = bob.DecryptKey(ctx, bytes.NewReader(sm.file), client.DecryptOptions{})
 		d = time.Since(t0)
@@ -708,6 +786,7 @@ func testnetLoad(ctx context.Context, o options, dir string) error {
 	fmt.Printf("\nrecover a file's key as the recipient (client.DecryptKey: holder map, 3 verified cfrags, unwrap):\n")
 	fmt.Printf("  warm (map cached)                               %s\n", warm.Summary())
 	fmt.Printf("  cold (map fetched from its rendezvous points)   %s\n", cold.Summary())
+	fmt.Printf("  a new client (new host, map fetched)            %s\n", coldHost.Summary())
 	fmt.Printf("  failures: %v\n", keyErrs)
 	fmt.Printf("DHT lookup from a client host, ClosestPeers(random key, 20): %s\n", closest.Summary())
 
