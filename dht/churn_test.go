@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -164,4 +165,72 @@ func contains(ps []peer.ID, p peer.ID) bool {
 		}
 	}
 	return false
+}
+
+// A node holding fragments of many grants retires (Retire hands them off
+// RetireParallel at once): every fragment moves, each to a node that holds
+// no other fragment of its grant, none stays in the node's store, and the
+// recipient decrypts a file of each of those grants after the node is gone.
+func TestRetireManyFragments(t *testing.T) {
+	net := newTestNet(t, 9)
+	ctx := context.Background()
+	ownerKeys, bob := newKeyring(t), newKeyring(t)
+	bobID := policy.IdentityOf(bob)
+	owner := net.owner(ownerKeys)
+	type placed struct {
+		prefix string
+		grants []*policy.Grant
+		pl     *Placement
+	}
+	var all []placed
+	held := map[peer.ID][]int{}
+	for i := range 12 {
+		prefix := "/p" + string(rune('a'+i))
+		grants := owner.newGrants(bobID, prefix, 1, time.Hour)
+		pl := owner.place(grants, PlaceOptions{})
+		all = append(all, placed{prefix, grants, pl})
+		for _, h := range pl.Holders {
+			held[h] = append(held[h], i)
+		}
+	}
+	var busiest peer.ID
+	for h, gs := range held {
+		if len(gs) > len(held[busiest]) {
+			busiest = h
+		}
+	}
+	if len(held[busiest]) <= RetireParallel/2 {
+		t.Fatalf("the busiest node holds %d fragments: too few to retire several at once", len(held[busiest]))
+	}
+	tn := net.nodeOf(busiest)
+	rep, err := tn.svc.Retire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Moved) != len(held[busiest]) || len(rep.Kept) != 0 {
+		t.Fatalf("moved %d of %d, kept %v", len(rep.Moved), len(held[busiest]), rep.Kept)
+	}
+	byGrant := map[policy.RecordID]peer.ID{}
+	for _, mv := range rep.Moved {
+		byGrant[mv.Link.GrantID] = mv.To
+	}
+	for _, i := range held[busiest] {
+		p := all[i]
+		j := slices.Index(p.pl.Holders, busiest)
+		to, ok := byGrant[p.grants[j].ID()]
+		if !ok {
+			t.Fatalf("fragment %d of %s not among the moved", j, p.prefix)
+		}
+		if slices.Contains(p.pl.Holders, to) {
+			t.Fatalf("fragment %d of %s handed to %s, which holds another fragment of the grant", j, p.prefix, to)
+		}
+		if _, err := tn.store.Grant(p.grants[j].StorageKey()); err == nil {
+			t.Fatalf("the retired node still holds fragment %d of %s", j, p.prefix)
+		}
+	}
+	tn.stop()
+	c := net.client(bob)
+	for _, i := range held[busiest] {
+		decrypt(t, c, bob, owner.key(), encryptFor(t, ownerKeys, bobID, all[i].prefix+"/f"))
+	}
 }

@@ -58,31 +58,51 @@ func (s *Service) Retire(ctx context.Context) (*RetireReport, error) {
 	}); err != nil {
 		return rep, err
 	}
+	// Several fragments at once: each hand-off waits mostly on lookups
+	// and round trips, and a node may hold thousands.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, RetireParallel)
 	for _, g := range held {
-		if err := ctx.Err(); err != nil {
-			return rep, err
+		if ctx.Err() != nil {
+			break
 		}
 		id := g.ID()
 		if policy.ValidateLive(g.Expiry, now) != nil {
 			rep.Expired++
 			continue
 		}
-		mv, err := s.handoff(ctx, g)
-		if err != nil {
-			rep.Kept[id] = err
-			s.log.Warn("fragment not handed off", "grant", id, "err", err)
-			continue
-		}
-		if err := s.cfg.Store.DeleteGrant(g.StorageKey(), id); err != nil && !errors.Is(err, policy.ErrNotGranted) {
-			rep.Kept[id] = err
-			continue
-		}
-		s.kfrags.drop(id)
-		rep.Moved = append(rep.Moved, *mv)
-		s.log.Info("fragment handed off", "grant", id, "to", mv.To, "told", mv.Told)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			mv, err := s.handoff(ctx, g)
+			if err == nil {
+				if err = s.cfg.Store.DeleteGrant(g.StorageKey(), id); errors.Is(err, policy.ErrNotGranted) {
+					err = nil
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				rep.Kept[id] = err
+				s.log.Warn("fragment not handed off", "grant", id, "err", err)
+				return
+			}
+			s.kfrags.drop(id)
+			rep.Moved = append(rep.Moved, *mv)
+			s.log.Info("fragment handed off", "grant", id, "to", mv.To, "told", mv.Told)
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return rep, err
 	}
 	return rep, nil
 }
+
+// RetireParallel bounds the fragments Retire hands off at once.
+const RetireParallel = 8
 
 // ErrNoProof means a node cannot hand a fragment off: it keeps no holder
 // map that shows it holds the fragment.
