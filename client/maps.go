@@ -62,11 +62,16 @@ func (m *holderMap) entries() []policy.MapEntry {
 
 // fetchMap gets the newest map of the pair from the network.
 func (c *Client) fetchMap(ctx context.Context, pair *policy.PairKey) (*holderMap, error) {
+	return c.fetchMapWith(ctx, pair, dht.MapOptions{})
+}
+
+// fetchMapWith is fetchMap with map options (the storers already found).
+func (c *Client) fetchMapWith(ctx context.Context, pair *policy.PairKey, opt dht.MapOptions) (*holderMap, error) {
 	h, err := c.Host(ctx)
 	if err != nil {
 		return nil, err
 	}
-	fm, err := h.FetchMap(ctx, dht.RefOf(pair), dht.MapOptions{})
+	fm, err := h.FetchMap(ctx, dht.RefOf(pair), opt)
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +84,7 @@ func (c *Client) fetchMap(ctx context.Context, pair *policy.PairKey) (*holderMap
 // run while the fragments are placed.
 type mapPrep struct {
 	done chan struct{}
+	pair *policy.PairKey
 	near *dht.Storers
 	net  *holderMap // nil if the network has none
 	err  error
@@ -87,16 +93,13 @@ type mapPrep struct {
 // prepareMap starts looking up the storers of the pair's points and the
 // map they keep.
 func (c *Client) prepareMap(ctx context.Context, h *dht.Host, pair *policy.PairKey) *mapPrep {
-	p := &mapPrep{done: make(chan struct{})}
+	p := &mapPrep{done: make(chan struct{}), pair: pair}
 	go func() {
 		defer close(p.done)
 		p.near = h.MapStorers(ctx, pair.Points(), dht.DefaultMapStorers)
-		fm, err := h.FetchMap(ctx, dht.RefOf(pair), dht.MapOptions{Near: p.near})
-		switch {
-		case err == nil:
-			p.net = &holderMap{ref: dht.RefOf(pair), seq: fm.Sequence, pages: fm.Pages, links: fm.Links, fetched: time.Now()}
-		case !errors.Is(err, dht.ErrNoMap):
-			p.err = err
+		p.net, p.err = c.fetchMapWith(ctx, pair, dht.MapOptions{Near: p.near})
+		if errors.Is(p.err, dht.ErrNoMap) {
+			p.err = nil
 		}
 	}()
 	return p
@@ -114,18 +117,18 @@ func (c *Client) publishMap(ctx context.Context, recipient policy.Identity, extr
 	if err != nil {
 		return nil, err
 	}
-	pair, err := policy.OwnerPairKey(c.keys, recipient.IdentityKey)
-	if err != nil {
-		return nil, err
-	}
 	if prep == nil {
+		pair, err := policy.OwnerPairKey(c.keys, recipient.IdentityKey)
+		if err != nil {
+			return nil, err
+		}
 		prep = c.prepareMap(ctx, h, pair)
 	}
 	<-prep.done
 	if prep.err != nil {
 		return nil, prep.err
 	}
-	net := prep.net
+	pair, net := prep.pair, prep.net
 	now := time.Now()
 	var pages []*policy.HolderMap
 	var links []*policy.HandoffLink

@@ -26,12 +26,15 @@ type groupHasher struct {
 	done int // bytes hashed: a multiple of batch
 }
 
+// reset makes h ready for a new input.
+func (h *groupHasher) reset() { h.cvs, h.done = h.room[:0], 0 }
+
 // update hashes every batch of b (the input so far, from its start) that
 // more bytes follow: the last batch of an input is hashed only by sum,
 // which knows it is the last.
 func (h *groupHasher) update(b []byte) {
 	if h.cvs == nil {
-		h.cvs = h.room[:0]
+		h.reset()
 	}
 	for len(b)-h.done > batch {
 		n := guts.CompressBuffer((*[batch]byte)(b[h.done:h.done+batch]), batch, &guts.IV, uint64(h.done/guts.ChunkSize), 0)

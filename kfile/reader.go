@@ -30,6 +30,7 @@ type Reader struct {
 	spare   *[]byte          // a free group buffer
 	pending chan groupResult // the next group, being read; nil if none
 	scratch []byte           // the group reader's room for one chunk
+	hasher  groupHasher      // the group reader's hash of the group it reads
 
 	pt      []byte // the current chunk's plaintext, cap ChunkSize
 	off     int    // bytes of pt already returned
@@ -233,7 +234,7 @@ func (r *Reader) release() {
 // chunks is opened. Whether it is the final group follows from the
 // stream: a group followed by at least one more byte must not be final, a
 // group at the end of the stream must be. It runs on the group reader's
-// goroutine and touches only buf, r.r, r.bs, r.sg and r.scratch.
+// goroutine and touches only buf, r.r, r.bs, r.sg, r.scratch and r.hasher.
 func (r *Reader) readGroup(buf *[]byte, index, first uint64, ahead bool, aheadByte byte) groupResult {
 	full := int(r.sh.full())
 	ct := (*buf)[:full+1]
@@ -246,7 +247,8 @@ func (r *Reader) readGroup(buf *[]byte, index, first uint64, ahead bool, aheadBy
 	}
 	var gh *groupHasher
 	if r.sg != nil {
-		gh = new(groupHasher)
+		gh = &r.hasher
+		gh.reset()
 	}
 	n, err := readHashing(r.r, ct, start, gh, int(r.sh.sigSize))
 	switch {

@@ -730,6 +730,18 @@ func testnetLoad(ctx context.Context, o options, dir string) error {
 
 	var cold, coldHost, warm, closest testnet.Lat
 	keyErrs := map[string]int{}
+	// timeKey times one recovery of a file's key, adding it to lat or its
+	// error to keyErrs under kind.
+	timeKey := func(c *client.Client, file []byte, kind string, lat *testnet.Lat) bool {
+		t0 := time.Now()
+		_, err := c.DecryptKey(ctx, bytes.NewReader(file), client.DecryptOptions{})
+		if err != nil {
+			keyErrs[kind+": "+err.Error()]++
+			return false
+		}
+		*lat = append(*lat, time.Since(t0))
+		return true
+	}
 	for _, sm := range samples {
 		if ctx.Err() != nil {
 			break
@@ -742,33 +754,13 @@ func testnetLoad(ctx context.Context, o options, dir string) error {
 		if _, err := ck.Host(ctx); err != nil {
 			return err
 		}
-		t0 := time.Now()
-		_, err = ck.DecryptKey(ctx, bytes.NewReader(sm.file), client.DecryptOptions{})
-		d := time.Since(t0)
+		ok := timeKey(ck, sm.file, "new client", &coldHost)
 		ck.Close()
-		if err != nil {
-			keyErrs["new client: "+err.Error()]++
-			continue
-		}
-		coldHost = append(coldHost, d)
 		// Bob's long-lived client: the first file of each owner fetches
 		// the owner's map (cold), the second uses the cached one (warm).
-		t0 = time.Now()
-		_, err = bob.DecryptKey(ctx, bytes.NewReader(sm.file), client.DecryptOptions{})
-		d = time.Since(t0)
-		if err != nil {
-			keyErrs["cold: "+err.Error()]++
-			continue
+		if ok && timeKey(bob, sm.file, "cold", &cold) {
+			timeKey(bob, sm.file, "warm", &warm)
 		}
-		cold = append(cold, d)
-		t0 = time.Now()
-		_, err = bob.DecryptKey(ctx, bytes.NewReader(sm.file), client.DecryptOptions{})
-		d = time.Since(t0)
-		if err != nil {
-			keyErrs["warm: "+err.Error()]++
-			continue
-		}
-		warm = append(warm, d)
 	}
 	bh, err := bob.Host(ctx)
 	if err != nil {
