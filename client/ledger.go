@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -103,8 +102,16 @@ func (g *GrantRecord) entry() (policy.MapEntry, error) {
 }
 
 type ledgerDoc struct {
-	Version int            `json:"version"`
+	Version int `json:"version"`
+	// Journal is the generation of the journal that continues this
+	// snapshot (grants.json.journal, SPEC.md §5.6).
+	Journal uint64         `json:"journal,omitempty"`
 	Grants  []*GrantRecord `json:"grants"`
+	ledgerMeta
+}
+
+// ledgerMeta is the ledger but its grants.
+type ledgerMeta struct {
 	// Epochs is the current key epoch of every prefix ever rotated (absent:
 	// epoch 0).
 	Epochs map[string]uint32 `json:"epochs,omitempty"`
@@ -147,76 +154,83 @@ func (doc *ledgerDoc) revokedWriterKeys() ([]policy.PublicKey, error) {
 	return out, nil
 }
 
-const ledgerVersion = 2
+// ledgerVersion is the version this kadre writes; it reads version 2
+// (the same snapshot, never continued by a journal) as well.
+const ledgerVersion = 3
 
-// ledger is the owner's grants.json. Every change is a read-modify-write
-// under an flock of grants.json.lock, so that several processes (the CLI,
-// an agent) of one user can grant at once, and a durable atomic write.
+// ledger is the owner's grants.json and its journal. Every change is a
+// read-modify-write under an flock of grants.json.lock, so that several
+// processes (the CLI, an agent) of one user can grant at once, made durable
+// by appending what changed to the journal (journal.go).
 type ledger struct {
 	path string // "" keeps nothing (a client without a home)
 	mu   sync.Mutex
+	// mem is the ledger as of the snapshot snap and the first joff bytes
+	// of its journal (path == "": the only copy).
 	mem  *ledgerDoc
+	snap os.FileInfo
+	joff int64
+	// jstale says the journal on disk belongs to an older snapshot (a
+	// compaction stopped before replacing it): the next change compacts.
+	jstale bool
 }
 
 // ErrLedgerVersion means grants.json was written by another version.
 var ErrLedgerVersion = errors.New("client: the grants ledger is of another version")
 
-func (l *ledger) load() (*ledgerDoc, error) {
-	if l.path == "" {
-		if l.mem == nil {
-			l.mem = &ledgerDoc{Version: ledgerVersion}
-		}
-		return l.mem, nil
-	}
-	doc := &ledgerDoc{Version: ledgerVersion}
-	b, err := os.ReadFile(l.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return doc, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(b, doc); err != nil {
-		return nil, fmt.Errorf("client: grants ledger %s: %w", l.path, err)
-	}
-	if doc.Version != ledgerVersion {
-		return nil, fmt.Errorf("%w: %s is version %d, this kadre reads %d (its grants used locator placement; revoke and grant them again)",
-			ErrLedgerVersion, l.path, doc.Version, ledgerVersion)
-	}
-	return doc, nil
-}
-
-// read returns a snapshot of the ledger.
+// read returns a snapshot of the ledger, the caller's to keep.
 func (l *ledger) read() (*ledgerDoc, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.load()
+	if l.path == "" {
+		return l.memory(), nil
+	}
+	if _, err := os.Stat(l.path); errors.Is(err, fs.ErrNotExist) {
+		return &ledgerDoc{Version: ledgerVersion}, nil
+	}
+	lock, err := fsx.Lock(l.path+".lock", true)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	if err := l.refresh(); err != nil {
+		return nil, err
+	}
+	return l.mem.clone(), nil
 }
 
-// update applies fn to the ledger under the lock and saves it if fn
-// succeeds.
+// update applies fn to the ledger under the lock and saves what it changed
+// if fn succeeds.
 func (l *ledger) update(fn func(doc *ledgerDoc) error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.path != "" {
-		lock, err := fsx.Lock(l.path+".lock", true)
-		if err != nil {
-			return err
-		}
-		defer lock.Close()
+	if l.path == "" {
+		return fn(l.memory())
 	}
-	doc, err := l.load()
+	lock, err := fsx.Lock(l.path+".lock", true)
 	if err != nil {
 		return err
 	}
+	defer lock.Close()
+	if err := l.refresh(); err != nil {
+		return err
+	}
+	doc := l.mem.clone()
 	if err := fn(doc); err != nil {
 		return err
 	}
-	if l.path == "" {
-		return nil
+	if err := l.save(doc); err != nil {
+		l.snap = nil // read everything again next time
+		return err
 	}
-	b, _ := json.MarshalIndent(doc, "", "  ")
-	return fsx.WriteFile(l.path, append(b, '\n'), 0o600)
+	return nil
+}
+
+func (l *ledger) memory() *ledgerDoc {
+	if l.mem == nil {
+		l.mem = &ledgerDoc{Version: ledgerVersion}
+	}
+	return l.mem
 }
 
 // epoch returns the current key epoch of prefix.
