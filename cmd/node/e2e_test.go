@@ -202,7 +202,10 @@ func TestRunConfig(t *testing.T) {
 // of its own.
 func TestTestnetDemo(t *testing.T) {
 	dir := t.TempDir()
-	port := 30000 + os.Getpid()%20000
+	port, err := testnet.FreePortBlock(200) // libp2p at port+i, endpoints at port+100+i
+	if err != nil {
+		t.Fatal(err)
+	}
 	run := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command("../../scripts/testnet.sh", args...)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -70,6 +71,32 @@ func FreePortOn(ip string) (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FreePortBlock returns a base port such that base … base+span−1 on
+// 127.0.0.1 were all free a moment ago, for a script that numbers its
+// ports from one base (scripts/testnet.sh: libp2p at base+i, endpoints at
+// base+100+i). The bases lie below Linux's ephemeral range (32768 up), where
+// the ports other tests and outgoing connections get from the kernel
+// cannot take one of them in the meantime.
+func FreePortBlock(span int) (int, error) {
+	const lo, hi = 20000, 32768
+	for range 64 {
+		base := lo + mrand.IntN(hi-lo-span)
+		free := true
+		for p := base; p < base+span && free; p++ {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("testnet: no free block of %d ports in %d–%d", span, lo, hi)
 }
 
 // Node is one `kadre run` process with a fixed data directory and fixed
