@@ -68,15 +68,29 @@ type Net struct {
 	cfg NetConfig
 	mn  mocknet.Mocknet
 
-	mu    sync.RWMutex
-	peers map[peer.ID]*Endpoint
-	links map[[2]peer.ID]mocknet.Link
+	// No lock is held on a message's path: every stream open and flush
+	// looks its peer up, and a global lock there serializes the whole
+	// network behind each new link (a writer waiting on an RWMutex stops
+	// its readers), which at 1,000 nodes under sybils' lookups left
+	// thousands of dials queued.
+	peers sync.Map // peer.ID → *Endpoint
+
+	lmu   sync.Mutex
+	links map[[2]peer.ID]*pairLink
+}
+
+// pairLink is the link of one pair of endpoints, made on first use; its
+// lock is held only by the pair's own dials.
+type pairLink struct {
+	a, b *Endpoint
+	mu   sync.Mutex
+	l    mocknet.Link
 }
 
 // NewNet starts an empty network.
 func NewNet(cfg NetConfig) *Net {
 	cfg.defaults()
-	return &Net{cfg: cfg, mn: mocknet.New(), peers: map[peer.ID]*Endpoint{}, links: map[[2]peer.ID]mocknet.Link{}}
+	return &Net{cfg: cfg, mn: mocknet.New(), links: map[[2]peer.ID]*pairLink{}}
 }
 
 // Close stops every endpoint.
@@ -97,7 +111,7 @@ type Endpoint struct {
 	// are refused at once (TCP RST) instead of hanging.
 	refuse atomic.Bool
 	// slow is extra one-way latency on every link of this endpoint.
-	slow time.Duration
+	slow atomic.Int64 // time.Duration
 
 	// intercept, if set, replaces the handler of a protocol (behaviours:
 	// lying nodes, sybils); it is looked up for every stream, so a node
@@ -151,12 +165,11 @@ func (n *Net) AddEndpoint(priv crypto.PrivKey, ip net.IP, slow time.Duration) (*
 		return nil, err
 	}
 	inner.Network().Notify(cm.Notifee())
-	e := &Endpoint{net: n, ID: inner.ID(), IP: ip, Addr: addr, inner: inner, cm: cm, slow: slow,
+	e := &Endpoint{net: n, ID: inner.ID(), IP: ip, Addr: addr, inner: inner, cm: cm,
 		intercept: map[protocol.ID]func(network.Stream, network.StreamHandler){}}
+	e.slow.Store(int64(slow))
 	e.host = &simHost{Host: inner, e: e}
-	n.mu.Lock()
-	n.peers[e.ID] = e
-	n.mu.Unlock()
+	n.peers.Store(e.ID, e)
 	return e, nil
 }
 
@@ -182,19 +195,39 @@ func (e *Endpoint) Kill(refuse bool) {
 	}
 	e.cm.Close()
 	e.inner.Close()
-	n := e.net
-	n.mu.Lock()
-	var drop []mocknet.Link
-	for k, l := range n.links {
-		if k[0] == e.ID || k[1] == e.ID {
-			drop = append(drop, l)
-			delete(n.links, k)
+	for _, pl := range e.net.linksOf(e.ID, true) {
+		pl.mu.Lock()
+		if pl.l != nil {
+			e.net.mn.Unlink(pl.l)
+			pl.l = nil
+		}
+		pl.mu.Unlock()
+	}
+}
+
+// linksOf returns the pair links of endpoint id; with drop, it also
+// forgets them (the next dial makes a new one).
+func (n *Net) linksOf(id peer.ID, drop bool) []*pairLink {
+	n.lmu.Lock()
+	defer n.lmu.Unlock()
+	var out []*pairLink
+	for k, pl := range n.links {
+		if k[0] == id || k[1] == id {
+			out = append(out, pl)
+			if drop {
+				delete(n.links, k)
+			}
 		}
 	}
-	n.mu.Unlock()
-	for _, l := range drop {
-		n.mn.Unlink(l)
+	return out
+}
+
+// endpoint is the machine with identity id, or nil.
+func (n *Net) endpoint(id peer.ID) *Endpoint {
+	if v, ok := n.peers.Load(id); ok {
+		return v.(*Endpoint)
 	}
+	return nil
 }
 
 // Dead reports whether the machine was killed.
@@ -223,14 +256,13 @@ func (e *Endpoint) interceptor(pid protocol.ID) func(network.Stream, network.Str
 // ones it has and the ones it will have.
 func (e *Endpoint) SetSlow(d time.Duration) {
 	n := e.net
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	e.slow = d
-	for k, l := range n.links {
-		if k[0] == e.ID || k[1] == e.ID {
-			a, b := n.peers[k[0]], n.peers[k[1]]
-			l.SetOptions(mocknet.LinkOptions{Latency: n.rttLocked(a, b) / 2, Bandwidth: n.cfg.Bandwidth})
+	e.slow.Store(int64(d))
+	for _, pl := range n.linksOf(e.ID, false) {
+		pl.mu.Lock()
+		if pl.l != nil {
+			pl.l.SetOptions(mocknet.LinkOptions{Latency: n.rtt(pl.a, pl.b) / 2, Bandwidth: n.cfg.Bandwidth})
 		}
+		pl.mu.Unlock()
 	}
 }
 
@@ -243,12 +275,6 @@ func pairKey(a, b peer.ID) [2]peer.ID {
 
 // rtt is the drawn round-trip time of the link between a and b.
 func (n *Net) rtt(a, b *Endpoint) time.Duration {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	return n.rttLocked(a, b)
-}
-
-func (n *Net) rttLocked(a, b *Endpoint) time.Duration {
 	k := pairKey(a.ID, b.ID)
 	h := fnv.New64a()
 	var s [8]byte
@@ -258,7 +284,7 @@ func (n *Net) rttLocked(a, b *Endpoint) time.Duration {
 	h.Write([]byte(k[1]))
 	u := float64(h.Sum64()>>11)/float64(1<<53)*2 - 1 // uniform in [-1, 1)
 	d := time.Duration(float64(n.cfg.RTT) * (1 + n.cfg.Jitter*u))
-	return d + 2*a.slow + 2*b.slow
+	return d + 2*time.Duration(a.slow.Load()) + 2*time.Duration(b.slow.Load())
 }
 
 // RTTBetween is the link's round-trip time without message jitter.
@@ -274,9 +300,7 @@ var (
 // trips. A dead machine is never reached: the dial waits until ctx ends
 // or the dial timeout passes.
 func (n *Net) prepare(ctx context.Context, from *Endpoint, to peer.ID) (newConn bool, err error) {
-	n.mu.RLock()
-	dst := n.peers[to]
-	n.mu.RUnlock()
+	dst := n.endpoint(to)
 	if dst == nil {
 		return false, fmt.Errorf("sim: no machine %s", to)
 	}
@@ -302,18 +326,24 @@ func (n *Net) prepare(ctx context.Context, from *Endpoint, to peer.ID) (newConn 
 		return false, nil
 	}
 	k := pairKey(from.ID, to)
-	n.mu.Lock()
-	_, linked := n.links[k]
-	if !linked {
+	n.lmu.Lock()
+	pl := n.links[k]
+	if pl == nil {
+		pl = &pairLink{a: from, b: dst}
+		n.links[k] = pl
+	}
+	n.lmu.Unlock()
+	pl.mu.Lock()
+	if pl.l == nil {
 		l, err := n.mn.LinkPeers(from.ID, to)
 		if err != nil {
-			n.mu.Unlock()
+			pl.mu.Unlock()
 			return false, err
 		}
-		l.SetOptions(mocknet.LinkOptions{Latency: n.rttLocked(from, dst) / 2, Bandwidth: n.cfg.Bandwidth})
-		n.links[k] = l
+		l.SetOptions(mocknet.LinkOptions{Latency: n.rtt(from, dst) / 2, Bandwidth: n.cfg.Bandwidth})
+		pl.l = l
 	}
-	n.mu.Unlock()
+	pl.mu.Unlock()
 	d := time.Duration(n.cfg.Handshake) * n.rtt(from, dst)
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -570,9 +600,7 @@ func (s *stream) flush() {
 		return
 	}
 	n := s.e.net
-	n.mu.RLock()
-	remote := n.peers[s.Conn().RemotePeer()]
-	n.mu.RUnlock()
+	remote := n.endpoint(s.Conn().RemotePeer())
 	if remote == nil {
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -96,7 +97,58 @@ type NodeOptions struct {
 	Refresh   time.Duration // routing-table refresh period (dht.Config)
 	// Sybils lists the attacker's nodes (for a sybil's lookup answers);
 	// called at answer time, as the attacker adds nodes.
-	Sybils func() []peer.AddrInfo
+	Sybils func() *SybilSet
+}
+
+// SybilSet is the attacker's nodes with their Kademlia keys, hashed once
+// (every poisoned answer ranks all of them). It is never changed: adding a
+// node makes a new set.
+type SybilSet struct {
+	infos []peer.AddrInfo
+	keys  []kb.ID
+}
+
+// With is the set and one more node.
+func (ss *SybilSet) With(ai peer.AddrInfo) *SybilSet {
+	out := &SybilSet{}
+	if ss != nil {
+		out.infos = append(out.infos, ss.infos...)
+		out.keys = append(out.keys, ss.keys...)
+	}
+	out.infos = append(out.infos, ai)
+	out.keys = append(out.keys, kb.ConvertPeerID(ai.ID))
+	return out
+}
+
+// Len is the number of nodes in the set.
+func (ss *SybilSet) Len() int {
+	if ss == nil {
+		return 0
+	}
+	return len(ss.infos)
+}
+
+// Closest is the k nodes of the set closest to key, closest first.
+func (ss *SybilSet) Closest(key []byte, k int) []peer.AddrInfo {
+	if ss == nil {
+		return nil
+	}
+	target := kb.ConvertKey(string(key))
+	dist := make([][]byte, len(ss.keys))
+	idx := make([]int, len(ss.keys))
+	for i, id := range ss.keys {
+		d := make([]byte, len(id))
+		for j := range d {
+			d[j] = id[j] ^ target[j]
+		}
+		dist[i], idx[i] = d, i
+	}
+	sort.Slice(idx, func(a, b int) bool { return bytes.Compare(dist[idx[a]], dist[idx[b]]) < 0 })
+	out := make([]peer.AddrInfo, 0, min(k, len(idx)))
+	for _, i := range idx[:min(k, len(idx))] {
+		out = append(out, ss.infos[i])
+	}
+	return out
 }
 
 // StartNode starts a node with identity key on the network: host, DHT in
@@ -263,7 +315,7 @@ func (nd *Node) badCFrag(s network.Stream, r *proto.ReencryptRequest) *proto.Ree
 // poison answers kad-dht requests as the attacker: every FIND_NODE gets
 // the attacker's 20 nodes closest to its target, so that a lookup through
 // them meets only the attacker.
-func poison(s network.Stream, sybils func() []peer.AddrInfo) {
+func poison(s network.Stream, sybils func() *SybilSet) {
 	defer s.Close()
 	r := bufio.NewReader(s)
 	for {
@@ -286,19 +338,7 @@ func poison(s network.Stream, sybils func() []peer.AddrInfo) {
 		}
 		resp := pb.NewMessage(req.GetType(), nil, req.GetClusterLevel())
 		if req.GetType() == pb.Message_FIND_NODE {
-			all := sybils()
-			ids := make([]peer.ID, len(all))
-			byID := make(map[peer.ID]peer.AddrInfo, len(all))
-			for i, a := range all {
-				ids[i] = a.ID
-				byID[a.ID] = a
-			}
-			ids = kb.SortClosestPeers(ids, kb.ConvertKey(string(req.GetKey())))
-			var infos []peer.AddrInfo
-			for _, id := range ids[:min(len(ids), dht.DefaultCandidates)] {
-				infos = append(infos, byID[id])
-			}
-			resp.CloserPeers = pb.RawPeerInfosToPBPeers(infos)
+			resp.CloserPeers = pb.RawPeerInfosToPBPeers(sybils().Closest(req.GetKey(), dht.DefaultCandidates))
 		}
 		out, err := gproto.Marshal(resp)
 		if err != nil {

@@ -165,8 +165,10 @@ type Sim struct {
 	grants []*Grant
 	frags  map[policy.RecordID]fragRef
 	sybils []*Node
-	ips    int // honest machines' addresses handed out
-	sips   int // the attacker's
+	// sybilSet is sybils as poisoned answers need them.
+	sybilSet atomic.Pointer[SybilSet]
+	ips      int // honest machines' addresses handed out
+	sips     int // the attacker's
 
 	prefixes atomic.Int64
 }
@@ -376,20 +378,15 @@ func (s *Sim) startNode(ctx context.Context, r Role, key *rekey.SecretKey) (*Nod
 	s.byPeer[nd.E.ID.String()] = nd
 	if r == Sybil {
 		s.sybils = append(s.sybils, nd)
+		s.sybilSet.Store(s.sybilSet.Load().With(nd.E.AddrInfo()))
 	}
 	s.mu.Unlock()
 	return nd, nil
 }
 
-func (s *Sim) sybilInfos() []peer.AddrInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]peer.AddrInfo, 0, len(s.sybils))
-	for _, nd := range s.sybils {
-		out = append(out, nd.E.AddrInfo())
-	}
-	return out
-}
+// sybilInfos is the attacker's nodes, read without a lock: every
+// poisoned lookup answer asks.
+func (s *Sim) sybilInfos() *SybilSet { return s.sybilSet.Load() }
 
 // build starts n honest nodes: the first alone, then waves that bootstrap
 // from nodes already running.
