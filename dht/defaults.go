@@ -11,6 +11,9 @@ const (
 	DefaultRefreshPeriod = time.Minute
 	// DefaultQueryTimeout bounds one DHT query.
 	DefaultQueryTimeout = 5 * time.Second
+	// DefaultJoinRefreshWait bounds the wait for a joining host's first
+	// routing-table refresh (Host.Bootstrap); the refresh goes on after.
+	DefaultJoinRefreshWait = 5 * time.Second
 	// DefaultCallTimeout bounds an RPC whose context has no deadline.
 	DefaultCallTimeout = 10 * time.Second
 	// DefaultDialTimeout bounds dialing a peer this host has no

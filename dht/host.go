@@ -57,6 +57,9 @@ type Config struct {
 	RefreshPeriod time.Duration
 	// QueryTimeout bounds each DHT query. Default DefaultQueryTimeout.
 	QueryTimeout time.Duration
+	// JoinRefreshWait bounds how long Bootstrap waits for the routing
+	// table's first refresh. Default DefaultJoinRefreshWait.
+	JoinRefreshWait time.Duration
 	// Logger receives the host's logs. Default: discard.
 	Logger *slog.Logger
 	// LimitLoopback applies the connection limits per IP address and per
@@ -137,6 +140,9 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	if cfg.QueryTimeout == 0 {
 		cfg.QueryTimeout = DefaultQueryTimeout
+	}
+	if cfg.JoinRefreshWait == 0 {
+		cfg.JoinRefreshWait = DefaultJoinRefreshWait
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -250,7 +256,12 @@ func (h *Host) Close() error {
 }
 
 // Bootstrap connects to the configured bootstrap peers (at least one must
-// answer when any are configured) and refreshes the routing table once.
+// answer when any are configured), waits for the first to enter the
+// routing table and refreshes the table from it. The refresh is waited for
+// at most JoinRefreshWait: its lookups can wait on nodes that do not
+// answer or answer slowly (churn, a crowd of sybils), and a host with
+// peers in its table already finds what it needs, so a slow refresh goes
+// on in the background instead of failing the join.
 func (h *Host) Bootstrap(ctx context.Context) error {
 	var connected int
 	var errs []error
@@ -278,17 +289,25 @@ func (h *Host) Bootstrap(ctx context.Context) error {
 	for h.kad.RoutingTable().Size() == 0 {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("dht: connected to %d bootstrap peers, none of which entered the routing table (do they speak %s?): %w",
+				connected, ProtocolPrefix, ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	wait := time.NewTimer(h.cfg.JoinRefreshWait)
+	defer wait.Stop()
 	select {
 	case err := <-h.kad.ForceRefresh():
 		if err != nil && !errors.Is(err, context.Canceled) {
 			h.log.Debug("routing table refresh", "err", err)
 		}
+	case <-wait.C:
+		h.log.Debug("routing table refresh goes on after the join", "peers", h.kad.RoutingTable().Size())
 	case <-ctx.Done():
-		return ctx.Err()
+		if ctx.Err() == context.Canceled {
+			return ctx.Err()
+		}
+		h.log.Debug("routing table refresh goes on after the join", "peers", h.kad.RoutingTable().Size())
 	}
 	return nil
 }

@@ -168,7 +168,16 @@ func StartNode(ctx context.Context, n *Net, index int, key *rekey.SecretKey, dir
 	if opt.Role == Sybil {
 		e.Intercept(dht.ProtocolPrefix+"/kad/1.0.0", func(s network.Stream, _ network.StreamHandler) { poison(s, opt.Sybils) })
 	}
-	h, err := dht.New(ctx, dht.Config{Identity: key, Server: true, Host: e.Host(), Bootstrap: opt.Bootstrap, RefreshPeriod: opt.Refresh})
+	// An honest node waits for its first refresh to end before it counts
+	// as up, as a node that has run a while has; clients, and the
+	// attacker's nodes (which answer lookups with each other whatever
+	// their tables hold), wait DefaultJoinRefreshWait.
+	var refreshWait time.Duration
+	if opt.Role != Sybil {
+		refreshWait = 5 * time.Minute
+	}
+	h, err := dht.New(ctx, dht.Config{Identity: key, Server: true, Host: e.Host(), Bootstrap: opt.Bootstrap, RefreshPeriod: opt.Refresh,
+		JoinRefreshWait: refreshWait})
 	if err != nil {
 		e.Kill(true)
 		return nil, err
