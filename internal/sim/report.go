@@ -136,8 +136,11 @@ type PhaseReport struct {
 	Captures                 []*CaptureReport `json:",omitempty"`
 	Churn                    *ChurnReport     `json:",omitempty"`
 	Faults                   *FaultReport     `json:",omitempty"`
-	Cores                    float64
-	Duration                 time.Duration
+	// SybilsNotJoined is how many of a sybil stage's new nodes could not
+	// join (their bootstrap peers did not answer in time, three tries).
+	SybilsNotJoined int `json:",omitempty"`
+	Cores           float64
+	Duration        time.Duration
 	// Load is the machine's load average (1 min) at the phase's end: other
 	// work on the machine delays the simulation's.
 	Load  float64
@@ -241,6 +244,9 @@ func (p *PhaseReport) Summary() string {
 	for _, c := range p.Captures {
 		fmt.Fprintf(&b, " capture (%s) %d/%d = %.4f [%.4f, %.4f] vs P(f=%.3f sampled)=%.4f, P(f=%.3f)=%.4f;", c.Who, c.Captured, c.Trials, c.Rate, c.Lo, c.Hi,
 			c.FSampled, c.FormulaSampled, c.F, c.Formula)
+	}
+	if p.SybilsNotJoined > 0 {
+		fmt.Fprintf(&b, " %d sybils did not join;", p.SybilsNotJoined)
 	}
 	if c := p.Churn; c != nil {
 		fmt.Fprintf(&b, " churn left %d retired %d joined %d, moved %d kept %d;", c.Left, c.Retired, c.Joined, c.Moved, c.Kept)
