@@ -837,9 +837,11 @@ func (s *Sim) sybilStages(ctx context.Context) ([]*PhaseReport, error) {
 }
 
 // startSybils starts a sybil with each key (nil: a fresh identity), 25 at
-// a time, and returns how many did not join. The attacker's node that
-// meets only busy bootstrap peers tries others, twice; one that still
-// fails is the attacker's loss, not the simulation's.
+// a time, and returns how many did not join. A sybil with a fresh
+// identity that meets only busy bootstrap peers tries again, twice, with
+// another identity and other peers (a ground identity is not reused once
+// its machine was torn down); one that still fails is the attacker's loss,
+// not the simulation's.
 func (s *Sim) startSybils(ctx context.Context, keys []*rekey.SecretKey) int {
 	var wg sync.WaitGroup
 	var failed atomic.Int64
@@ -851,8 +853,8 @@ func (s *Sim) startSybils(ctx context.Context, keys []*rekey.SecretKey) int {
 			defer wg.Done()
 			defer func() { <-sem }()
 			var err error
-			for range 3 {
-				if _, err = s.startNode(ctx, Sybil, key); err == nil || ctx.Err() != nil {
+			for try := 0; try < 3; try++ {
+				if _, err = s.startNode(ctx, Sybil, key); err == nil || ctx.Err() != nil || key != nil {
 					break
 				}
 			}
