@@ -301,14 +301,14 @@ func (h *Host) Bootstrap(ctx context.Context) error {
 		if err != nil && !errors.Is(err, context.Canceled) {
 			h.log.Debug("routing table refresh", "err", err)
 		}
+		return nil
 	case <-wait.C:
-		h.log.Debug("routing table refresh goes on after the join", "peers", h.kad.RoutingTable().Size())
 	case <-ctx.Done():
-		if ctx.Err() == context.Canceled {
+		if errors.Is(ctx.Err(), context.Canceled) {
 			return ctx.Err()
 		}
-		h.log.Debug("routing table refresh goes on after the join", "peers", h.kad.RoutingTable().Size())
 	}
+	h.log.Debug("routing table refresh goes on after the join", "peers", h.kad.RoutingTable().Size())
 	return nil
 }
 

@@ -137,7 +137,7 @@ type PhaseReport struct {
 	Churn                    *ChurnReport     `json:",omitempty"`
 	Faults                   *FaultReport     `json:",omitempty"`
 	// SybilsNotJoined is how many of a sybil stage's new nodes could not
-	// join (their bootstrap peers did not answer in time, three tries).
+	// join (their bootstrap peers did not answer in time; Sim.startSybils).
 	SybilsNotJoined int `json:",omitempty"`
 	Cores           float64
 	Duration        time.Duration
@@ -175,9 +175,9 @@ func (p *PhaseReport) addDecrypt(smp Sample, eligible bool) {
 	}
 }
 
+// finish closes the phase's figures and logs its summary.
 func (p *PhaseReport) finish(cores float64) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.Cores, p.Duration, p.Load = cores, time.Since(p.start), loadAverage()
 	p.Nodes = len(p.sim.alive(-1))
 	kinds := make([]string, 0, len(p.ops))
@@ -188,6 +188,8 @@ func (p *PhaseReport) finish(cores float64) {
 	for _, k := range kinds {
 		p.Ops = append(p.Ops, opStats(k, p.ops[k]))
 	}
+	p.mu.Unlock()
+	p.sim.cfg.Logf("%s", p.Summary())
 }
 
 // Op returns the stats of one kind, nil if none ran.

@@ -242,15 +242,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			err = fmt.Errorf("sim: unknown phase %q", ph)
 		}
 		// A phase that fails keeps the stages it finished (the sybil
-		// phase's), which it logged as it went.
+		// phase's); each logged its summary as it finished.
 		rep.Phases = append(rep.Phases, prs...)
 		if err != nil {
 			return rep, err
-		}
-		if ph != "sybil" {
-			for _, pr := range prs {
-				cfg.Logf("%s", pr.Summary())
-			}
 		}
 	}
 	rep.MemoryEnd = s.memory()
@@ -831,7 +826,6 @@ func (s *Sim) sybilStages(ctx context.Context) ([]*PhaseReport, error) {
 		run(ctx, ops, s.cfg.Concurrency, 0)
 		pr.finish(cpu())
 		out = append(out, pr)
-		s.cfg.Logf("%s", pr.Summary())
 	}
 	return out, nil
 }
@@ -853,7 +847,7 @@ func (s *Sim) startSybils(ctx context.Context, keys []*rekey.SecretKey) int {
 			defer wg.Done()
 			defer func() { <-sem }()
 			var err error
-			for try := 0; try < 3; try++ {
+			for range 3 {
 				if _, err = s.startNode(ctx, Sybil, key); err == nil || ctx.Err() != nil || key != nil {
 					break
 				}
