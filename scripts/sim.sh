@@ -7,7 +7,8 @@
 #   scripts/sim.sh 300                 # the same at 300 nodes (~20 min with one sybil stage: -sybils 0.1)
 #   scripts/sim.sh 1000                # 1,000 nodes, 50,000 grants (~16 GiB; -background 100000 needs more than 24 GiB;
 #                                      #   -phases steady,churn,faults ~23 min; with -background 0 the sybil stage f=0.05 ~3 min,
-#                                      #   f=0.2 after it ~40 min on 2 cores, most of it starting the sybils)
+#                                      #   f=0.2 after it ~40 min on 2 cores, most of it starting the sybils;
+#                                      #   -sybils 0.3 alone ~2 h: 6 min to start them, 40 min of captures, 1 h of operations)
 #   scripts/sim.sh 100 -phases steady  # one phase
 # The quick variant (100 nodes, under a minute) is a test:
 #   go test -run TestQuickSimulation ./internal/sim/

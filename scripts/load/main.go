@@ -592,6 +592,40 @@ func startTarget(ctx context.Context, o options, dir string) (*target, error) {
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
+// placeAndMap places a 3-of-5 grant of /docs from owner to recipient with
+// h, as client.Grant does but without its ledger, and returns how long the
+// placement took, the signed map page that lists its holders, and them.
+func placeAndMap(ctx context.Context, owner *rekey.Keyring, h *dht.Host, to policy.Identity, pair *policy.PairKey) (time.Duration, *policy.HolderMap, []peer.ID, error) {
+	expiry := uint64(time.Now().Add(24 * time.Hour).Unix())
+	grants, err := policy.NewGrants(owner, policy.GrantParams{Recipient: to, Prefix: policy.MustNormalizePath("/docs"),
+		Threshold: 3, Shares: 5, Sequence: uint64(time.Now().UnixMilli()), Expiry: expiry})
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	t0 := time.Now()
+	pl, err := h.Place(ctx, grants, dht.PlaceOptions{})
+	d := time.Since(t0)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	g := grants[0]
+	e := policy.MapEntry{PathHash: g.PathHash, Sequence: g.Sequence, Expiry: expiry, Threshold: 3, Shares: 5,
+		DelegatingKey: g.DelegatingKey, VerifyingKey: g.VerifyingKey}
+	for i, p := range pl.Holders {
+		node, err := dht.PublicKeyOf(p)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		e.Holders = append(e.Holders, policy.MapHolder{Node: node, GrantID: grants[i].ID()})
+	}
+	m := &policy.HolderMap{Recipient: to.IdentityKey, Points: pair.Points(), Sequence: 1, IssuedAt: uint64(time.Now().Unix()),
+		Pages: 1, Entries: []policy.MapEntry{e}}
+	if err := m.Sign(policy.IdentitySigner(owner)); err != nil {
+		return 0, nil, nil, err
+	}
+	return d, m, pl.Holders, nil
+}
+
 // testnetLoad measures, on a testnet of o.nodes processes, the latency of
 // granting 3-of-5 (client.Grant: sample, place, holder map) and of
 // recovering a file's key as the recipient (client.DecryptKey: holder map,
@@ -686,12 +720,15 @@ func testnetLoad(ctx context.Context, o options, dir string) error {
 	}
 	// What a grant waits for, one part at a time, from the warm owner's
 	// host: the node-info check, the sample, the storers of a pair's
-	// points and the fetch of a map that is not there.
+	// points and the fetch of a map that is not there (these three run at
+	// once in a grant), then what must follow one another: the placement
+	// (a sample, then the 5 StoreGrants) and the publication of the map
+	// that lists its holders.
 	ah, err := alice.Host(ctx)
 	if err != nil {
 		return err
 	}
-	var pStatus, pSample, pStorers, pFetch testnet.Lat
+	var pStatus, pSample, pStorers, pFetch, pPlace, pPublish testnet.Lat
 	for i := 0; i < o.samples/4 && ctx.Err() == nil; i++ {
 		t0 := time.Now()
 		if _, err := alice.Status(ctx); err == nil {
@@ -717,6 +754,14 @@ func testnetLoad(ctx context.Context, o options, dir string) error {
 		t0 = time.Now()
 		ah.FetchMap(ctx, dht.RefOf(pair), dht.MapOptions{Near: near})
 		pFetch = append(pFetch, time.Since(t0))
+		d, m, holders, err := placeAndMap(ctx, alice.Keyring(), ah, policy.IdentityOf(k), pair)
+		if err != nil {
+			return err
+		}
+		t0 = time.Now()
+		if _, err := ah.PublishMap(ctx, []*policy.HolderMap{m}, holders, dht.MapOptions{Near: near}); err == nil {
+			pPlace, pPublish = append(pPlace, d), append(pPublish, time.Since(t0))
+		}
 	}
 
 	fmt.Printf("\ngrant 3-of-5 (client.Grant: sample, place 5 fragments, publish the holder map; %d samples each, sequential):\n", o.samples)
@@ -727,6 +772,8 @@ func testnetLoad(ctx context.Context, o options, dir string) error {
 	fmt.Printf("    sample (4 random-target lookups at once)     %s\n", pSample.Summary())
 	fmt.Printf("    storers of a pair's 3 points (3 lookups)     %s\n", pStorers.Summary())
 	fmt.Printf("    fetch of a map none has, storers known       %s\n", pFetch.Summary())
+	fmt.Printf("    place 5 fragments (Place: a sample, then 5 StoreGrants at once)  %s\n", pPlace.Summary())
+	fmt.Printf("    publish the map of 1 grant, storers known (3 × 8 storers + 5 holders)  %s\n", pPublish.Summary())
 
 	var cold, coldHost, warm, closest testnet.Lat
 	keyErrs := map[string]int{}
